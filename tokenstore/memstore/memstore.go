@@ -1,0 +1,341 @@
+// Package memstore is the embedded, single-process tokenstore.Store: the
+// default, needing no other process. Replicas cannot share it; point
+// store.driver at Redis for that.
+package memstore
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// sweepEvery is how often expired entries are dropped. Lookups already
+// ignore expired entries, so this only bounds memory.
+const sweepEvery = time.Minute
+
+type rotated struct {
+	at        time.Time
+	successor []byte
+	expiresAt time.Time
+}
+
+type code struct {
+	tokenstore.Code
+	attempts int
+}
+
+type counter struct {
+	count   int64
+	resetAt time.Time
+}
+
+// Store keeps everything in maps behind one mutex. The zero value is not
+// usable; call New.
+type Store struct {
+	mu       sync.Mutex
+	sessions map[string]tokenstore.Session
+	rotated  map[string]map[string]rotated // session id → presented hash → record
+	subjects map[string]map[string]struct{}
+	codes    map[string]code
+	nonces   map[string]time.Time
+	counters map[string]counter
+
+	now       func() time.Time
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ tokenstore.Store = (*Store)(nil)
+
+// New returns an empty store whose background sweep reads the time from now
+// (time.Now when nil). Close stops the sweep.
+func New(now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{
+		sessions: map[string]tokenstore.Session{},
+		rotated:  map[string]map[string]rotated{},
+		subjects: map[string]map[string]struct{}{},
+		codes:    map[string]code{},
+		nonces:   map[string]time.Time{},
+		counters: map[string]counter{},
+		now:      now,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go s.sweepLoop()
+	return s
+}
+
+func subjectKey(dialect, subject string) string { return dialect + "\x00" + subject }
+
+func (s *Store) sweepLoop() {
+	defer close(s.done)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep(s.now())
+		}
+	}
+}
+
+// Sweep drops every entry expired at now. It runs every minute by itself;
+// tests call it to show expired state is really gone.
+func (s *Store) Sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		if !now.Before(sess.ExpiresAt) {
+			s.deleteSessionLocked(id)
+		}
+	}
+	for id, recs := range s.rotated {
+		for h, r := range recs {
+			if !now.Before(r.expiresAt) {
+				delete(recs, h)
+			}
+		}
+		if len(recs) == 0 {
+			delete(s.rotated, id)
+		}
+	}
+	for k, c := range s.codes {
+		if !now.Before(c.ExpiresAt) {
+			delete(s.codes, k)
+		}
+	}
+	for k, exp := range s.nonces {
+		if !now.Before(exp) {
+			delete(s.nonces, k)
+		}
+	}
+	for k, c := range s.counters {
+		if !now.Before(c.resetAt) {
+			delete(s.counters, k)
+		}
+	}
+}
+
+// Len reports how many sessions are held, expired or not; for tests.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Store) deleteSessionLocked(id string) {
+	sess, ok := s.sessions[id]
+	if !ok {
+		return
+	}
+	delete(s.sessions, id)
+	delete(s.rotated, id)
+	if set := s.subjects[subjectKey(sess.Dialect, sess.Subject)]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(s.subjects, subjectKey(sess.Dialect, sess.Subject))
+		}
+	}
+}
+
+func (s *Store) liveSessionLocked(id string, now time.Time) (tokenstore.Session, bool) {
+	sess, ok := s.sessions[id]
+	if !ok {
+		return tokenstore.Session{}, false
+	}
+	if !now.Before(sess.ExpiresAt) {
+		s.deleteSessionLocked(id)
+		return tokenstore.Session{}, false
+	}
+	return sess, true
+}
+
+func copySession(sess tokenstore.Session) tokenstore.Session {
+	sess.Attrs = maps.Clone(sess.Attrs)
+	return sess
+}
+
+// CreateSession implements tokenstore.Store.
+func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now time.Time) error {
+	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
+		return fmt.Errorf("memstore: create session: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[sess.ID] = copySession(sess)
+	k := subjectKey(sess.Dialect, sess.Subject)
+	if s.subjects[k] == nil {
+		s.subjects[k] = map[string]struct{}{}
+	}
+	s.subjects[k][sess.ID] = struct{}{}
+	return nil
+}
+
+// Session implements tokenstore.Store.
+func (s *Store) Session(_ context.Context, id string, now time.Time) (tokenstore.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.liveSessionLocked(id, now)
+	if !ok {
+		return tokenstore.Session{}, fmt.Errorf("memstore: session: %w", tokenstore.ErrNotFound)
+	}
+	return copySession(sess), nil
+}
+
+// RotateRefresh implements tokenstore.Store.
+func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (tokenstore.RotateResult, error) {
+	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
+		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.liveSessionLocked(r.SessionID, r.Now)
+	if !ok {
+		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrNotFound)
+	}
+	if subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(r.Presented)) == 1 {
+		if s.rotated[sess.ID] == nil {
+			s.rotated[sess.ID] = map[string]rotated{}
+		}
+		s.rotated[sess.ID][r.Presented] = rotated{at: r.Now, successor: r.Successor, expiresAt: sess.ExpiresAt}
+		sess.RefreshHash = r.Next
+		sess.ExpiresAt = r.NextExpiresAt
+		sess.LastSeen = r.Now
+		s.sessions[sess.ID] = sess
+		return tokenstore.RotateResult{Session: copySession(sess)}, nil
+	}
+	rec, ok := s.rotated[sess.ID][r.Presented]
+	if !ok || !r.Now.Before(rec.expiresAt) {
+		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrNotFound)
+	}
+	if r.Now.Sub(rec.at) <= r.Grace && r.Grace > 0 {
+		return tokenstore.RotateResult{Replayed: true, Successor: rec.successor}, nil
+	}
+	s.deleteSessionLocked(sess.ID)
+	return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate session %s: %w", sess.ID, tokenstore.ErrReused)
+}
+
+// ReissueRefresh implements tokenstore.Store.
+func (s *Store) ReissueRefresh(_ context.Context, r tokenstore.Reissue) (tokenstore.Session, error) {
+	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
+		return tokenstore.Session{}, fmt.Errorf("memstore: reissue: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.liveSessionLocked(r.SessionID, r.Now)
+	if !ok {
+		return tokenstore.Session{}, fmt.Errorf("memstore: reissue: %w", tokenstore.ErrNotFound)
+	}
+	sess.RefreshHash = r.Next
+	sess.ExpiresAt = r.NextExpiresAt
+	sess.Company = r.Company
+	sess.LastSeen = r.Now
+	s.sessions[sess.ID] = sess
+	return copySession(sess), nil
+}
+
+// RevokeSession implements tokenstore.Store.
+func (s *Store) RevokeSession(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleteSessionLocked(id)
+	return nil
+}
+
+// RevokeSubject implements tokenstore.Store.
+func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id := range s.subjects[subjectKey(dialect, subject)] {
+		if _, ok := s.liveSessionLocked(id, now); ok {
+			n++
+		}
+		s.deleteSessionLocked(id)
+	}
+	return n, nil
+}
+
+// PutCode implements tokenstore.Store.
+func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now time.Time) error {
+	if key == "" || c.Hash == "" || c.MaxAttempts < 1 || !now.Before(c.ExpiresAt) {
+		return fmt.Errorf("memstore: put code: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codes[key] = code{Code: c}
+	return nil
+}
+
+// VerifyCode implements tokenstore.Store.
+func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (tokenstore.CodeResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[key]
+	if !ok || !now.Before(c.ExpiresAt) {
+		delete(s.codes, key)
+		return 0, fmt.Errorf("memstore: verify code: %w", tokenstore.ErrNotFound)
+	}
+	c.attempts++
+	if c.attempts > c.MaxAttempts {
+		delete(s.codes, key)
+		return tokenstore.CodeExhausted, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(hash)) == 1 {
+		delete(s.codes, key)
+		return tokenstore.CodeMatched, nil
+	}
+	s.codes[key] = c
+	return tokenstore.CodeMismatch, nil
+}
+
+// UseNonce implements tokenstore.Store.
+func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error) {
+	if nonce == "" || ttl <= 0 {
+		return false, fmt.Errorf("memstore: use nonce: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.nonces[nonce]; ok && now.Before(exp) {
+		return false, nil
+	}
+	s.nonces[nonce] = now.Add(ttl)
+	return true, nil
+}
+
+// Hit implements tokenstore.Store.
+func (s *Store) Hit(_ context.Context, key string, window time.Duration, now time.Time) (int64, time.Duration, error) {
+	if key == "" || window <= 0 {
+		return 0, 0, fmt.Errorf("memstore: hit: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[key]
+	if !ok || !now.Before(c.resetAt) {
+		c = counter{resetAt: now.Add(window)}
+	}
+	c.count++
+	s.counters[key] = c
+	return c.count, c.resetAt.Sub(now), nil
+}
+
+// Ping implements tokenstore.Store; memory always answers.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Close stops the background sweep. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}

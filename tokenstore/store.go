@@ -1,0 +1,165 @@
+// Package tokenstore defines the storage every dialect shares: sessions,
+// refresh-token rotation, one-time codes, replay nonces and rate counters.
+//
+// The interface offers domain operations rather than get/set of bytes,
+// because each operation must be atomic across gateway replicas in one
+// round trip (a Lua script in Redis, a mutex in memory); a bytes-and-TTL
+// store could only give that with distributed locks.
+//
+// The store knows nothing of HTTP or of any dialect's wire format. Secrets
+// never reach it in clear: callers pass hashes of refresh tokens and codes,
+// and the successor pair kept for the rotation grace window is sealed by
+// the caller with a key only the holder of the old token can derive.
+//
+// Every time-dependent decision takes "now" from the caller, so tests drive
+// expiry with an injected clock on both implementations; the stored keys
+// also carry a real TTL so nothing outlives its usefulness.
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound reports a session, refresh token or code that does not
+	// exist, has expired or was revoked.
+	ErrNotFound = errors.New("tokenstore: not found")
+	// ErrReused reports a rotated refresh token presented after the grace
+	// window. The store has revoked the whole session: the token was most
+	// likely stolen.
+	ErrReused = errors.New("tokenstore: refresh token reused after rotation")
+	// ErrInvalid reports arguments that cannot be stored (an empty id, a
+	// non-positive TTL). It is a programming error, not a store outage.
+	ErrInvalid = errors.New("tokenstore: invalid argument")
+)
+
+// Session is one login: what the gateway needs to accept tokens issued for
+// it and to revoke them. A session lives until ExpiresAt, the expiry of its
+// current refresh token; rotation moves ExpiresAt forward.
+type Session struct {
+	// ID is an unguessable random identifier chosen by the caller.
+	ID string
+	// Dialect is the dialect instance that issued the session.
+	Dialect string
+	// Subject is the user (or client) the session belongs to.
+	Subject string
+	// Company is the tenant the session currently acts for, if any.
+	Company string
+	// Device identifies the client device, if the dialect knows it.
+	Device string
+	// Attrs holds small dialect-specific facts (never secrets).
+	Attrs map[string]string
+	// CreatedAt is when the session was created (login).
+	CreatedAt time.Time
+	// LastSeen is when a token was last issued for the session.
+	LastSeen time.Time
+	// ExpiresAt is when the current refresh token, and so the session, expires.
+	ExpiresAt time.Time
+	// RefreshHash is the hash of the current refresh token.
+	RefreshHash string
+}
+
+// Rotation asks the store to replace a session's current refresh token.
+type Rotation struct {
+	// SessionID is the session the presented token belongs to.
+	SessionID string
+	// Presented is the hash of the refresh token the client presented.
+	Presented string
+	// Next is the hash of the new refresh token.
+	Next string
+	// NextExpiresAt is when the new refresh token expires.
+	NextExpiresAt time.Time
+	// Successor is an opaque blob (the new pair, sealed by the caller) that
+	// is handed back when Presented is presented again within Grace.
+	Successor []byte
+	// Grace is how long a rotated token may be presented again and receive
+	// Successor. Zero turns the grace window off.
+	Grace time.Duration
+	// Now is the caller's clock.
+	Now time.Time
+}
+
+// RotateResult tells how a Rotation ended.
+type RotateResult struct {
+	// Replayed is true when Presented had already been rotated within the
+	// grace window; nothing changed and Successor is the earlier winner's.
+	Replayed bool
+	// Successor is the earlier winner's blob when Replayed is true.
+	Successor []byte
+	// Session is the session after the rotation (not set when Replayed).
+	Session Session
+}
+
+// Reissue replaces a session's refresh token without presenting the old
+// one, for a pair issued on the strength of an access token (switching
+// company). The old refresh token stops working at once.
+type Reissue struct {
+	SessionID     string
+	Next          string
+	NextExpiresAt time.Time
+	// Company becomes the session's company.
+	Company string
+	Now     time.Time
+}
+
+// Code is a one-time code (an SMS code) kept hashed under a key.
+type Code struct {
+	// Hash is the caller's keyed hash of the code.
+	Hash string
+	// MaxAttempts is how many verifications may be tried before the code
+	// is dead, right or wrong.
+	MaxAttempts int
+	// ExpiresAt is when the code stops working.
+	ExpiresAt time.Time
+}
+
+// CodeResult tells how a code verification ended.
+type CodeResult int
+
+const (
+	// CodeMatched: the code was right and is now consumed.
+	CodeMatched CodeResult = iota + 1
+	// CodeMismatch: the code was wrong; attempts remain.
+	CodeMismatch
+	// CodeExhausted: the attempts are used up; the code is deleted.
+	CodeExhausted
+)
+
+// Store is the shared state of every gateway replica. Implementations must
+// be safe for concurrent use and make each method atomic.
+type Store interface {
+	// CreateSession stores a new session and indexes it under its subject.
+	CreateSession(ctx context.Context, s Session, now time.Time) error
+	// Session returns a live session, or ErrNotFound.
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	// RotateRefresh replaces the session's refresh token if Presented is
+	// current; answers a replay within the grace window with the earlier
+	// Successor; revokes the session (ErrReused) on a replay after it;
+	// answers ErrNotFound for an unknown token or session.
+	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
+	// ReissueRefresh replaces the session's refresh token and company.
+	ReissueRefresh(ctx context.Context, r Reissue) (Session, error)
+	// RevokeSession deletes a session; revoking a missing one is no error.
+	RevokeSession(ctx context.Context, id string) error
+	// RevokeSubject deletes every session of subject issued by dialect and
+	// returns how many there were.
+	RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (int, error)
+	// PutCode stores a one-time code under key, replacing any earlier one.
+	PutCode(ctx context.Context, key string, c Code, now time.Time) error
+	// VerifyCode counts one attempt against the code under key and compares
+	// hash with it in constant time; a match consumes the code. ErrNotFound
+	// when there is no live code.
+	VerifyCode(ctx context.Context, key, hash string, now time.Time) (CodeResult, error)
+	// UseNonce records nonce until now+ttl and reports whether it was fresh
+	// (false: it was seen before, a replay).
+	UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error)
+	// Hit counts one event in the fixed window of key and returns the count
+	// in the window so far and how long until the window resets.
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, reset time.Duration, err error)
+	// Ping reports whether the store can answer.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
