@@ -1,0 +1,223 @@
+// Package dialects defines what a token dialect is to the gateway: a unit
+// that serves its own auth endpoints, turns a request's credentials into an
+// Identity, and writes every error in its own wire envelope.
+//
+// A dialect type is a Factory in a Registry, in the manner of Caddy's
+// modules: the gateway looks the type up by the config block's `type`,
+// constructs an instance with the block and its Deps, and mounts it. The
+// dialect never reaches Redis or an upstream itself; it gets a
+// tokenstore.Store and an identity directory through Deps.
+package dialects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Identity is who a request acts as, once a dialect has accepted its
+// credentials. The gateway turns it into the upstream's identity headers.
+type Identity struct {
+	// Dialect is the name of the dialect instance that accepted the request.
+	Dialect string
+	// Subject is the user (or client) id.
+	Subject string
+	// Company is the tenant the request acts for, if any.
+	Company string
+	// SessionID is the store session behind the credentials.
+	SessionID string
+	// Attrs holds further facts under header-like names ("mobile",
+	// "device"), sent upstream as X-Auth-<Name> unless a route renames them.
+	Attrs map[string]string
+}
+
+// Endpoint is an auth endpoint a dialect serves itself (login, refresh).
+// The gateway answers other methods on Path with ErrMethodNotAllowed in
+// the dialect's envelope.
+type Endpoint struct {
+	Method  string
+	Path    string
+	Handler http.HandlerFunc
+}
+
+// Dialect is one configured instance of a dialect type.
+type Dialect interface {
+	// Endpoints lists the auth endpoints the dialect serves.
+	Endpoints() []Endpoint
+	// Authenticate reads the request's credentials. Errors are the
+	// dialect's own and go back to its WriteError.
+	Authenticate(r *http.Request) (Identity, error)
+	// WriteError answers err in the dialect's envelope. It also receives
+	// the gateway's errors below (ErrUpstreamUnavailable and friends).
+	WriteError(w http.ResponseWriter, r *http.Request, err error)
+	// CredentialHeaders names the request headers that carry this
+	// dialect's tokens; the gateway never forwards them upstream.
+	CredentialHeaders() []string
+}
+
+// Errors the gateway hands to a dialect's WriteError, each of which the
+// dialect maps to one code of its own.
+var (
+	ErrUpstreamUnavailable = errors.New("upstream unavailable")
+	ErrUpstreamTimeout     = errors.New("upstream timed out")
+	ErrStoreUnavailable    = errors.New("token store unavailable")
+	ErrMethodNotAllowed    = errors.New("method not allowed")
+	ErrBodyTooLarge        = errors.New("request body too large")
+	ErrMalformedRequest    = errors.New("malformed request")
+	ErrRateLimited         = errors.New("too many requests")
+)
+
+// AuthError is a refused credential. Reason is a short, fixed word used as
+// the metrics label (never the token itself).
+type AuthError struct {
+	Reason string
+	Err    error
+}
+
+// Auth refusal reasons shared by the dialects.
+const (
+	ReasonMissing   = "missing"
+	ReasonMalformed = "malformed"
+	ReasonSignature = "bad_signature"
+	ReasonExpired   = "expired"
+	ReasonRevoked   = "revoked"
+	ReasonRefreshed = "refreshed"
+)
+
+func (e *AuthError) Error() string {
+	if e.Err == nil {
+		return "credential refused: " + e.Reason
+	}
+	return fmt.Sprintf("credential refused: %s: %v", e.Reason, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Reason gives the metrics label for an Authenticate error.
+func Reason(err error) string {
+	var ae *AuthError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &ae):
+		return ae.Reason
+	case errors.Is(err, ErrStoreUnavailable):
+		return "store_unavailable"
+	default:
+		return "error"
+	}
+}
+
+// Metrics are the counters every dialect shares; the gateway registers them.
+type Metrics struct {
+	// TokensIssued counts token pairs issued, by dialect and reason
+	// (login, refresh, change_company, ...).
+	TokensIssued *prometheus.CounterVec
+	// Refreshes counts refresh attempts by dialect and result.
+	Refreshes *prometheus.CounterVec
+}
+
+// NewMetrics creates the shared dialect counters and registers them.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_tokens_issued_total",
+			Help: "Token pairs issued, by dialect instance and reason.",
+		}, []string{"dialect", "reason"}),
+		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_token_refreshes_total",
+			Help: "Refresh-token presentations, by dialect instance and result.",
+		}, []string{"dialect", "result"}),
+	}
+	reg.MustRegister(m.TokensIssued, m.Refreshes)
+	return m
+}
+
+// Deps is what the gateway hands a dialect at construction.
+type Deps struct {
+	// Store keeps sessions, refresh hashes, codes, nonces and counters.
+	Store tokenstore.Store
+	// Users checks accounts and passwords; nil when no users file is set.
+	Users *identity.Directory
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+	// Logger is the dialect's logger, already tagged with its name.
+	Logger *slog.Logger
+	// Metrics are the shared counters.
+	Metrics *Metrics
+	// Registerer takes metrics of the dialect's own.
+	Registerer prometheus.Registerer
+	// LookupEnv reads secrets named by *_env keys.
+	LookupEnv func(string) (string, bool)
+	// ConfigDir resolves relative *_file paths.
+	ConfigDir string
+}
+
+// Factory constructs instances of one dialect type.
+type Factory struct {
+	// Type is the name used in config (`type: mmm`).
+	Type string
+	// New builds an instance named name from its config block (the block
+	// without `type`). Config errors name their key relative to the block.
+	New func(name string, block map[string]any, deps Deps) (Dialect, error)
+}
+
+// Registry maps type names to factories.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry builds a registry of the given factories.
+func NewRegistry(fs ...Factory) *Registry {
+	r := &Registry{factories: map[string]Factory{}}
+	for _, f := range fs {
+		if _, dup := r.factories[f.Type]; dup {
+			panic("dialects: type registered twice: " + f.Type)
+		}
+		r.factories[f.Type] = f
+	}
+	return r
+}
+
+// Lookup returns the factory of a type.
+func (r *Registry) Lookup(typ string) (Factory, bool) {
+	f, ok := r.factories[typ]
+	return f, ok
+}
+
+// Types lists the registered type names, sorted.
+func (r *Registry) Types() []string {
+	out := make([]string, 0, len(r.factories))
+	for t := range r.factories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type ctxKey int
+
+const clientIPKey ctxKey = iota
+
+// WithClientIP records the client address the gateway worked out (from
+// the connection, or X-Forwarded-For of a trusted proxy).
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey, ip)
+}
+
+// ClientIP is the client address for rate limits and logs.
+func ClientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}

@@ -1,0 +1,241 @@
+// Package mmm speaks the "mmm" header-token dialect
+// (seeds/mmm-header-token.md): HS256 JWT pairs in the x-mmm-accesstoken and
+// x-mmm-refreshtoken headers, the {"code","msg","data"} envelope with string
+// codes, and the 10026/10024 protocol by which an expired access token is
+// answered with a fresh pair in place.
+package mmm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Type is the dialect type name used in config.
+const Type = "mmm"
+
+// Header names from the seed. Go canonicalises them on the wire it reads;
+// clients may send any case.
+const (
+	HeaderAccess  = "X-Mmm-Accesstoken"
+	HeaderRefresh = "X-Mmm-Refreshtoken"
+)
+
+// Factory registers the dialect type.
+var Factory = dialects.Factory{Type: Type, New: New}
+
+// Config is a dialect instance's block under dialects.<name>.
+type Config struct {
+	// Issuer is the iss claim; the legacy service used mmm_oppmg.
+	Issuer string `koanf:"issuer"`
+	// Secret signs the tokens (HS256): one of secret, secret_env,
+	// secret_file; at least 32 bytes.
+	Secret     string `koanf:"secret"`
+	SecretEnv  string `koanf:"secret_env"`
+	SecretFile string `koanf:"secret_file"`
+	// AccessTTL and RefreshTTL are the tokens' lifetimes.
+	AccessTTL  time.Duration `koanf:"access_ttl"`
+	RefreshTTL time.Duration `koanf:"refresh_ttl"`
+	// RefreshGrace is how long a rotated refresh token still receives the
+	// same new pair (parallel requests, a lost response); 0 turns it off.
+	RefreshGrace time.Duration `koanf:"refresh_grace"`
+	// Paths of the auth endpoints.
+	LoginPath         string `koanf:"login_path"`
+	RefreshPath       string `koanf:"refresh_path"`
+	ChangeCompanyPath string `koanf:"change_company_path"`
+	LogoutPath        string `koanf:"logout_path"`
+	// MaxBodyBytes bounds auth request bodies.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// LoginLimit is how many login attempts one client IP may make within
+	// LoginWindow; further ones answer 10029 with Retry-After.
+	LoginLimit  int64         `koanf:"login_limit"`
+	LoginWindow time.Duration `koanf:"login_window"`
+}
+
+// Defaults are the values of keys a block leaves out.
+func Defaults() Config {
+	return Config{
+		Issuer:            "mmm_oppmg",
+		AccessTTL:         30 * time.Minute,
+		RefreshTTL:        24 * time.Hour,
+		RefreshGrace:      10 * time.Second,
+		LoginPath:         "/auth/login",
+		RefreshPath:       "/v1/auth/refresh_token",
+		ChangeCompanyPath: "/v1/auth/change_company",
+		LogoutPath:        "/v1/auth/logout",
+		MaxBodyBytes:      dialects.DefaultMaxBody,
+		LoginLimit:        20,
+		LoginWindow:       time.Minute,
+	}
+}
+
+// users is what the dialect needs of the identity directory.
+type users interface {
+	Authenticate(account, password string) (identity.User, error)
+	ByID(id int64) (identity.User, bool)
+}
+
+// Dialect is one mmm instance.
+type Dialect struct {
+	name    string
+	cfg     Config
+	signer  *signer
+	store   tokenstore.Store
+	users   users
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *dialects.Metrics
+}
+
+// New builds an instance from its config block.
+func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
+	cfg := Defaults()
+	if err := dialects.DecodeBlock(block, &cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	if cfg.RefreshGrace < 0 {
+		errs = append(errs, fmt.Errorf("refresh_grace: must not be negative"))
+	}
+	if cfg.RefreshTTL > 0 && cfg.AccessTTL > cfg.RefreshTTL {
+		errs = append(errs, fmt.Errorf("access_ttl: %v outlives refresh_ttl %v", cfg.AccessTTL, cfg.RefreshTTL))
+	}
+	if cfg.Issuer == "" {
+		errs = append(errs, fmt.Errorf("issuer: must not be empty"))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive"))
+	}
+	if cfg.LoginLimit <= 0 {
+		errs = append(errs, fmt.Errorf("login_limit: must be positive"))
+	}
+	if deps.Users == nil {
+		errs = append(errs, fmt.Errorf("needs identity.users_file: mmm logs in by account and password"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dialect{
+		name:    name,
+		cfg:     cfg,
+		signer:  newSigner(cfg.Issuer, secret, now),
+		store:   deps.Store,
+		users:   deps.Users,
+		now:     now,
+		log:     log,
+		metrics: deps.Metrics,
+	}, nil
+}
+
+// Endpoints implements dialects.Dialect.
+func (d *Dialect) Endpoints() []dialects.Endpoint {
+	return []dialects.Endpoint{
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
+		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.ChangeCompanyPath, Handler: d.changeCompany},
+		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Handler: d.logout},
+	}
+}
+
+// CredentialHeaders implements dialects.Dialect.
+func (d *Dialect) CredentialHeaders() []string { return []string{HeaderAccess, HeaderRefresh} }
+
+func (d *Dialect) count(reason string) {
+	if d.metrics != nil {
+		d.metrics.TokensIssued.WithLabelValues(d.name, reason).Inc()
+	}
+}
+
+func (d *Dialect) countRefresh(result string) {
+	if d.metrics != nil {
+		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
+	}
+}
+
+type rateLimited struct{ wait time.Duration }
+
+func (e *rateLimited) Error() string        { return "mmm: too many failed logins" }
+func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
+
+type loginRequest struct {
+	Account  string `json:"account"`
+	Password string `json:"password"`
+}
+
+// login is POST /auth/login {"account","password"} → pair.
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if req.Account == "" || req.Password == "" {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "account and password are required"})
+		return
+	}
+	ctx := r.Context()
+	now := d.now()
+	// Attempts are counted before the password hash is checked, so a flood
+	// of logins can neither guess passwords nor burn the CPU on argon2id.
+	n, reset, err := d.store.Hit(ctx, "mmm:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
+	if err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	if n > d.cfg.LoginLimit {
+		d.WriteError(w, r, &rateLimited{wait: reset})
+		return
+	}
+	user, err := d.users.Authenticate(req.Account, req.Password)
+	if errors.Is(err, identity.ErrBadCredentials) {
+		d.WriteError(w, r, &wireError{code: CodeBadCredentials, msg: "账号或密码错误", status: http.StatusOK, err: err})
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	sid := dialects.NewID()
+	pair, err := d.signer.pair(user.ID, user.DefaultCompany, sid, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	sess := tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(user.ID, 10),
+		Company: strconv.FormatInt(user.DefaultCompany, 10),
+		CreatedAt: now, LastSeen: now, ExpiresAt: time.Unix(pair.RefreshExpires, 0),
+		RefreshHash: dialects.HashToken(pair.RefreshToken),
+	}
+	if err := d.store.CreateSession(ctx, sess, now); err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	d.count("login")
+	writeOK(w, pair)
+}

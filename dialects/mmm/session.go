@@ -1,0 +1,204 @@
+package mmm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Authenticate implements dialects.Dialect: a valid access token whose
+// session is live passes; an expired one is answered by the 10026 protocol.
+func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	c, err := d.accessClaims(r)
+	if err != nil {
+		return dialects.Identity{}, err
+	}
+	if _, err := d.store.Session(r.Context(), c.SessionID, d.now()); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return dialects.Identity{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+		}
+		return dialects.Identity{}, storeFailure(err)
+	}
+	return dialects.Identity{
+		Dialect:   d.name,
+		Subject:   strconv.FormatInt(c.UID, 10),
+		Company:   strconv.FormatInt(c.CompanyID, 10),
+		SessionID: c.SessionID,
+	}, nil
+}
+
+// accessClaims verifies x-mmm-accesstoken. When it has expired, the
+// refresh token in x-mmm-refreshtoken is rotated and the new pair comes
+// back as a refreshedError (10026), or 10024 when that cannot be done.
+func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
+	token := strings.TrimSpace(r.Header.Get(HeaderAccess))
+	if token == "" {
+		return claims{}, refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil)
+	}
+	c, err := d.signer.verify(token, d.signer.accessKey)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, errMalformed):
+		return claims{}, refuse(CodeAccessMalformed, dialects.ReasonMalformed, "x-mmm-accesstoken 格式错误", err)
+	case errors.Is(err, errSignature):
+		return claims{}, refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err)
+	}
+	// Expired but genuine: the seed's 10026 / 10024 protocol.
+	refresh := strings.TrimSpace(r.Header.Get(HeaderRefresh))
+	if refresh == "" {
+		return claims{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "access_token 已过期且无 refresh_token,请重新登录", nil)
+	}
+	pair, err := d.rotate(r.Context(), refresh, c.SessionID)
+	if err != nil {
+		return claims{}, err
+	}
+	return claims{}, &dialects.AuthError{Reason: dialects.ReasonRefreshed, Err: &refreshedError{pair: pair}}
+}
+
+// rotate exchanges a refresh token for a new pair. wantSession, when set,
+// is the session the refresh token must belong to (that of the expired
+// access token presented with it).
+func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pair, error) {
+	c, err := d.signer.verify(presented, d.signer.refreshKey)
+	switch {
+	case errors.Is(err, errExpired):
+		d.countRefresh("expired")
+		return Pair{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "refresh_token 已过期,请重新登录", err)
+	case err != nil:
+		d.countRefresh("invalid")
+		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 无效", err)
+	case wantSession != "" && c.SessionID != wantSession:
+		d.countRefresh("invalid")
+		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
+	}
+	if user, ok := d.users.ByID(c.UID); !ok || !user.BelongsTo(c.CompanyID) {
+		// The user left the users file or the company since login.
+		if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
+			return Pair{}, storeFailure(err)
+		}
+		d.countRefresh("revoked")
+		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
+	}
+	now := d.now()
+	next, err := d.signer.pair(c.UID, c.CompanyID, c.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	if err != nil {
+		return Pair{}, err
+	}
+	sealed, err := dialects.SealSuccessor(presented, next)
+	if err != nil {
+		return Pair{}, err
+	}
+	res, err := d.store.RotateRefresh(ctx, tokenstore.Rotation{
+		SessionID: c.SessionID, Presented: dialects.HashToken(presented),
+		Next: dialects.HashToken(next.RefreshToken), NextExpiresAt: time.Unix(next.RefreshExpires, 0),
+		Successor: sealed, Grace: d.cfg.RefreshGrace, Now: now,
+	})
+	switch {
+	case errors.Is(err, tokenstore.ErrReused):
+		d.countRefresh("reused")
+		d.log.WarnContext(ctx, "refresh token reused after rotation; session revoked", "session", c.SessionID, "uid", c.UID)
+		return Pair{}, refuse(CodeRefreshReused, dialects.ReasonRevoked, "refresh_token 已被使用,登录已失效,请重新登录", err)
+	case errors.Is(err, tokenstore.ErrNotFound):
+		d.countRefresh("revoked")
+		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+	case err != nil:
+		return Pair{}, storeFailure(err)
+	}
+	if res.Replayed {
+		var earlier Pair
+		if err := dialects.OpenSuccessor(presented, res.Successor, &earlier); err != nil {
+			return Pair{}, err
+		}
+		d.countRefresh("grace_replay")
+		return earlier, nil
+	}
+	d.countRefresh("rotated")
+	d.count("refresh")
+	return next, nil
+}
+
+// refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimSpace(r.Header.Get(HeaderRefresh))
+	if token == "" {
+		d.WriteError(w, r, refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil))
+		return
+	}
+	pair, err := d.rotate(r.Context(), token, "")
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	writeOK(w, pair)
+}
+
+type changeCompanyRequest struct {
+	CompanyID *int64 `json:"company_id"`
+}
+
+// changeCompany is POST /v1/auth/change_company {"company_id": 2} with a
+// valid access token: a new pair for the same session, in that company.
+func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
+	id, err := d.Authenticate(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	var req changeCompanyRequest
+	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if req.CompanyID == nil {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "company_id is required"})
+		return
+	}
+	uid, _ := strconv.ParseInt(id.Subject, 10, 64)
+	user, ok := d.users.ByID(uid)
+	if !ok || !user.BelongsTo(*req.CompanyID) {
+		d.WriteError(w, r, &wireError{code: CodeCompanyNotMember, msg: "无权切换到该公司", status: http.StatusOK})
+		return
+	}
+	now := d.now()
+	pair, err := d.signer.pair(uid, *req.CompanyID, id.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	_, err = d.store.ReissueRefresh(r.Context(), tokenstore.Reissue{
+		SessionID: id.SessionID, Next: dialects.HashToken(pair.RefreshToken),
+		NextExpiresAt: time.Unix(pair.RefreshExpires, 0), Company: strconv.FormatInt(*req.CompanyID, 10), Now: now,
+	})
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		d.WriteError(w, r, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	d.count("change_company")
+	writeOK(w, pair)
+}
+
+// logout is POST /v1/auth/logout with a valid access token: the session
+// ends and neither of its tokens works again.
+func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
+	id, err := d.Authenticate(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	writeOK(w, struct{}{})
+}

@@ -1,0 +1,169 @@
+// Package identity checks who a person is: a static YAML file of users
+// whose passwords are stored only as argon2id or bcrypt hashes.
+//
+// Dialects see it through small interfaces of their own (an account and a
+// password in, a User out); the file format stays here.
+package identity
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrBadCredentials reports an unknown account or a wrong password; the
+// two are not told apart, on the wire or in time.
+var ErrBadCredentials = errors.New("identity: bad account or password")
+
+// User is one person of the users file.
+type User struct {
+	ID             int64   `yaml:"id"`
+	Account        string  `yaml:"account"`
+	PasswordHash   string  `yaml:"password_hash"`
+	Companies      []int64 `yaml:"companies"`
+	DefaultCompany int64   `yaml:"default_company"`
+	Name           string  `yaml:"name"`
+	NickName       string  `yaml:"nick_name"`
+	Mobile         string  `yaml:"mobile"`
+	AvatarURL      string  `yaml:"avatar_url"`
+}
+
+// BelongsTo reports whether the user is a member of company.
+func (u User) BelongsTo(company int64) bool { return slices.Contains(u.Companies, company) }
+
+type usersFile struct {
+	// Demo marks a file of well-known demo credentials; the gateway warns
+	// loudly when it loads one.
+	Demo  bool   `yaml:"demo"`
+	Users []User `yaml:"users"`
+}
+
+// Verifier checks a secret against a stored hash. Directory uses
+// VerifySecret; tests substitute a counting one.
+type Verifier func(hash, secret string) (bool, error)
+
+// Directory is the loaded users file. It is immutable and safe for
+// concurrent use.
+type Directory struct {
+	demo      bool
+	byAccount map[string]User
+	byID      map[int64]User
+	byMobile  map[string]User
+	// dummyHash is checked for unknown accounts so they cost the same
+	// time as a wrong password.
+	dummyHash string
+	verify    Verifier
+}
+
+// Load reads and validates a users file.
+func Load(path string) (*Directory, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	d, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Parse validates a users file's content: unknown keys, duplicate ids or
+// accounts, unreadable hashes and a default company the user is not a
+// member of are all refused.
+func Parse(raw []byte) (*Directory, error) {
+	var f usersFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	d := &Directory{
+		demo:      f.Demo,
+		byAccount: map[string]User{},
+		byID:      map[int64]User{},
+		byMobile:  map[string]User{},
+		verify:    VerifySecret,
+	}
+	var errs []error
+	for i, u := range f.Users {
+		at := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.ID <= 0:
+			errs = append(errs, fmt.Errorf("%s.id: must be a positive integer", at))
+		case u.Account == "":
+			errs = append(errs, fmt.Errorf("%s.account: required", at))
+		case d.byAccount[u.Account].ID != 0:
+			errs = append(errs, fmt.Errorf("%s.account: %q appears twice", at, u.Account))
+		case d.byID[u.ID].ID != 0:
+			errs = append(errs, fmt.Errorf("%s.id: %d appears twice", at, u.ID))
+		}
+		if err := CheckHash(u.PasswordHash); err != nil {
+			errs = append(errs, fmt.Errorf("%s.password_hash: %w (make one with `gateway hash-secret`)", at, err))
+		}
+		if u.DefaultCompany == 0 && len(u.Companies) > 0 {
+			u.DefaultCompany = u.Companies[0]
+		}
+		if u.DefaultCompany != 0 && !u.BelongsTo(u.DefaultCompany) {
+			errs = append(errs, fmt.Errorf("%s.default_company: %d is not in companies", at, u.DefaultCompany))
+		}
+		d.byAccount[u.Account] = u
+		d.byID[u.ID] = u
+		if u.Mobile != "" {
+			d.byMobile[u.Mobile] = u
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	dummy, err := HashSecret("authgate-dummy-password")
+	if err != nil {
+		return nil, err
+	}
+	d.dummyHash = dummy
+	return d, nil
+}
+
+// SetVerifier replaces the hash check; for tests that count checks.
+func (d *Directory) SetVerifier(v Verifier) { d.verify = v }
+
+// Demo reports whether the file declares itself demo credentials.
+func (d *Directory) Demo() bool { return d.demo }
+
+// Len is the number of users.
+func (d *Directory) Len() int { return len(d.byID) }
+
+// Authenticate returns the user whose account and password match. An
+// unknown account runs one hash check against a dummy hash, so it takes as
+// long as a wrong password and cannot be told from one.
+func (d *Directory) Authenticate(account, password string) (User, error) {
+	u, ok := d.byAccount[account]
+	hash := u.PasswordHash
+	if !ok {
+		hash = d.dummyHash
+	}
+	match, err := d.verify(hash, password)
+	if err != nil {
+		return User{}, fmt.Errorf("identity: account %q: %w", account, err)
+	}
+	if !ok || !match {
+		return User{}, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// ByID returns the user with id.
+func (d *Directory) ByID(id int64) (User, bool) {
+	u, ok := d.byID[id]
+	return u, ok
+}
+
+// ByMobile returns the user with the mobile number.
+func (d *Directory) ByMobile(mobile string) (User, bool) {
+	u, ok := d.byMobile[mobile]
+	return u, ok
+}
