@@ -228,7 +228,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(user.ID, 10),
-		Company: strconv.FormatInt(user.DefaultCompany, 10),
+		Company:   strconv.FormatInt(user.DefaultCompany, 10),
 		CreatedAt: now, LastSeen: now, ExpiresAt: time.Unix(pair.RefreshExpires, 0),
 		RefreshHash: dialects.HashToken(pair.RefreshToken),
 	}

@@ -1,0 +1,404 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/authgate/authgate/upstream"
+)
+
+// EnvPrefix starts every environment override: GATEWAY_SERVER__LISTEN sets
+// server.listen ("__" separates levels, since key names contain "_").
+const EnvPrefix = "GATEWAY_"
+
+// Config is the whole gateway configuration (config.yaml).
+type Config struct {
+	Server   ServerConfig              `koanf:"server"`
+	Store    StoreConfig               `koanf:"store"`
+	Identity IdentityConfig            `koanf:"identity"`
+	Log      LogConfig                 `koanf:"log"`
+	Dialects map[string]map[string]any `koanf:"dialects"`
+	Routes   []RouteConfig             `koanf:"routes"`
+
+	// dir is the config file's folder; relative paths resolve against it.
+	dir string
+}
+
+// ServerConfig is the `server` block.
+type ServerConfig struct {
+	// Listen is the public listener; AdminListen serves /metrics,
+	// /healthz and /readyz and should not be exposed publicly.
+	Listen      string `koanf:"listen"`
+	AdminListen string `koanf:"admin_listen"`
+	// TrustedProxies are CIDRs (or single IPs) of load balancers whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies    []string      `koanf:"trusted_proxies"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`
+	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+	MaxHeaderBytes    int           `koanf:"max_header_bytes"`
+}
+
+// StoreConfig is the `store` block.
+type StoreConfig struct {
+	// Driver is "memory" (one process) or "redis" (shared by replicas).
+	Driver string      `koanf:"driver"`
+	Redis  RedisConfig `koanf:"redis"`
+}
+
+// RedisConfig is `store.redis`: one address is standalone, master_name
+// selects Sentinel, several addresses without it are a Cluster.
+type RedisConfig struct {
+	Addrs         []string      `koanf:"addrs"`
+	MasterName    string        `koanf:"master_name"`
+	Username      string        `koanf:"username"`
+	Password      string        `koanf:"password"`
+	PasswordEnv   string        `koanf:"password_env"`
+	PasswordFile  string        `koanf:"password_file"`
+	DB            int           `koanf:"db"`
+	TLS           bool          `koanf:"tls"`
+	TLSServerName string        `koanf:"tls_server_name"`
+	DialTimeout   time.Duration `koanf:"dial_timeout"`
+	ReadTimeout   time.Duration `koanf:"read_timeout"`
+	WriteTimeout  time.Duration `koanf:"write_timeout"`
+	PoolSize      int           `koanf:"pool_size"`
+	KeyPrefix     string        `koanf:"key_prefix"`
+}
+
+// IdentityConfig is the `identity` block.
+type IdentityConfig struct {
+	// UsersFile is the YAML users file, relative to the config file.
+	UsersFile string `koanf:"users_file"`
+}
+
+// LogConfig is the `log` block.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `koanf:"level"`
+}
+
+// RouteConfig is one entry of `routes`.
+type RouteConfig struct {
+	// Name labels the route in metrics and logs; default the path prefix.
+	Name string `koanf:"name"`
+	// Host, when set, must equal the request's host (port ignored).
+	Host string `koanf:"host"`
+	// PathPrefix matches whole segments: "/v1/" matches "/v1/x", "/v1"
+	// matches "/v1" and "/v1/x" but not "/v1x".
+	PathPrefix string `koanf:"path_prefix"`
+	// Methods allowed; empty allows all.
+	Methods []string `koanf:"methods"`
+	// Dialects that may authenticate the route, by instance name.
+	Dialects []string `koanf:"dialects"`
+	// Public must be set, deliberately, for a route with no dialect.
+	Public bool `koanf:"public"`
+	// Upstream is "echo" or an http(s) URL.
+	Upstream    string        `koanf:"upstream"`
+	StripPrefix string        `koanf:"strip_prefix"`
+	Timeout     time.Duration `koanf:"timeout"`
+	// IdentityHeaders renames identity headers: user_id, company_id,
+	// dialect, session_id, or a dialect attribute, to a header name.
+	IdentityHeaders map[string]string `koanf:"identity_headers"`
+}
+
+// defaults are the values of keys the file and environment leave out.
+func defaults() map[string]any {
+	return map[string]any{
+		"server.listen":              ":8080",
+		"server.admin_listen":        "127.0.0.1:9090",
+		"server.read_header_timeout": "10s",
+		"server.idle_timeout":        "120s",
+		"server.shutdown_timeout":    "20s",
+		"server.max_header_bytes":    64 << 10,
+		"store.driver":               "memory",
+		"store.redis.dial_timeout":   "2s",
+		"store.redis.read_timeout":   "1s",
+		"store.redis.write_timeout":  "1s",
+		"store.redis.key_prefix":     "authgate:",
+		"log.level":                  "info",
+	}
+}
+
+// listPaths are the keys whose environment value is a comma-separated list.
+var listPaths = map[string]bool{
+	"store.redis.addrs":      true,
+	"server.trusted_proxies": true,
+}
+
+// ConfigError lists every problem found in a configuration, each naming
+// its key path.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Load reads the YAML file at path, applies GATEWAY_ overrides from
+// environ (os.Environ() form) and validates the result. Every problem found
+// is reported at once, in a *ConfigError.
+func Load(path string, environ []string) (*Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return nil, err
+	}
+	if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s: %v", path, err)}}
+	}
+	if err := k.Load(confmap.Provider(envOverrides(environ), "."), nil); err != nil {
+		return nil, err
+	}
+	var cfg Config
+	dc := &mapstructure.DecoderConfig{
+		Result:           &cfg,
+		TagName:          "koanf",
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	}
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
+		return nil, &ConfigError{Problems: decodeProblems(err)}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.dir = filepath.Dir(abs)
+	if problems := cfg.validate(); len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
+	}
+	return &cfg, nil
+}
+
+// envOverrides turns GATEWAY_A__B_C=v into {"a.b_c": v}.
+func envOverrides(environ []string) map[string]any {
+	out := map[string]any{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, EnvPrefix), "__", "."))
+		if key == "" {
+			continue
+		}
+		if listPaths[key] {
+			var items []any
+			for item := range strings.SplitSeq(v, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					items = append(items, item)
+				}
+			}
+			out[key] = items
+			continue
+		}
+		out[key] = v
+	}
+	return out
+}
+
+// quoted matches mapstructure's 'a.b' key quoting in its messages.
+var quoted = regexp.MustCompile(`^'([^']*)' `)
+
+// decodeProblems splits mapstructure's joined error into one line per
+// problem, each starting with its key path.
+func decodeProblems(err error) []string {
+	var out []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
+		if line == "" || strings.HasPrefix(line, "decoding failed") || strings.HasSuffix(line, "error(s) decoding:") {
+			continue
+		}
+		if m := quoted.FindStringSubmatch(line); m != nil {
+			key := m[1]
+			rest := strings.TrimPrefix(line, m[0])
+			if key == "" {
+				key = "(top level)"
+			}
+			line = key + ": " + rest
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		out = []string{err.Error()}
+	}
+	return out
+}
+
+// Dir is the folder relative paths in the config resolve against.
+func (c *Config) Dir() string { return c.dir }
+
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// validate checks what can be checked without building anything.
+func (c *Config) validate() []string {
+	var p []string
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if c.Server.Listen == "" {
+		add("server.listen: required")
+	}
+	if c.Server.AdminListen == "" {
+		add("server.admin_listen: required")
+	}
+	for i, cidr := range c.Server.TrustedProxies {
+		if _, err := parseCIDR(cidr); err != nil {
+			add("server.trusted_proxies[%d]: %q is not an IP or CIDR", i, cidr)
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
+		"server.idle_timeout": c.Server.IdleTimeout,
+	} {
+		if d <= 0 {
+			add("%s: must be positive", key)
+		}
+	}
+	switch c.Store.Driver {
+	case "memory":
+	case "redis":
+		if len(c.Store.Redis.Addrs) == 0 {
+			add("store.redis.addrs: at least one address is required with store.driver redis")
+		}
+		set := 0
+		for _, s := range []string{c.Store.Redis.Password, c.Store.Redis.PasswordEnv, c.Store.Redis.PasswordFile} {
+			if s != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			add("store.redis.password: set at most one of password, password_env, password_file")
+		}
+	default:
+		add("store.driver: %q is not one of memory, redis", c.Store.Driver)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Identity.UsersFile != "" {
+		if _, err := os.Stat(c.resolve(c.Identity.UsersFile)); err != nil {
+			add("identity.users_file: %v", errors.Unwrap(err))
+		}
+	}
+	names := make([]string, 0, len(c.Dialects))
+	for name := range c.Dialects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := c.Dialects[name]["type"].(string); !ok {
+			add("dialects.%s.type: required (one of the dialect types)", name)
+		}
+	}
+	if len(c.Routes) == 0 {
+		add("routes: at least one route is required")
+	}
+	seen := map[string]int{}
+	for i, r := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if r.PathPrefix == "" || r.PathPrefix[0] != '/' {
+			add("%s.path_prefix: must start with /", at)
+		} else if canon, err := upstream.Canonicalize(r.PathPrefix); err != nil || canon != r.PathPrefix {
+			add("%s.path_prefix: %q is not a canonical path", at, r.PathPrefix)
+		}
+		name := r.Name
+		if name == "" {
+			name = r.PathPrefix
+		}
+		if j, dup := seen[name]; dup {
+			add("%s.name: %q is also the name of routes[%d]", at, name, j)
+		}
+		seen[name] = i
+		for _, m := range r.Methods {
+			if !slices.Contains(methods, m) {
+				add("%s.methods: %q is not one of %s", at, m, strings.Join(methods, ", "))
+			}
+		}
+		if len(r.Dialects) == 0 && !r.Public {
+			add("%s.dialects: required; a route without authentication must say `public: true`", at)
+		}
+		if len(r.Dialects) > 0 && r.Public {
+			add("%s.public: a public route takes no dialects", at)
+		}
+		for _, d := range r.Dialects {
+			if _, ok := c.Dialects[d]; !ok {
+				add("%s.dialects: no dialect instance named %q under dialects", at, d)
+			}
+		}
+		if r.Upstream == "" {
+			add("%s.upstream: required (\"echo\" or an http(s) URL)", at)
+		} else if r.Upstream != "echo" {
+			if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("%s.upstream: %q is not \"echo\" or an http(s) URL", at, r.Upstream)
+			}
+		}
+		if r.StripPrefix != "" && !strings.HasPrefix(r.PathPrefix, r.StripPrefix) {
+			add("%s.strip_prefix: %q is not a prefix of path_prefix %q", at, r.StripPrefix, r.PathPrefix)
+		}
+		if r.Timeout < 0 {
+			add("%s.timeout: must not be negative", at)
+		}
+		for k, h := range r.IdentityHeaders {
+			if h == "" || strings.ContainsAny(h, " :\r\n") {
+				add("%s.identity_headers.%s: %q is not a header name", at, k, h)
+			}
+		}
+	}
+	return p
+}
+
+func parseCIDR(s string) (*net.IPNet, error) {
+	if !strings.Contains(s, "/") {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, errors.New("bad ip")
+		}
+		bits := 32
+		if ip.To4() == nil {
+			bits = 128
+		}
+		return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+	}
+	_, n, err := net.ParseCIDR(s)
+	return n, err
+}
+
+// dialectBlock splits a dialect's config block into its type and the rest.
+func (c *Config) dialectBlock(name string) (typ string, block map[string]any) {
+	raw := c.Dialects[name]
+	block = make(map[string]any, len(raw))
+	for k, v := range raw {
+		if k != "type" {
+			block[k] = v
+		}
+	}
+	typ, _ = raw["type"].(string)
+	return typ, block
+}

@@ -1,0 +1,230 @@
+// Package gateway assembles authgate: it loads the configuration, builds
+// the token store, the identity directory and the dialect instances, and
+// serves the route table (dialect auth endpoints, then authenticated
+// reverse-proxy routes) with the admin listener beside it.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/tokenstore"
+	"github.com/authgate/authgate/tokenstore/memstore"
+	"github.com/authgate/authgate/tokenstore/redisstore"
+)
+
+// Options are the parts of a gateway that do not come from config.
+type Options struct {
+	// Registry holds the dialect types; required.
+	Registry *dialects.Registry
+	// Now is the clock (time.Now when nil); tests inject one.
+	Now func() time.Time
+	// Logger receives the access log and events (slog.Default when nil).
+	Logger *slog.Logger
+	// LookupEnv reads *_env secrets (os.LookupEnv when nil).
+	LookupEnv func(string) (string, bool)
+}
+
+// Gateway is a built gateway, ready to serve.
+type Gateway struct {
+	cfg     *Config
+	log     *slog.Logger
+	store   tokenstore.Store
+	reg     *prometheus.Registry
+	handler http.Handler
+	admin   http.Handler
+}
+
+// New builds a gateway from a loaded config. Problems with dialect blocks
+// (a missing secret, a bad TTL) come back together in a *ConfigError.
+func New(cfg *Config, o Options) (*Gateway, error) {
+	if o.Registry == nil {
+		return nil, errors.New("gateway: no dialect registry")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
+	m := newMetrics(g.reg)
+
+	var problems []string
+	store, err := openStore(cfg, o)
+	if err != nil {
+		return nil, &ConfigError{Problems: []string{err.Error()}}
+	}
+	g.store = instrumentedStore{Store: store, driver: cfg.Store.Driver, m: m}
+
+	var users *identity.Directory
+	if cfg.Identity.UsersFile != "" {
+		users, err = identity.Load(cfg.resolve(cfg.Identity.UsersFile))
+		if err != nil {
+			problems = append(problems, "identity.users_file: "+err.Error())
+		} else if users.Demo() {
+			o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
+				"never run this users file in production", "users_file", cfg.Identity.UsersFile, "users", users.Len())
+		}
+	}
+
+	shared := dialects.NewMetrics(g.reg)
+	instances := map[string]dialects.Dialect{}
+	names := make([]string, 0, len(cfg.Dialects))
+	for name := range cfg.Dialects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		typ, block := cfg.dialectBlock(name)
+		f, ok := o.Registry.Lookup(typ)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("dialects.%s.type: %q is not one of %s", name, typ, strings.Join(o.Registry.Types(), ", ")))
+			continue
+		}
+		d, err := f.New(name, block, dialects.Deps{
+			Store: g.store, Users: users, Now: o.Now,
+			Logger:  o.Logger.With("dialect", name),
+			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
+			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir,
+		})
+		if err != nil {
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				problems = append(problems, fmt.Sprintf("dialects.%s.%s", name, line))
+			}
+			continue
+		}
+		instances[name] = d
+	}
+	if len(problems) > 0 {
+		_ = store.Close()
+		return nil, &ConfigError{Problems: problems}
+	}
+
+	h, err := g.buildHandler(instances, m, o)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	g.handler = h
+	g.admin = g.buildAdmin()
+	return g, nil
+}
+
+func openStore(cfg *Config, o Options) (tokenstore.Store, error) {
+	if cfg.Store.Driver != "redis" {
+		return memstore.New(o.Now), nil
+	}
+	rc := cfg.Store.Redis
+	var password string
+	if rc.Password != "" || rc.PasswordEnv != "" || rc.PasswordFile != "" {
+		p, err := secrets.Resolve("password", secrets.Source{Inline: rc.Password, Env: rc.PasswordEnv, File: rc.PasswordFile}, o.LookupEnv, cfg.dir, 1)
+		if err != nil {
+			return nil, fmt.Errorf("store.redis.%w", err)
+		}
+		password = string(p)
+	}
+	var tlsConf *tls.Config
+	if rc.TLS {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}
+	}
+	return redisstore.New(redisstore.Options{
+		Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: password,
+		DB: rc.DB, TLS: tlsConf, DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout,
+		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, KeyPrefix: rc.KeyPrefix,
+	})
+}
+
+// Handler is the public HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// AdminHandler serves /metrics, /healthz and /readyz.
+func (g *Gateway) AdminHandler() http.Handler { return g.admin }
+
+// Store is the (instrumented) token store in use.
+func (g *Gateway) Store() tokenstore.Store { return g.store }
+
+// Close releases the store.
+func (g *Gateway) Close() error { return g.store.Close() }
+
+func (g *Gateway) buildAdmin() http.Handler {
+	r := chi.NewRouter()
+	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := g.store.Ping(ctx); err != nil {
+			g.log.Warn("readiness: store unreachable", "err", err)
+			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": g.cfg.Store.Driver})
+			return
+		}
+		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": g.cfg.Store.Driver})
+	})
+	return r
+}
+
+// Run listens on server.listen and server.admin_listen and serves until
+// ctx is done, then shuts down gracefully: listeners close at once and
+// in-flight requests get server.shutdown_timeout to finish.
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen %s: %w", g.cfg.Server.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", g.cfg.Server.AdminListen)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("gateway: admin listen %s: %w", g.cfg.Server.AdminListen, err)
+	}
+	return g.Serve(ctx, ln, adminLn)
+}
+
+// Serve is Run on listeners the caller opened.
+func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	s := g.cfg.Server
+	public := &http.Server{
+		Handler: g.handler, ReadHeaderTimeout: s.ReadHeaderTimeout, IdleTimeout: s.IdleTimeout,
+		MaxHeaderBytes: s.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
+	errc := make(chan error, 2)
+	go func() { errc <- public.Serve(ln) }()
+	go func() { errc <- admin.Serve(adminLn) }()
+	g.log.Info("authgate listening", "listen", ln.Addr().String(), "admin_listen", adminLn.Addr().String(), "store", g.cfg.Store.Driver)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.log.Info("shutting down; finishing in-flight requests", "timeout", s.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	err := errors.Join(public.Shutdown(sctx), admin.Shutdown(sctx))
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(serveErr, err)
+	}
+	return err
+}

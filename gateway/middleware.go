@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/upstream"
+)
+
+// recoverer turns a handler panic into a 500 and a log line, instead of
+// a dropped connection and a crashed goroutine's stack on stderr.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("panic serving request", "panic", v, "stack", string(debug.Stack()))
+					writePlainJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// withRequestInfo starts the request's info: its id (the client's
+// X-Request-Id when it is short and plain, else a new one) and its client
+// address, read from X-Forwarded-For only behind a trusted proxy.
+func withRequestInfo(trusted []*net.IPNet) func(http.Handler) http.Handler {
+	isTrusted := func(s string) bool {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil {
+			return false
+		}
+		for _, n := range trusted {
+			if n.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in := &requestInfo{id: r.Header.Get("X-Request-Id")}
+			if !plainID(in.id) {
+				in.id = dialects.NewID()
+			}
+			peer, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				peer = r.RemoteAddr
+			}
+			in.clientIP = peer
+			if isTrusted(peer) {
+				in.trustedPeer = true
+				// The client is the rightmost address not of a trusted proxy.
+				hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+				for i := len(hops) - 1; i >= 0; i-- {
+					hop := strings.TrimSpace(hops[i])
+					if hop == "" {
+						continue
+					}
+					if net.ParseIP(hop) == nil {
+						break
+					}
+					in.clientIP = hop
+					if !isTrusted(hop) {
+						break
+					}
+				}
+			}
+			w.Header().Set("X-Request-Id", in.id)
+			ctx := context.WithValue(r.Context(), infoKey, in)
+			ctx = dialects.WithClientIP(ctx, in.clientIP)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func plainID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one JSON line per request and counts it. It logs the
+// path without its query (a query may carry a token) and never a header.
+func accessLog(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			in := info(r)
+			d := time.Since(start)
+			route := in.route
+			if route == "" {
+				route = "none"
+			}
+			m.requests.WithLabelValues(route, in.dialect, statusClass(status)).Inc()
+			m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", in.id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", route),
+				slog.String("dialect", in.dialect),
+				slog.String("subject", in.subject),
+				slog.String("client_ip", in.clientIP),
+				slog.Int("status", status),
+				slog.Int("bytes", ww.BytesWritten()),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			)
+		})
+	}
+}
+
+// canonicalPath replaces the request path with its canonical form before
+// anything matches on it, so "/v1/%2e%2e/admin" is "/admin" to the route
+// table and to the upstream alike; paths that cannot be read one way only
+// are refused.
+func canonicalPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		canon, err := upstream.Canonicalize(r.URL.EscapedPath())
+		if err != nil {
+			writePlainJSON(w, http.StatusBadRequest, map[string]string{"error": "request path refused: encoded separators, control characters, double encoding or a climb above the root"})
+			return
+		}
+		r.URL.Path = canon
+		r.URL.RawPath = ""
+		next.ServeHTTP(w, r)
+	})
+}
