@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -58,8 +59,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
 		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return &RequestError{Msg: "request body must be a JSON object, not " + typeErr.Value}
 		case errors.As(err, &typeErr):
-			return &RequestError{Msg: fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, typeErr.Type.Kind(), typeErr.Value)}
+			return &RequestError{Msg: fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)}
 		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 			return &RequestError{Msg: "request body is not valid JSON"}
 		default:
@@ -70,6 +73,28 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return &RequestError{Msg: "request body has data after the JSON object"}
 	}
 	return nil
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
 }
 
 // DecodeBlock decodes a dialect's config block into out strictly: unknown

@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"gopkg.in/yaml.v3"
 )
@@ -120,12 +123,25 @@ func Parse(raw []byte) (*Directory, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	dummy, err := HashSecret("authgate-dummy-password")
+	dummy, err := dummyLike(f.Users)
 	if err != nil {
 		return nil, err
 	}
 	d.dummyHash = dummy
 	return d, nil
+}
+
+// dummyLike makes the hash unknown accounts are checked against, of the
+// same kind and cost as the file's own hashes, so both take equally long.
+func dummyLike(users []User) (string, error) {
+	if len(users) > 0 && !strings.HasPrefix(users[0].PasswordHash, "$argon2id$") {
+		cost, err := bcrypt.Cost([]byte(users[0].PasswordHash))
+		if err == nil {
+			h, err := bcrypt.GenerateFromPassword([]byte("authgate-dummy-password"), cost)
+			return string(h), err
+		}
+	}
+	return HashSecret("authgate-dummy-password")
 }
 
 // SetVerifier replaces the hash check; for tests that count checks.

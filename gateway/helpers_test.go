@@ -1,0 +1,315 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/gateway"
+)
+
+// clock is the injected time: tests move it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const testSecret = "test-mmm-signing-key-0123456789abcdef0123"
+
+// usersFile is a users file with bcrypt at its least cost, so the tests
+// spend their time on the gateway, not on hashing.
+var usersFile = sync.OnceValue(func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte("demo123"), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return `users:
+  - id: 10
+    account: demo
+    password_hash: "` + string(h) + `"
+    companies: [1, 2]
+    default_company: 1
+  - id: 11
+    account: other
+    password_hash: "` + string(h) + `"
+    companies: [5]
+`
+})
+
+func redisAddr() string {
+	if a := os.Getenv("GATEWAY_TEST_REDIS_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6379"
+}
+
+// storeYAML is the store block for a kind: "memory", or "redis" with a
+// key prefix of the test's own.
+func storeYAML(kind, prefix string) string {
+	if kind == "memory" {
+		return "store:\n  driver: memory\n"
+	}
+	return "store:\n  driver: redis\n  redis:\n    addrs: [\"" + redisAddr() + "\"]\n    key_prefix: \"" + prefix + "\"\n"
+}
+
+// newPrefix is a Redis key prefix of the test's own; its keys are deleted
+// when the test ends.
+func newPrefix(t testing.TB) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: redisAddr()})
+		defer c.Close()
+		ctx := context.Background()
+		if keys, _ := c.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return prefix
+}
+
+// testGateway is a gateway served over HTTP by httptest.
+type testGateway struct {
+	*httptest.Server
+	gw    *gateway.Gateway
+	clock *clock
+	logs  *syncBuffer
+	admin *httptest.Server
+	opts  gwOptions
+}
+
+// startReplica starts a second gateway on the same Redis prefix and clock.
+func startReplica(t testing.TB, of *testGateway) *testGateway {
+	return startGateway(t, of.opts)
+}
+
+type gwOptions struct {
+	store  string // memory | redis
+	prefix string // Redis key prefix; a new one when empty
+	clock  *clock
+	routes string // replaces the default routes block
+	mmm    string // extra lines for the mmm dialect block
+	extra  string // extra top-level YAML
+}
+
+const defaultRoutes = `routes:
+  - name: mmm-api
+    path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+`
+
+func writeConfig(t testing.TB, o gwOptions) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(usersFile()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o.store == "" {
+		o.store = "memory"
+	}
+	if o.routes == "" {
+		o.routes = defaultRoutes
+	}
+	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + storeYAML(o.store, o.prefix) +
+		"identity:\n  users_file: users.yaml\n" +
+		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.routes + o.extra
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startGateway(t testing.TB, o gwOptions) *testGateway {
+	t.Helper()
+	if o.clock == nil {
+		o.clock = newClock()
+	}
+	if o.store == "redis" && o.prefix == "" {
+		o.prefix = newPrefix(t)
+	}
+	cfg, err := gateway.Load(writeConfig(t, o), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	gw, err := gateway.New(cfg, gateway.Options{
+		Registry: builtin.Registry(), Now: o.clock.Now,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGateway{Server: httptest.NewServer(gw.Handler()), gw: gw, clock: o.clock, logs: logs,
+		admin: httptest.NewServer(gw.AdminHandler()), opts: o}
+	t.Cleanup(func() {
+		tg.Close()
+		tg.admin.Close()
+		_ = gw.Close()
+	})
+	return tg
+}
+
+// reply is a decoded response.
+type reply struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (tg *testGateway) do(t testing.TB, method, path string, headers map[string]string, body string) reply {
+	t.Helper()
+	var rdr io.Reader
+	if body != "" {
+		rdr = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, tg.URL+path, rdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&r.body)
+	return r
+}
+
+// code returns the mmm envelope's code, failing unless it is a string.
+func (r reply) code(t testing.TB) string {
+	t.Helper()
+	c, ok := r.body["code"].(string)
+	if !ok {
+		t.Fatalf("code is %T (%v), want a JSON string; body %s", r.body["code"], r.body["code"], r.raw)
+	}
+	return c
+}
+
+func (r reply) data(t testing.TB) map[string]any {
+	t.Helper()
+	d, ok := r.body["data"].(map[string]any)
+	if !ok {
+		t.Fatalf("data is %T, want an object; body %s", r.body["data"], r.raw)
+	}
+	return d
+}
+
+type pair struct {
+	Access, Refresh           string
+	ExpiresIn, RefreshExpires int64
+}
+
+// readPair checks the seed's token pair shape: two strings, two integers.
+func readPair(t testing.TB, r reply) pair {
+	t.Helper()
+	d := r.data(t)
+	if len(d) != 4 {
+		t.Fatalf("data has %d keys, want exactly access_token, expires_in, refresh_token, refresh_expires: %s", len(d), r.raw)
+	}
+	var p pair
+	var ok1, ok2 bool
+	p.Access, ok1 = d["access_token"].(string)
+	p.Refresh, ok2 = d["refresh_token"].(string)
+	if !ok1 || !ok2 {
+		t.Fatalf("tokens are not strings: %s", r.raw)
+	}
+	for key, dst := range map[string]*int64{"expires_in": &p.ExpiresIn, "refresh_expires": &p.RefreshExpires} {
+		n, ok := d[key].(json.Number)
+		if !ok || strings.ContainsAny(n.String(), ".eE") {
+			t.Fatalf("%s = %v, want a JSON integer: %s", key, d[key], r.raw)
+		}
+		*dst, _ = n.Int64()
+	}
+	return p
+}
+
+func (tg *testGateway) login(t testing.TB) pair {
+	t.Helper()
+	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+	if r.status != 200 || r.code(t) != "00000" {
+		t.Fatalf("login: %d %s", r.status, r.raw)
+	}
+	return readPair(t, r)
+}
+
+// echo calls a protected route and returns what the echo upstream saw.
+func (tg *testGateway) echo(t testing.TB, path string, headers map[string]string) (reply, map[string][]string) {
+	t.Helper()
+	r := tg.do(t, "GET", path, headers, "")
+	var seen struct {
+		Headers map[string][]string `json:"headers"`
+		Path    string              `json:"path"`
+	}
+	if r.status == 200 {
+		if err := json.Unmarshal(r.raw, &seen); err == nil && seen.Headers != nil {
+			seen.Headers[":path"] = []string{seen.Path}
+			return r, seen.Headers
+		}
+	}
+	return r, nil
+}
+
+func forEachStore(t *testing.T, fn func(t *testing.T, store string)) {
+	for _, s := range []string{"memory", "redis"} {
+		t.Run(s, func(t *testing.T) { fn(t, s) })
+	}
+}
