@@ -77,6 +77,7 @@ type RedisConfig struct {
 	ReadTimeout   time.Duration `koanf:"read_timeout"`
 	WriteTimeout  time.Duration `koanf:"write_timeout"`
 	PoolSize      int           `koanf:"pool_size"`
+	MaxRetries    int           `koanf:"max_retries"`
 	KeyPrefix     string        `koanf:"key_prefix"`
 }
 
@@ -231,7 +232,7 @@ func decodeProblems(err error) []string {
 		if m := quoted.FindStringSubmatch(line); m != nil {
 			key := m[1]
 			rest := strings.TrimPrefix(line, m[0])
-			if key == "" {
+			if key == "" || strings.HasPrefix(key, "gateway.") {
 				key = "(top level)"
 			}
 			line = key + ": " + rest

@@ -150,7 +150,7 @@ func openStore(cfg *Config, o Options) (tokenstore.Store, error) {
 	return redisstore.New(redisstore.Options{
 		Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: password,
 		DB: rc.DB, TLS: tlsConf, DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout,
-		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, KeyPrefix: rc.KeyPrefix,
+		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, MaxRetries: rc.MaxRetries, KeyPrefix: rc.KeyPrefix,
 	})
 }
 

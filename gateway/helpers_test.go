@@ -139,6 +139,7 @@ type gwOptions struct {
 	routes string // replaces the default routes block
 	mmm    string // extra lines for the mmm dialect block
 	extra  string // extra top-level YAML
+	server string // extra lines for the server block
 }
 
 const defaultRoutes = `routes:
@@ -160,7 +161,7 @@ func writeConfig(t testing.TB, o gwOptions) string {
 	if o.routes == "" {
 		o.routes = defaultRoutes
 	}
-	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + storeYAML(o.store, o.prefix) +
+	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + storeYAML(o.store, o.prefix) +
 		"identity:\n  users_file: users.yaml\n" +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.routes + o.extra
 	path := filepath.Join(dir, "config.yaml")
@@ -312,4 +313,10 @@ func forEachStore(t *testing.T, fn func(t *testing.T, store string)) {
 	for _, s := range []string{"memory", "redis"} {
 		t.Run(s, func(t *testing.T) { fn(t, s) })
 	}
+}
+
+func newServer(t testing.TB, g *gateway.Gateway) *httptest.Server {
+	s := httptest.NewServer(g.Handler())
+	t.Cleanup(s.Close)
+	return s
 }

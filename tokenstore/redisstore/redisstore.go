@@ -45,6 +45,10 @@ type Options struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	PoolSize     int
+	// MaxRetries is how often a failed command is retried; default 1. A
+	// gateway must fail closed quickly when Redis is gone, not after
+	// go-redis's default of 3 retries with 5 dial attempts each.
+	MaxRetries int
 	// KeyPrefix starts every key; default "authgate:".
 	KeyPrefix string
 }
@@ -66,6 +70,9 @@ func New(o Options) (*Store, error) {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "authgate:"
 	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 1
+	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:        o.Addrs,
 		MasterName:   o.MasterName,
@@ -77,6 +84,10 @@ func New(o Options) (*Store, error) {
 		ReadTimeout:  o.ReadTimeout,
 		WriteTimeout: o.WriteTimeout,
 		PoolSize:     o.PoolSize,
+		MaxRetries:   o.MaxRetries,
+		// One dial attempt per try: retries are MaxRetries' business.
+		DialerRetries:      1,
+		DialerRetryTimeout: 50 * time.Millisecond,
 	})
 	return &Store{c: c, prefix: o.KeyPrefix}, nil
 }

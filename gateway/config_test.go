@@ -1,0 +1,211 @@
+package gateway_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/gateway"
+)
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const minimalConfig = `identity:
+  users_file: users.yaml
+dialects:
+  mmm:
+    type: mmm
+    secret_env: MMM_SECRET
+routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+`
+
+func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	path := writeFile(t, dir, "config.yaml", minimalConfig)
+	cfg, err := gateway.Load(path, []string{
+		"GATEWAY_SERVER__LISTEN=:18080",
+		"GATEWAY_DIALECTS__MMM__ACCESS_TTL=2s",
+		"GATEWAY_STORE__REDIS__ADDRS=10.0.0.1:6379, 10.0.0.2:6379",
+		"GATEWAY_SERVER__TRUSTED_PROXIES=10.0.0.0/8",
+		"OTHER_VAR=ignored",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != ":18080" || cfg.Server.AdminListen != "127.0.0.1:9090" || cfg.Store.Driver != "memory" {
+		t.Fatalf("server/store = %+v %+v", cfg.Server, cfg.Store)
+	}
+	if got := cfg.Store.Redis.Addrs; len(got) != 2 || got[0] != "10.0.0.1:6379" || got[1] != "10.0.0.2:6379" {
+		t.Fatalf("redis addrs = %q", got)
+	}
+	if cfg.Server.TrustedProxies[0] != "10.0.0.0/8" || cfg.Server.ShutdownTimeout != 20*time.Second {
+		t.Fatalf("server = %+v", cfg.Server)
+	}
+	if cfg.Dialects["mmm"]["access_ttl"] != "2s" {
+		t.Fatalf("dialect override = %v", cfg.Dialects["mmm"])
+	}
+	// The env value reaches the dialect: a 2s access token.
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(k string) (string, bool) {
+		return testSecret, k == "MMM_SECRET"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+}
+
+func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	path := writeFile(t, dir, "config.yaml", minimalConfig)
+	cfg, err := gateway.Load(path, []string{"GATEWAY_DIALECTS__MMM__ACCESS_TTL=2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookupEnv: func(string) (string, bool) { return testSecret, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tg := &testGateway{Server: newServer(t, g), clock: clk}
+	p := tg.login(t)
+	if p.ExpiresIn != clk.Now().Add(2*time.Second).Unix() {
+		t.Fatalf("expires_in = %d, want now+2s", p.ExpiresIn)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	cases := map[string]struct {
+		yaml string
+		env  []string
+		want []string
+	}{
+		"unknown keys": {
+			yaml: "server:\n  listn: :1\nstorage: {}\n" + minimalConfig,
+			want: []string{"server: has invalid keys: listn", "(top level): has invalid keys: storage"},
+		},
+		"bad duration": {
+			yaml: "server:\n  shutdown_timeout: soon\n" + minimalConfig,
+			want: []string{"server.shutdown_timeout"},
+		},
+		"bad duration from env": {
+			yaml: minimalConfig, env: []string{"GATEWAY_SERVER__IDLE_TIMEOUT=-3"},
+			want: []string{"server.idle_timeout"},
+		},
+		"route names a missing dialect": {
+			yaml: strings.Replace(minimalConfig, "dialects: [mmm]", "dialects: [mobile]", 1),
+			want: []string{`routes[0].dialects: no dialect instance named "mobile"`},
+		},
+		"route without dialects": {
+			yaml: strings.Replace(minimalConfig, "    dialects: [mmm]\n", "", 1),
+			want: []string{"routes[0].dialects: required; a route without authentication must say `public: true`"},
+		},
+		"several at once": {
+			yaml: "store:\n  driver: postgres\nlog:\n  level: loud\n" + strings.Replace(minimalConfig, "upstream: echo", "upstream: ftp://x", 1),
+			want: []string{`store.driver: "postgres"`, `log.level: "loud"`, `routes[0].upstream: "ftp://x"`},
+		},
+		"redis without addresses": {
+			yaml: "store:\n  driver: redis\n  redis:\n    addrs: []\n" + minimalConfig,
+			want: []string{"store.redis.addrs"},
+		},
+		"non-canonical prefix": {
+			yaml: strings.Replace(minimalConfig, "path_prefix: /v1/", "path_prefix: /v1/../admin", 1),
+			want: []string{"routes[0].path_prefix"},
+		},
+		"missing users file": {
+			yaml: strings.Replace(minimalConfig, "users.yaml", "nope.yaml", 1),
+			want: []string{"identity.users_file"},
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, dir, "c.yaml", c.yaml)
+			_, err := gateway.Load(path, c.env)
+			var ce *gateway.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load = %v, want a ConfigError", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDialectConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	cases := map[string]struct {
+		block string
+		want  []string
+	}{
+		"missing secret": {"    type: mmm\n", []string{"dialects.mmm.secret: set exactly one of secret, secret_env, secret_file"}},
+		"unset env":      {"    type: mmm\n    secret_env: NOPE_NOT_SET\n", []string{"dialects.mmm.secret_env: environment variable NOPE_NOT_SET is not set"}},
+		"missing file":   {"    type: mmm\n    secret_file: nope.key\n", []string{"dialects.mmm.secret_file"}},
+		"short secret":   {"    type: mmm\n    secret: short\n", []string{"dialects.mmm.secret: must be at least 32 bytes"}},
+		"unknown key and bad ttl": {
+			"    type: mmm\n    secret: " + testSecret + "\n    acess_ttl: 1m\n    refresh_ttl: soon\n",
+			[]string{"acess_ttl", "refresh_ttl"},
+		},
+		"unknown type": {"    type: oauth3\n", []string{`dialects.mmm.type: "oauth3" is not one of mmm`}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfgYAML := "identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n" + c.block +
+				"routes:\n  - path_prefix: /v1/\n    dialects: [mmm]\n    upstream: echo\n"
+			cfg, err := gateway.Load(writeFile(t, dir, "c.yaml", cfgYAML), nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			_, err = gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
+			var ce *gateway.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("New = %v, want a ConfigError", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRepositoryConfigIsValid(t *testing.T) {
+	cfg, err := gateway.Load("../config.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
+	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+	if r.code(t) != "00000" {
+		t.Fatalf("demo login on the shipped config: %s", r.raw)
+	}
+}

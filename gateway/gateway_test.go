@@ -1,0 +1,313 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/gateway"
+)
+
+func TestPathCanonicalisationBeforeRouting(t *testing.T) {
+	tg := startGateway(t, gwOptions{routes: `routes:
+  - name: mmm-api
+    path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - name: open
+    path_prefix: /open/
+    public: true
+    upstream: echo
+  - name: admin
+    path_prefix: /admin
+    dialects: [mmm]
+    upstream: echo
+    methods: [GET]
+`})
+	p := tg.login(t)
+	auth := map[string]string{"x-mmm-accesstoken": p.Access}
+	// A climb out of /v1/ lands on the route the canonical path names, and
+	// the upstream receives that same path.
+	r, seen := tg.echo(t, "/v1/%2e%2e/open/x", nil)
+	if seen == nil || seen[":path"][0] != "/open/x" {
+		t.Fatalf("/v1/%%2e%%2e/open/x: %d %s", r.status, r.raw)
+	}
+	r, seen = tg.echo(t, "/v1//orders/./7", auth)
+	if seen == nil || seen[":path"][0] != "/v1/orders/7" {
+		t.Fatalf("doubled slash and dot: %s", r.raw)
+	}
+	// /admin needs a token, whatever spelling reaches it.
+	for _, path := range []string{"/v1/%2e%2e/admin", "/v1/../admin", "/open/%2E%2E/admin/"} {
+		r := tg.do(t, "GET", path, nil, "")
+		if r.code(t) != "10011" {
+			t.Errorf("%s reached /admin without a token: %d %s", path, r.status, r.raw)
+		}
+	}
+	for _, path := range []string{"/v1/..%2fadmin", "/v1/%2fadmin", "/v1/%5cadmin", "/v1/%252e%252e/admin", "/v1/%00"} {
+		req, _ := http.NewRequest("GET", tg.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("%s: status %d, want 400", path, resp.StatusCode)
+		}
+	}
+	// "/admin" matches whole segments only.
+	if r := tg.do(t, "GET", "/administrator", nil, ""); r.status != 404 {
+		t.Errorf("/administrator: %d, want 404", r.status)
+	}
+	if r := tg.do(t, "POST", "/admin/x", auth, "{}"); r.status != 405 || r.code(t) != "10005" || r.header.Get("Allow") != "GET" {
+		t.Errorf("POST on a GET route: %d %s", r.status, r.raw)
+	}
+}
+
+func TestPublicRouteStripsIdentityHeaders(t *testing.T) {
+	tg := startGateway(t, gwOptions{routes: defaultRoutes + `  - name: open
+    path_prefix: /open/
+    public: true
+    upstream: echo
+`})
+	_, seen := tg.echo(t, "/open/x", map[string]string{"X-Auth-User-Id": "1", "X-Auth-Dialect": "mmm"})
+	for k := range seen {
+		if strings.HasPrefix(strings.ToLower(k), "x-auth") {
+			t.Fatalf("public route forwarded %s", k)
+		}
+	}
+}
+
+func TestRoutePrecedenceHostStripAndHeaderNames(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"headers":{"X-Path":["`+r.URL.Path+`"],"X-Uid":["`+r.Header.Get("X-Uid")+`"],"X-Default":["`+r.Header.Get("X-Auth-User-Id")+`"]},"path":"backend"}`)
+	}))
+	defer backend.Close()
+	tg := startGateway(t, gwOptions{routes: `routes:
+  - name: generic
+    path_prefix: /
+    public: true
+    upstream: echo
+  - name: orders
+    path_prefix: /v1/orders/
+    dialects: [mmm]
+    upstream: ` + backend.URL + `/svc
+    strip_prefix: /v1
+    identity_headers:
+      user_id: X-Uid
+  - name: v1
+    path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - name: other-host
+    host: api.example.com
+    path_prefix: /
+    public: true
+    upstream: ` + backend.URL + `
+`})
+	p := tg.login(t)
+	auth := map[string]string{"x-mmm-accesstoken": p.Access}
+	_, seen := tg.echo(t, "/v1/orders/7", auth)
+	if seen == nil || seen["X-Path"][0] != "/svc/orders/7" || seen["X-Uid"][0] != "10" || seen["X-Default"][0] != "" {
+		t.Fatalf("orders route: %v", seen)
+	}
+	_, seen = tg.echo(t, "/v1/users", auth)
+	if seen == nil || seen[":path"][0] != "/v1/users" || seen["X-Auth-User-Id"][0] != "10" {
+		t.Fatalf("v1 route: %v", seen)
+	}
+	req, _ := http.NewRequest("GET", tg.URL+"/v1/users", nil)
+	req.Host = "api.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"path":"backend"`) {
+		t.Fatalf("host route not preferred: %s", body)
+	}
+}
+
+func TestUpstreamFailuresInDialectEnvelope(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	tg := startGateway(t, gwOptions{routes: `routes:
+  - name: down
+    path_prefix: /v1/down
+    dialects: [mmm]
+    upstream: http://` + down + `
+  - name: slow
+    path_prefix: /v1/slow
+    dialects: [mmm]
+    upstream: ` + slow.URL + `
+    timeout: 50ms
+`})
+	p := tg.login(t)
+	auth := map[string]string{"x-mmm-accesstoken": p.Access}
+	if r := tg.do(t, "GET", "/v1/down", auth, ""); r.status != 502 || r.code(t) != "50200" {
+		t.Errorf("down upstream: %d %s, want 502 50200", r.status, r.raw)
+	}
+	if r := tg.do(t, "GET", "/v1/slow", auth, ""); r.status != 504 || r.code(t) != "50400" {
+		t.Errorf("slow upstream: %d %s, want 504 50400", r.status, r.raw)
+	}
+}
+
+// TestStoreDownFailsClosed points the gateway at a Redis that does not
+// answer: logins and protected routes answer 503 in the envelope and
+// nothing is forwarded.
+func TestStoreDownFailsClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	clk := newClock()
+	// A token minted by a healthy gateway with the same key.
+	healthy := startGateway(t, gwOptions{clock: clk})
+	p := healthy.login(t)
+
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	path := writeFile(t, dir, "config.yaml", "store:\n  driver: redis\n  redis:\n    addrs: [\""+dead+"\"]\n    dial_timeout: 200ms\n"+
+		"identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n    type: mmm\n    secret: "+testSecret+"\n"+defaultRoutes)
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tg := &testGateway{Server: newServer(t, g), clock: clk}
+	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
+		t.Errorf("login with store down: %d %s", r.status, r.raw)
+	}
+	if r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, ""); r.status != 503 || r.code(t) != "50300" {
+		t.Errorf("protected route with store down: %d %s", r.status, r.raw)
+	}
+	admin := httptest.NewServer(g.AdminHandler())
+	defer admin.Close()
+	resp, err := http.Get(admin.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("readyz with store down: %d", resp.StatusCode)
+	}
+	resp, _ = http.Get(admin.URL + "/healthz")
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz: %d", resp.StatusCode)
+	}
+}
+
+func TestTrustedProxyForwarding(t *testing.T) {
+	for _, c := range []struct {
+		trusted, wantXFF string
+		separateLimits   bool
+	}{
+		{"[]", "127.0.0.1", false},
+		{"[127.0.0.0/8]", "203.0.113.9, 127.0.0.1", true},
+	} {
+		tg := startGateway(t, gwOptions{server: "  trusted_proxies: " + c.trusted + "\n", mmm: "    login_limit: 1\n"})
+		p := tg.login(t) // from 127.0.0.1 itself
+		_, seen := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access, "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+		if got := strings.Join(seen["X-Forwarded-For"], ","); got != c.wantXFF {
+			t.Errorf("trusted %s: X-Forwarded-For = %q, want %q", c.trusted, got, c.wantXFF)
+		}
+		wantProto := "http"
+		if c.separateLimits {
+			wantProto = "https"
+		}
+		if got := seen["X-Forwarded-Proto"]; len(got) != 1 || got[0] != wantProto {
+			t.Errorf("trusted %s: X-Forwarded-Proto = %v, want %s", c.trusted, got, wantProto)
+		}
+		// The login limit counts per client: behind a trusted proxy each
+		// forwarded client has its own; otherwise X-Forwarded-For is ignored.
+		r := tg.do(t, "POST", "/auth/login", map[string]string{"X-Forwarded-For": "203.0.113.10"}, `{"account":"demo","password":"demo123"}`)
+		if allowed := r.code(t) == "00000"; allowed != c.separateLimits {
+			t.Errorf("trusted %s: second client's login = %s", c.trusted, r.raw)
+		}
+	}
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	started := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"done":true}`)
+	}))
+	defer backend.Close()
+	path := writeConfig(t, gwOptions{store: "memory", routes: `routes:
+  - path_prefix: /open/
+    public: true
+    upstream: ` + backend.URL + `
+`})
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/open/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	<-started
+	cancel() // SIGTERM arrives while the request is in flight.
+	res := <-got
+	if res.err != nil || res.status != 200 || res.body != `{"done":true}` {
+		t.Fatalf("in-flight request: %+v", res)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond); err == nil {
+		t.Fatal("listener still open after shutdown")
+	}
+}
