@@ -176,15 +176,19 @@ func Load(path string, environ []string) (*Config, error) {
 			mapstructure.StringToSliceHookFunc(","),
 		),
 	}
+	// The decoder fills every field it can before it reports unknown keys
+	// or bad values, so validation still runs and every problem is listed.
+	var problems []string
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
-		return nil, &ConfigError{Problems: decodeProblems(err)}
+		problems = decodeProblems(err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
 	cfg.dir = filepath.Dir(abs)
-	if problems := cfg.validate(); len(problems) > 0 {
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
 		return nil, &ConfigError{Problems: problems}
 	}
 	return &cfg, nil

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/identity"
+)
+
+func runCmd(t *testing.T, stdin string, environ []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut, environ)
+	return code, out.String(), errOut.String()
+}
+
+func TestCheckConfigOnShippedConfig(t *testing.T) {
+	code, out, errOut := runCmd(t, "", nil, "check-config", "-config", "../../config.yaml")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("check-config = %d %q %q", code, out, errOut)
+	}
+}
+
+func TestCheckConfigListsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(path, []byte("server:\n  listn: x\nstore:\n  driver: etcd\nroutes:\n  - path_prefix: /v1/\n    dialects: [ghost]\n    upstream: echo\n"), 0o600)
+	code, _, errOut := runCmd(t, "", nil, "check-config", "-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{"server: has invalid keys: listn", `store.driver: "etcd"`, `routes[0].dialects: no dialect instance named "ghost"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("output lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheckConfigSeesEnvironment(t *testing.T) {
+	code, _, errOut := runCmd(t, "", []string{"GATEWAY_STORE__DRIVER=nope"}, "check-config", "-config", "../../config.yaml")
+	if code != 1 || !strings.Contains(errOut, `store.driver: "nope"`) {
+		t.Fatalf("env override not checked: %d %s", code, errOut)
+	}
+}
+
+func TestHashSecret(t *testing.T) {
+	code, out, _ := runCmd(t, "s3cret\n", nil, "hash-secret")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	h := strings.TrimSpace(out)
+	if ok, err := identity.VerifySecret(h, "s3cret"); !ok || err != nil {
+		t.Fatalf("hash %q does not verify: %v", h, err)
+	}
+	if code, _, _ := runCmd(t, "", nil, "hash-secret"); code != 1 {
+		t.Fatal("empty secret accepted")
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if code, out, _ := runCmd(t, "", nil, "version"); code != 0 || !strings.HasPrefix(out, "authgate ") {
+		t.Fatalf("version = %d %q", code, out)
+	}
+	if code, _, errOut := runCmd(t, "", nil, "frobnicate"); code != 2 || !strings.Contains(errOut, "usage") {
+		t.Fatalf("unknown command = %d %q", code, errOut)
+	}
+}
+
+// TestServeAndStop runs the real serve command on the shipped config
+// (ports overridden from the environment) and stops it as SIGTERM would.
+func TestServeAndStop(t *testing.T) {
+	port := freePort(t)
+	admin := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", "../../config.yaml"}, strings.NewReader(""), &bytes.Buffer{}, &syncWriter{w: &errOut},
+			[]string{"GATEWAY_SERVER__LISTEN=" + port, "GATEWAY_SERVER__ADMIN_LISTEN=" + admin})
+	}()
+	var resp *http.Response
+	var err error
+	for range 100 {
+		if resp, err = http.Post("http://"+port+"/auth/login", "application/json", strings.NewReader(`{"account":"demo","password":"demo123"}`)); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("gateway did not come up: %v", err)
+	}
+	var body struct {
+		Code string `json:"code"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body.Code != "00000" {
+		t.Fatalf("login code %q", body.Code)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "DEMO IDENTITIES LOADED") {
+		t.Fatal("no demo warning logged")
+	}
+}
+
+// syncWriter lets the gateway's goroutines log into one buffer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
