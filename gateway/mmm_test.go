@@ -164,8 +164,12 @@ func TestMMMExpiredAccessAnswers10026WithFreshPair(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store string) {
 		tg := startGateway(t, gwOptions{store: store})
 		p := tg.login(t)
-		tg.clock.Advance(31 * time.Minute)
 		h := map[string]string{"x-mmm-accesstoken": p.Access, "x-mmm-refreshtoken": p.Refresh}
+		// Used once while fresh, so a verified-token cache has seen it.
+		if r, seen := tg.echo(t, "/v1/orders", h); seen == nil {
+			t.Fatalf("fresh token: %s", r.raw)
+		}
+		tg.clock.Advance(31 * time.Minute)
 		r := tg.do(t, "GET", "/v1/orders", h, "")
 		if r.status != 200 || r.code(t) != "10026" {
 			t.Fatalf("expired access = %d %s, want 10026", r.status, r.raw)

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -91,7 +92,8 @@ func New(target string, o Options) (*Proxy, error) {
 				o.Rewrite(pr)
 			}
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: bufferPool{},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			errorHandler(w, r, classify(r.Context(), err))
 		},
@@ -101,6 +103,15 @@ func New(target string, o Options) (*Proxy, error) {
 
 // ServeHTTP forwards r.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
+
+// copyBuffers are the 32 KiB buffers ReverseProxy copies bodies through;
+// without a pool it allocates one per request.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 
 func singleJoin(base, p string) string {
 	if base == "" || base == "/" {

@@ -41,7 +41,7 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if token == "" {
 		return claims{}, refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil)
 	}
-	c, err := d.signer.verify(token, d.signer.accessKey)
+	c, err := d.signer.verifyAccess(token)
 	switch {
 	case err == nil:
 		return c, nil

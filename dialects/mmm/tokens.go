@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -39,12 +40,38 @@ type signer struct {
 	accessKey  []byte
 	refreshKey []byte
 	now        func() time.Time
+	// verified remembers access tokens whose signature and claims checked
+	// out, keyed by the whole token (signature included), so the hot path
+	// skips JWT parsing for a token it has seen. Expiry is still checked
+	// against the clock on every use, and revocation is the store's
+	// business, checked on every request all the same.
+	verified *lru.Cache[string, claims]
 }
+
+// verifiedCacheSize bounds the verified-token cache (about 200 bytes an
+// entry).
+const verifiedCacheSize = 50_000
 
 func newSigner(issuer string, secret []byte, now func() time.Time) *signer {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("authgate mmm refresh token key"))
-	return &signer{issuer: issuer, accessKey: secret, refreshKey: m.Sum(nil), now: now}
+	cache, _ := lru.New[string, claims](verifiedCacheSize) // errors only on a size <= 0
+	return &signer{issuer: issuer, accessKey: secret, refreshKey: m.Sum(nil), now: now, verified: cache}
+}
+
+// verifyAccess is verify with the access key, through the cache.
+func (s *signer) verifyAccess(token string) (claims, error) {
+	if c, ok := s.verified.Get(token); ok {
+		if s.now().Before(c.Expiry) {
+			return c, nil
+		}
+		s.verified.Remove(token)
+	}
+	c, err := s.verify(token, s.accessKey)
+	if err == nil {
+		s.verified.Add(token, c)
+	}
+	return c, err
 }
 
 func (s *signer) sign(c claims, key []byte, now time.Time, withID bool) (string, error) {
