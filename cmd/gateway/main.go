@@ -22,6 +22,7 @@ import (
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/tokenstore/redisstore"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -116,6 +117,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, environ []string)
 		return 1
 	}
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	redisstore.SetLogger(log)
 	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: log, LookupEnv: lookupIn(environ)})
 	if err != nil {
 		log.Error("configuration refused", "config", path, "err", err)

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -463,3 +464,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements tokenstore.Store.
 func (s *Store) Close() error { return s.c.Close() }
+
+// slogPrinter adapts slog to go-redis's internal logger.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.l.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// SetLogger sends go-redis's own messages (dial failures, pool events) to
+// l, so the gateway's stderr stays one JSON line per entry. go-redis keeps
+// one logger per process, so this is process-wide.
+func SetLogger(l *slog.Logger) { redis.SetLogger(slogPrinter{l: l}) }
