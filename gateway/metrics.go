@@ -157,6 +157,41 @@ func (s instrumentedStore) Hit(ctx context.Context, key string, window time.Dura
 	return n, reset, err
 }
 
+func (s instrumentedStore) Release(ctx context.Context, key string, now time.Time) error {
+	start := time.Now()
+	err := s.Store.Release(ctx, key, now)
+	s.observe("release", start, err)
+	return err
+}
+
+func (s instrumentedStore) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
+	start := time.Now()
+	a, created, err := s.Store.EnsureAccount(ctx, key, attrs, idBase, now)
+	s.observe("ensure_account", start, err)
+	return a, created, err
+}
+
+func (s instrumentedStore) Account(ctx context.Context, key string) (tokenstore.Account, error) {
+	start := time.Now()
+	a, err := s.Store.Account(ctx, key)
+	s.observe("account", start, err)
+	return a, err
+}
+
+func (s instrumentedStore) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
+	start := time.Now()
+	prev, err := s.Store.ClaimSeat(ctx, c)
+	s.observe("claim_seat", start, err)
+	return prev, err
+}
+
+func (s instrumentedStore) SeatState(ctx context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
+	start := time.Now()
+	st, err := s.Store.SeatState(ctx, key, device, now)
+	s.observe("seat_state", start, err)
+	return st, err
+}
+
 func (s instrumentedStore) Ping(ctx context.Context) error {
 	start := time.Now()
 	err := s.Store.Ping(ctx)

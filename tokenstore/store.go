@@ -127,6 +127,45 @@ const (
 	CodeExhausted
 )
 
+// Account is a user the gateway registered itself (the first SMS login of
+// an unknown number). Unlike everything else in the store it is a record,
+// not a session: it has no expiry.
+type Account struct {
+	ID        int64
+	Attrs     map[string]string
+	CreatedAt time.Time
+}
+
+// SeatClaim makes a session the holder of a single-device seat (one per
+// user, or per user and product).
+type SeatClaim struct {
+	// Key names the seat.
+	Key       string
+	SessionID string
+	Device    string
+	// ExpiresAt is when the claiming session expires; the seat record
+	// lives at least that long.
+	ExpiresAt time.Time
+	Now       time.Time
+}
+
+// Seat is who holds a seat.
+type Seat struct {
+	SessionID string
+	Device    string
+	Since     time.Time
+}
+
+// SeatState is a seat's holder and, for one device, whether and when a
+// login on another device displaced it.
+type SeatState struct {
+	Holder Seat
+	// DisplacedAt is when the device lost the seat (zero if it did not).
+	DisplacedAt time.Time
+	// DisplacedBy is the session that took it.
+	DisplacedBy string
+}
+
 // Store is the shared state of every gateway replica. Implementations must
 // be safe for concurrent use and make each method atomic.
 type Store interface {
@@ -158,6 +197,21 @@ type Store interface {
 	// Hit counts one event in the fixed window of key and returns the count
 	// in the window so far and how long until the window resets.
 	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, reset time.Duration, err error)
+	// Release takes back one Hit of key's current window, for an event
+	// that did not happen after all (an SMS that could not be sent).
+	Release(ctx context.Context, key string, now time.Time) error
+	// EnsureAccount returns the account under key, creating it with attrs
+	// and a newly allocated id (idBase or above) when there is none;
+	// created says which. Concurrent calls for one key create one account.
+	EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (acct Account, created bool, err error)
+	// Account returns the account under key, or ErrNotFound.
+	Account(ctx context.Context, key string) (Account, error)
+	// ClaimSeat makes c.SessionID the seat's holder and returns the holder
+	// it replaced (zero if none). When that holder was on another device,
+	// its device is recorded as displaced at c.Now by c.SessionID.
+	ClaimSeat(ctx context.Context, c SeatClaim) (previous Seat, err error)
+	// SeatState reads a seat's holder and what became of device on it.
+	SeatState(ctx context.Context, key, device string, now time.Time) (SeatState, error)
 	// Ping reports whether the store can answer.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

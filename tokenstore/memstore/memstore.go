@@ -29,6 +29,17 @@ type code struct {
 	attempts int
 }
 
+type displacement struct {
+	at time.Time
+	by string
+}
+
+type seat struct {
+	holder    tokenstore.Seat
+	expiresAt time.Time
+	displaced map[string]displacement
+}
+
 type counter struct {
 	count   int64
 	resetAt time.Time
@@ -44,6 +55,9 @@ type Store struct {
 	codes    map[string]code
 	nonces   map[string]time.Time
 	counters map[string]counter
+	accounts map[string]tokenstore.Account
+	lastID   int64
+	seats    map[string]seat
 
 	now       func() time.Time
 	stop      chan struct{}
@@ -66,6 +80,8 @@ func New(now func() time.Time) *Store {
 		codes:    map[string]code{},
 		nonces:   map[string]time.Time{},
 		counters: map[string]counter{},
+		accounts: map[string]tokenstore.Account{},
+		seats:    map[string]seat{},
 		now:      now,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -123,6 +139,11 @@ func (s *Store) Sweep(now time.Time) {
 	for k, c := range s.counters {
 		if !now.Before(c.resetAt) {
 			delete(s.counters, k)
+		}
+	}
+	for k, st := range s.seats {
+		if !now.Before(st.expiresAt) {
+			delete(s.seats, k)
 		}
 	}
 }
@@ -328,6 +349,88 @@ func (s *Store) Hit(_ context.Context, key string, window time.Duration, now tim
 	c.count++
 	s.counters[key] = c
 	return c.count, c.resetAt.Sub(now), nil
+}
+
+// Release implements tokenstore.Store.
+func (s *Store) Release(_ context.Context, key string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.counters[key]; ok && now.Before(c.resetAt) && c.count > 0 {
+		c.count--
+		s.counters[key] = c
+	}
+	return nil
+}
+
+// EnsureAccount implements tokenstore.Store.
+func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
+	if key == "" {
+		return tokenstore.Account{}, false, fmt.Errorf("memstore: ensure account: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[key]; ok {
+		a.Attrs = maps.Clone(a.Attrs)
+		return a, false, nil
+	}
+	s.lastID = max(s.lastID+1, idBase)
+	a := tokenstore.Account{ID: s.lastID, Attrs: maps.Clone(attrs), CreatedAt: now}
+	s.accounts[key] = a
+	a.Attrs = maps.Clone(a.Attrs)
+	return a, true, nil
+}
+
+// Account implements tokenstore.Store.
+func (s *Store) Account(_ context.Context, key string) (tokenstore.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		return tokenstore.Account{}, fmt.Errorf("memstore: account: %w", tokenstore.ErrNotFound)
+	}
+	a.Attrs = maps.Clone(a.Attrs)
+	return a, nil
+}
+
+// ClaimSeat implements tokenstore.Store.
+func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
+	if c.Key == "" || c.SessionID == "" || !c.Now.Before(c.ExpiresAt) {
+		return tokenstore.Seat{}, fmt.Errorf("memstore: claim seat: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.seats[c.Key]
+	if !ok || !c.Now.Before(st.expiresAt) {
+		st = seat{displaced: map[string]displacement{}}
+	}
+	prev := st.holder
+	if prev.SessionID != "" && prev.Device != c.Device {
+		st.displaced[prev.Device] = displacement{at: c.Now, by: c.SessionID}
+	}
+	delete(st.displaced, c.Device)
+	st.holder = tokenstore.Seat{SessionID: c.SessionID, Device: c.Device, Since: c.Now}
+	st.expiresAt = later(st.expiresAt, c.ExpiresAt)
+	s.seats[c.Key] = st
+	return prev, nil
+}
+
+// SeatState implements tokenstore.Store.
+func (s *Store) SeatState(_ context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.seats[key]
+	if !ok || !now.Before(st.expiresAt) {
+		return tokenstore.SeatState{}, nil
+	}
+	d := st.displaced[device]
+	return tokenstore.SeatState{Holder: st.holder, DisplacedAt: d.at, DisplacedBy: d.by}, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Ping implements tokenstore.Store; memory always answers.

@@ -10,8 +10,14 @@
 //	<prefix>{c:<key>}                   one-time code (hash)
 //	<prefix>{n:<nonce>}                 replay nonce (string)
 //	<prefix>{h:<key>}                   rate-limit window (hash)
+//	<prefix>{seat:<key>}                single-device seat (hash)
+//	<prefix>{acct}:<key>                registered account (hash, no TTL)
+//	<prefix>{acct}:seq                  account id sequence (no TTL)
 //
-// Every key has a TTL. Multi-step changes run as Lua scripts; times are
+// Every key has a TTL but the registered accounts and their id sequence:
+// they are records, not sessions (run Redis with persistence when the
+// mobile dialect registers users). All accounts share one hash tag so the
+// sequence and a new account change in one script, in one Cluster slot. Multi-step changes run as Lua scripts; times are
 // passed in from the caller's clock (unix milliseconds) so expiry decisions
 // agree with the memory store and can be driven by tests.
 package redisstore
@@ -452,6 +458,143 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now t
 		return 0, 0, wrap("hit", err)
 	}
 	return res[0], time.Duration(res[1]) * time.Millisecond, nil
+}
+
+// release: KEYS window. ARGV now ms.
+var release = redis.NewScript(`
+local r = redis.call('HGET', KEYS[1], 'r')
+if r and tonumber(r) > tonumber(ARGV[1]) then
+  if redis.call('HINCRBY', KEYS[1], 'c', -1) < 0 then redis.call('HSET', KEYS[1], 'c', 0) end
+end
+return 1`)
+
+// Release implements tokenstore.Store.
+func (s *Store) Release(ctx context.Context, key string, now time.Time) error {
+	if err := release.Run(ctx, s.c, []string{s.hitKey(key)}, ms(now)).Err(); err != nil {
+		return wrap("release", err)
+	}
+	return nil
+}
+
+func (s *Store) accountKey(k string) string { return s.prefix + "{acct}:" + k }
+
+// ensureAccount: KEYS account, sequence. ARGV id base, now ms, attrs json.
+var ensureAccount = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGETALL', KEYS[1])} end
+local n = redis.call('INCR', KEYS[2])
+if n < tonumber(ARGV[1]) then
+  n = tonumber(ARGV[1])
+  redis.call('SET', KEYS[2], n)
+end
+redis.call('HSET', KEYS[1], 'id', n, 'ct', ARGV[2], 'a', ARGV[3])
+return {1, redis.call('HGETALL', KEYS[1])}`)
+
+func parseAccount(m map[string]string) (tokenstore.Account, error) {
+	id, err := strconv.ParseInt(m["id"], 10, 64)
+	if err != nil {
+		return tokenstore.Account{}, fmt.Errorf("account id %q: %w", m["id"], err)
+	}
+	a := tokenstore.Account{ID: id, CreatedAt: fromMS(m["ct"])}
+	if v := m["a"]; v != "" && v != "null" {
+		if err := json.Unmarshal([]byte(v), &a.Attrs); err != nil {
+			return tokenstore.Account{}, fmt.Errorf("account attrs: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// EnsureAccount implements tokenstore.Store.
+func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
+	if key == "" {
+		return tokenstore.Account{}, false, fmt.Errorf("redisstore: ensure account: %w", tokenstore.ErrInvalid)
+	}
+	raw, err := json.Marshal(attrs)
+	if err != nil {
+		return tokenstore.Account{}, false, fmt.Errorf("redisstore: ensure account: %w", err)
+	}
+	res, err := ensureAccount.Run(ctx, s.c, []string{s.accountKey(key), s.accountKey("seq")}, idBase, ms(now), string(raw)).Slice()
+	if err != nil {
+		return tokenstore.Account{}, false, wrap("ensure account", err)
+	}
+	a, err := parseAccount(pairsToMap(res[1]))
+	if err != nil {
+		return tokenstore.Account{}, false, fmt.Errorf("redisstore: ensure account: %w", err)
+	}
+	created, _ := res[0].(int64)
+	return a, created == 1, nil
+}
+
+// Account implements tokenstore.Store.
+func (s *Store) Account(ctx context.Context, key string) (tokenstore.Account, error) {
+	m, err := s.c.HGetAll(ctx, s.accountKey(key)).Result()
+	if err != nil {
+		return tokenstore.Account{}, wrap("account", err)
+	}
+	if len(m) == 0 {
+		return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", tokenstore.ErrNotFound)
+	}
+	a, err := parseAccount(m)
+	if err != nil {
+		return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", err)
+	}
+	return a, nil
+}
+
+func (s *Store) seatKey(k string) string { return s.prefix + "{seat:" + k + "}" }
+
+// claimSeat: KEYS seat. ARGV session, device, now ms, expiry ms.
+// Returns the previous holder {session, device, since} (false when none).
+var claimSeat = redis.NewScript(`
+local now = tonumber(ARGV[3])
+local prev = redis.call('HMGET', KEYS[1], 's', 'd', 't', 'ex')
+if prev[4] and tonumber(prev[4]) <= now then
+  redis.call('DEL', KEYS[1])
+  prev = {false, false, false, false}
+end
+if prev[1] and prev[2] ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'x:' .. prev[2], now, 'xb:' .. prev[2], ARGV[1])
+end
+redis.call('HDEL', KEYS[1], 'x:' .. ARGV[2], 'xb:' .. ARGV[2])
+local ex = tonumber(ARGV[4])
+if prev[4] and tonumber(prev[4]) > ex then ex = tonumber(prev[4]) end
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'd', ARGV[2], 't', now, 'ex', ex)
+redis.call('PEXPIRE', KEYS[1], ex - now)
+return {prev[1], prev[2], prev[3]}`)
+
+// ClaimSeat implements tokenstore.Store.
+func (s *Store) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
+	if c.Key == "" || c.SessionID == "" || !c.Now.Before(c.ExpiresAt) {
+		return tokenstore.Seat{}, fmt.Errorf("redisstore: claim seat: %w", tokenstore.ErrInvalid)
+	}
+	res, err := claimSeat.Run(ctx, s.c, []string{s.seatKey(c.Key)}, c.SessionID, c.Device, ms(c.Now), ms(c.ExpiresAt)).Slice()
+	if err != nil {
+		return tokenstore.Seat{}, wrap("claim seat", err)
+	}
+	sid, _ := res[0].(string)
+	if sid == "" {
+		return tokenstore.Seat{}, nil
+	}
+	dev, _ := res[1].(string)
+	since, _ := res[2].(string)
+	return tokenstore.Seat{SessionID: sid, Device: dev, Since: fromMS(since)}, nil
+}
+
+// SeatState implements tokenstore.Store.
+func (s *Store) SeatState(ctx context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
+	v, err := s.c.HMGet(ctx, s.seatKey(key), "s", "d", "t", "ex", "x:"+device, "xb:"+device).Result()
+	if err != nil {
+		return tokenstore.SeatState{}, wrap("seat state", err)
+	}
+	str := func(i int) string { x, _ := v[i].(string); return x }
+	if str(0) == "" || !now.Before(fromMS(str(3))) {
+		return tokenstore.SeatState{}, nil
+	}
+	st := tokenstore.SeatState{Holder: tokenstore.Seat{SessionID: str(0), Device: str(1), Since: fromMS(str(2))}}
+	if at := str(4); at != "" {
+		st.DisplacedAt = fromMS(at)
+		st.DisplacedBy = str(5)
+	}
+	return st, nil
 }
 
 // Ping implements tokenstore.Store.

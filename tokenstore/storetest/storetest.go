@@ -43,6 +43,11 @@ func Run(t *testing.T, newStore Factory) {
 		{"CodeConcurrentConsumeOnce", testCodeConcurrent},
 		{"NonceReplay", testNonce},
 		{"HitWindow", testHit},
+		{"ReleaseTakesBackAHit", testRelease},
+		{"EnsureAccountOnce", testEnsureAccount},
+		{"EnsureAccountConcurrentOneID", testEnsureAccountConcurrent},
+		{"SeatClaimAndDisplacement", testSeat},
+		{"SeatConcurrentClaimsOneHolder", testSeatConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -435,5 +440,175 @@ func testHit(t *testing.T, s tokenstore.Store) {
 	}
 	if n, reset, err := s.Hit(ctx, "ip:1", time.Minute, base.Add(61*time.Second)); err != nil || n != 1 || reset != time.Minute {
 		t.Fatalf("new window = %d, %v, %v", n, reset, err)
+	}
+}
+
+func testRelease(t *testing.T, s tokenstore.Store) {
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := s.Hit(ctx, "k", time.Minute, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Release(ctx, "k", base); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Hit(ctx, "k", time.Minute, base); n != 2 {
+		t.Fatalf("count after a release and a hit = %d, want 2", n)
+	}
+	if err := s.Release(ctx, "never-hit", base); err != nil {
+		t.Fatalf("release of an unknown key: %v", err)
+	}
+	if n, _, _ := s.Hit(ctx, "never-hit", time.Minute, base); n != 1 {
+		t.Fatalf("release of an unknown key went below zero: next hit counts %d", n)
+	}
+}
+
+func testEnsureAccount(t *testing.T, s tokenstore.Store) {
+	ctx := context.Background()
+	if _, err := s.Account(ctx, "mobile:138"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("Account before creation: %v", err)
+	}
+	a, created, err := s.EnsureAccount(ctx, "mobile:138", map[string]string{"source": "app"}, 1000, base)
+	if err != nil || !created || a.ID != 1000 || a.Attrs["source"] != "app" || !sameTime(a.CreatedAt, base) {
+		t.Fatalf("first EnsureAccount = %+v, %v, %v", a, created, err)
+	}
+	again, created, err := s.EnsureAccount(ctx, "mobile:138", map[string]string{"source": "other"}, 1000, base.Add(time.Hour))
+	if err != nil || created || again.ID != 1000 || again.Attrs["source"] != "app" || !sameTime(again.CreatedAt, base) {
+		t.Fatalf("second EnsureAccount = %+v, %v, %v; want the first account unchanged", again, created, err)
+	}
+	b, created, err := s.EnsureAccount(ctx, "mobile:139", nil, 1000, base)
+	if err != nil || !created || b.ID != 1001 {
+		t.Fatalf("next account = %+v, %v, %v; want id 1001", b, created, err)
+	}
+	got, err := s.Account(ctx, "mobile:138")
+	if err != nil || got.ID != 1000 || got.Attrs["source"] != "app" {
+		t.Fatalf("Account = %+v, %v", got, err)
+	}
+}
+
+// testEnsureAccountConcurrent registers one new number from many logins at
+// once: one account, one id.
+func testEnsureAccountConcurrent(t *testing.T, s tokenstore.Store) {
+	ctx := context.Background()
+	const n = 16
+	ids := make([]int64, n)
+	created := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, c, err := s.EnsureAccount(ctx, "mobile:new", nil, 1, base)
+			if err != nil {
+				t.Errorf("caller %d: %v", i, err)
+			}
+			ids[i], created[i] = a.ID, c
+		}()
+	}
+	wg.Wait()
+	creators := 0
+	for i := range n {
+		if ids[i] != ids[0] {
+			t.Fatalf("callers got ids %d and %d", ids[0], ids[i])
+		}
+		if created[i] {
+			creators++
+		}
+	}
+	if creators != 1 {
+		t.Fatalf("%d callers created the account, want 1", creators)
+	}
+}
+
+func testSeat(t *testing.T, s tokenstore.Store) {
+	ctx := context.Background()
+	claim := func(sid, dev string, at time.Time) tokenstore.Seat {
+		t.Helper()
+		prev, err := s.ClaimSeat(ctx, tokenstore.SeatClaim{Key: "u1", SessionID: sid, Device: dev, ExpiresAt: at.Add(time.Hour), Now: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return prev
+	}
+	if st, err := s.SeatState(ctx, "u1", "pc", base); err != nil || st.Holder.SessionID != "" {
+		t.Fatalf("empty seat = %+v, %v", st, err)
+	}
+	if prev := claim("s-pc", "pc", base); prev.SessionID != "" {
+		t.Fatalf("first claim replaced %+v", prev)
+	}
+	t1 := base.Add(time.Minute)
+	prev := claim("s-phone", "phone", t1)
+	if prev.SessionID != "s-pc" || prev.Device != "pc" || !sameTime(prev.Since, base) {
+		t.Fatalf("second claim replaced %+v, want the pc session", prev)
+	}
+	st, err := s.SeatState(ctx, "u1", "pc", t1)
+	if err != nil || st.Holder.SessionID != "s-phone" || st.Holder.Device != "phone" ||
+		!sameTime(st.DisplacedAt, t1) || st.DisplacedBy != "s-phone" {
+		t.Fatalf("pc's state = %+v, %v; want displaced at t1 by s-phone", st, err)
+	}
+	if st, _ := s.SeatState(ctx, "u1", "phone", t1); !st.DisplacedAt.IsZero() {
+		t.Fatalf("the holder is marked displaced: %+v", st)
+	}
+	// Logging in again on the pc clears its displacement; the same device
+	// replacing itself is no displacement.
+	t2 := t1.Add(time.Minute)
+	claim("s-pc2", "pc", t2)
+	if st, _ := s.SeatState(ctx, "u1", "pc", t2); !st.DisplacedAt.IsZero() || st.Holder.SessionID != "s-pc2" {
+		t.Fatalf("pc after logging in again = %+v", st)
+	}
+	claim("s-pc3", "pc", t2)
+	if st, _ := s.SeatState(ctx, "u1", "pc", t2); !st.DisplacedAt.IsZero() {
+		t.Fatalf("same-device relogin recorded as displacement: %+v", st)
+	}
+	if st, _ := s.SeatState(ctx, "u1", "phone", t2); st.DisplacedBy != "s-pc2" {
+		t.Fatalf("phone displaced by %q, want s-pc2", st.DisplacedBy)
+	}
+	if _, err := s.ClaimSeat(ctx, tokenstore.SeatClaim{Key: "u1", SessionID: "", Device: "x", ExpiresAt: t2.Add(time.Hour), Now: t2}); !errors.Is(err, tokenstore.ErrInvalid) {
+		t.Fatalf("claim without a session: %v", err)
+	}
+}
+
+// testSeatConcurrent: logins racing for one seat each displace exactly the
+// holder before them, so exactly one ends up holding it.
+func testSeatConcurrent(t *testing.T, s tokenstore.Store) {
+	ctx := context.Background()
+	const n = 12
+	prevs := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := s.ClaimSeat(ctx, tokenstore.SeatClaim{Key: "u", SessionID: fmt.Sprintf("s%d", i), Device: fmt.Sprintf("d%d", i), ExpiresAt: base.Add(time.Hour), Now: base})
+			if err != nil {
+				t.Error(err)
+			}
+			prevs[i] = p.SessionID
+		}()
+	}
+	wg.Wait()
+	st, err := s.SeatState(ctx, "u", "none", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replaced holders form one chain: every session but the final
+	// holder was replaced exactly once, and one claim found the seat empty.
+	replaced := map[string]int{}
+	empty := 0
+	for _, p := range prevs {
+		if p == "" {
+			empty++
+		} else {
+			replaced[p]++
+		}
+	}
+	if empty != 1 || len(replaced) != n-1 || replaced[st.Holder.SessionID] != 0 {
+		t.Fatalf("holder %s, replaced %v, %d claims found it empty", st.Holder.SessionID, replaced, empty)
+	}
+	for sid, c := range replaced {
+		if c != 1 {
+			t.Fatalf("session %s replaced %d times", sid, c)
+		}
 	}
 }
