@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -41,13 +42,13 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if token == "" {
 		return claims{}, refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil)
 	}
-	c, err := d.signer.verifyAccess(token)
+	c, err := verify(d.signer.access, token)
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.Is(err, errMalformed):
+	case errors.Is(err, jwtkit.ErrMalformed):
 		return claims{}, refuse(CodeAccessMalformed, dialects.ReasonMalformed, "x-mmm-accesstoken 格式错误", err)
-	case errors.Is(err, errSignature):
+	case errors.Is(err, jwtkit.ErrSignature):
 		return claims{}, refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err)
 	}
 	// Expired but genuine: the seed's 10026 / 10024 protocol.
@@ -66,9 +67,9 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 // is the session the refresh token must belong to (that of the expired
 // access token presented with it).
 func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pair, error) {
-	c, err := d.signer.verify(presented, d.signer.refreshKey)
+	c, err := verify(d.signer.refresh, presented)
 	switch {
-	case errors.Is(err, errExpired):
+	case errors.Is(err, jwtkit.ErrExpired):
 		d.countRefresh("expired")
 		return Pair{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "refresh_token 已过期,请重新登录", err)
 	case err != nil:
