@@ -44,8 +44,11 @@ type Identity struct {
 // The gateway answers other methods on Path with ErrMethodNotAllowed in
 // the dialect's envelope.
 type Endpoint struct {
-	Method  string
-	Path    string
+	Method string
+	Path   string
+	// Prefix also serves every path below Path (a path parameter the
+	// handler reads from r.URL.Path itself).
+	Prefix  bool
 	Handler http.HandlerFunc
 }
 

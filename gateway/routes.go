@@ -144,7 +144,11 @@ func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics
 			byPath[ep.Path] = append(byPath[ep.Path], ep)
 		}
 		for path, eps := range byPath {
-			r.HandleFunc(path, endpointHandler(name, d, eps))
+			h := endpointHandler(name, d, eps)
+			r.HandleFunc(path, h)
+			if slices.ContainsFunc(eps, func(ep dialects.Endpoint) bool { return ep.Prefix }) {
+				r.HandleFunc(strings.TrimSuffix(path, "/")+"/*", h)
+			}
 		}
 	}
 	if len(problems) > 0 {

@@ -7,11 +7,13 @@ package builtin
 import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/mmm"
+	"github.com/authgate/authgate/dialects/mobile"
 )
 
 // Registry returns a registry of every built-in dialect type.
 func Registry() *dialects.Registry {
 	return dialects.NewRegistry(
 		mmm.Factory,
+		mobile.Factory,
 	)
 }

@@ -1,0 +1,150 @@
+package mobile
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Wire codes, documented in the README. The seed fixes only 0 (success)
+// and the int type; token problems answer HTTP 401 as the Spring service
+// behind the document did, request problems 400, business refusals (a
+// wrong code) 200 with their code.
+const (
+	CodeOK               = 0
+	CodeMalformedRequest = 1001
+	CodeBodyTooLarge     = 1002
+	CodeMethodNotAllowed = 1003
+	CodeBadMobile        = 1004
+	CodeBadCode          = 1101
+	CodeCodeExpired      = 1102
+	CodeTooManyAttempts  = 1103
+	CodeRateLimited      = 1104
+	CodeSendFailed       = 1105
+	CodeNotRegistered    = 1106
+	CodeTokenMissing     = 1201
+	CodeTokenInvalid     = 1202
+	CodeTokenExpired     = 1203
+	CodeKicked           = 1204
+	CodeRefreshInvalid   = 1205
+	CodeLoginExpired     = 1206
+	CodeInternal         = 5000
+	CodeUpstreamDown     = 5002
+	CodeStoreDown        = 5003
+	CodeUpstreamTimeout  = 5004
+)
+
+// envelope is the seed's response: code int, msg string, data any.
+type envelope struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
+}
+
+// wireError is an error with its code, message and HTTP status.
+type wireError struct {
+	code   int
+	msg    string
+	status int
+	err    error
+}
+
+func (e *wireError) Error() string {
+	if e.err != nil {
+		return "mobile: " + e.msg + ": " + e.err.Error()
+	}
+	return "mobile: " + e.msg
+}
+
+func (e *wireError) Unwrap() error { return e.err }
+
+func fail(code, status int, msg string, err error) error {
+	return &wireError{code: code, msg: msg, status: status, err: err}
+}
+
+// refuse is a token refusal: HTTP 401, counted by reason.
+func refuse(code int, reason, msg string, err error) error {
+	return &dialects.AuthError{Reason: reason, Err: &wireError{code: code, msg: msg, status: http.StatusUnauthorized, err: err}}
+}
+
+// rateLimited is a send or verify limit; the client waits Wait.
+type rateLimited struct {
+	msg  string
+	wait time.Duration
+}
+
+func (e *rateLimited) Error() string        { return "mobile: " + e.msg }
+func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
+
+// storeError marks a store that did not answer: fail closed with 5003.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string        { return "mobile: token store: " + e.err.Error() }
+func (e *storeError) Unwrap() error        { return e.err }
+func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
+
+func storeFailure(err error) error {
+	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrReused) {
+		return err
+	}
+	return &storeError{err: err}
+}
+
+// toWire maps any error to its wire form; the one place codes are chosen.
+func toWire(err error) (code int, msg string, status int, data any) {
+	var we *wireError
+	var rl *rateLimited
+	var reqErr *dialects.RequestError
+	switch {
+	case errors.As(err, &rl):
+		return CodeRateLimited, rl.msg, http.StatusTooManyRequests, map[string]int64{"retryAfter": int64((rl.wait + time.Second - 1) / time.Second)}
+	case errors.As(err, &we):
+		return we.code, we.msg, we.status, nil
+	case errors.As(err, &reqErr):
+		return CodeMalformedRequest, "请求格式错误: " + reqErr.Msg, http.StatusBadRequest, nil
+	case errors.Is(err, dialects.ErrBodyTooLarge):
+		return CodeBodyTooLarge, "请求体过大", http.StatusRequestEntityTooLarge, nil
+	case errors.Is(err, dialects.ErrMalformedRequest):
+		return CodeMalformedRequest, "请求格式错误", http.StatusBadRequest, nil
+	case errors.Is(err, dialects.ErrMethodNotAllowed):
+		return CodeMethodNotAllowed, "请求方式不支持", http.StatusMethodNotAllowed, nil
+	case errors.Is(err, dialects.ErrRateLimited):
+		return CodeRateLimited, "请求过于频繁", http.StatusTooManyRequests, nil
+	case errors.Is(err, dialects.ErrStoreUnavailable):
+		return CodeStoreDown, "服务暂不可用", http.StatusServiceUnavailable, nil
+	case errors.Is(err, dialects.ErrUpstreamTimeout):
+		return CodeUpstreamTimeout, "上游服务超时", http.StatusGatewayTimeout, nil
+	case errors.Is(err, dialects.ErrUpstreamUnavailable):
+		return CodeUpstreamDown, "上游服务不可用", http.StatusBadGateway, nil
+	default:
+		return CodeInternal, "服务内部错误", http.StatusInternalServerError, nil
+	}
+}
+
+// WriteError implements dialects.Dialect.
+func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg, status, data := toWire(err)
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", dialects.RetryAfter(rl.wait))
+	}
+	if status >= 500 {
+		d.log.ErrorContext(r.Context(), "mobile request failed", "code", code, "err", err)
+	}
+	writeJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeOK(w http.ResponseWriter, data any) {
+	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "success", Data: data})
+}

@@ -1,0 +1,309 @@
+// Package mobile speaks the mobile SMS-login dialect
+// (seeds/mobile-sms-login.md): an SMS code logs a phone number in (and
+// registers it when unknown), access tokens ride in Authorization: Bearer,
+// a refresh answers a new access token, and a login on another device
+// kicks the older one, which learns of it from check-login-status.
+package mobile
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/sms"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Type is the dialect type name used in config.
+const Type = "mobile"
+
+// Factory registers the dialect type.
+var Factory = dialects.Factory{Type: Type, New: New}
+
+// Config is a dialect instance's block under dialects.<name>.
+type Config struct {
+	// Secret signs access tokens and keys the code hashes; one of
+	// secret, secret_env, secret_file; at least 32 bytes.
+	Secret     string `koanf:"secret"`
+	SecretEnv  string `koanf:"secret_env"`
+	SecretFile string `koanf:"secret_file"`
+	// Issuer is the iss claim, distinct per dialect so tokens do not cross.
+	Issuer     string        `koanf:"issuer"`
+	AccessTTL  time.Duration `koanf:"access_ttl"`
+	RefreshTTL time.Duration `koanf:"refresh_ttl"`
+	// TokenHeader carries the access token ("Bearer " prefix optional).
+	TokenHeader string `koanf:"token_header"`
+	// DeviceHeader carries the device number at login (or body
+	// deviceNumber).
+	DeviceHeader string `koanf:"device_header"`
+	// TimeLayout and TimeZone format every date-time on the wire.
+	TimeLayout string `koanf:"time_layout"`
+	TimeZone   string `koanf:"time_zone"`
+	// MobilePattern is the accepted phone number format.
+	MobilePattern string `koanf:"mobile_pattern"`
+	// AutoRegister creates a user for an unknown number on its first
+	// login; IDBase is the first id handed out.
+	AutoRegister bool  `koanf:"auto_register"`
+	IDBase       int64 `koanf:"id_base"`
+	// SingleDevice makes a login kick the user's sessions on other
+	// devices; KickScope is "user" or "user_product".
+	SingleDevice bool   `koanf:"single_device"`
+	KickScope    string `koanf:"kick_scope"`
+	// Endpoint paths.
+	LoginPath       string    `koanf:"login_path"`
+	SMSCodePath     string    `koanf:"sms_code_path"`
+	RefreshPath     string    `koanf:"refresh_path"`
+	LoginStatusPath string    `koanf:"login_status_path"`
+	MaxBodyBytes    int64     `koanf:"max_body_bytes"`
+	SMS             SMSConfig `koanf:"sms"`
+}
+
+// SMSConfig is the code policy and the sender.
+type SMSConfig struct {
+	CodeTTL        time.Duration `koanf:"code_ttl"`
+	MaxAttempts    int           `koanf:"max_attempts"`
+	ResendInterval time.Duration `koanf:"resend_interval"`
+	DailyLimit     int64         `koanf:"daily_limit"`
+	IPLimit        int64         `koanf:"ip_limit"`
+	IPWindow       time.Duration `koanf:"ip_window"`
+	Template       string        `koanf:"template"`
+	Sender         SenderConfig  `koanf:"sender"`
+}
+
+// SenderConfig chooses how codes leave the gateway.
+type SenderConfig struct {
+	// Type is "webhook" or "log" (development only).
+	Type            string        `koanf:"type"`
+	URL             string        `koanf:"url"`
+	Secret          string        `koanf:"secret"`
+	SecretEnv       string        `koanf:"secret_env"`
+	SecretFile      string        `koanf:"secret_file"`
+	SignatureHeader string        `koanf:"signature_header"`
+	Timeout         time.Duration `koanf:"timeout"`
+	MaxAttempts     int           `koanf:"max_attempts"`
+	Backoff         time.Duration `koanf:"backoff"`
+}
+
+// Defaults are the values of keys a block leaves out.
+func Defaults() Config {
+	return Config{
+		Issuer:          "authgate-mobile",
+		AccessTTL:       2 * time.Hour,
+		RefreshTTL:      30 * 24 * time.Hour,
+		TokenHeader:     "Authorization",
+		DeviceHeader:    "X-Device-Number",
+		TimeLayout:      time.RFC3339,
+		TimeZone:        "UTC",
+		MobilePattern:   `^1[3-9][0-9]{9}$`,
+		AutoRegister:    true,
+		IDBase:          1_000_000,
+		SingleDevice:    true,
+		KickScope:       "user",
+		LoginPath:       "/auth/mobile/login",
+		SMSCodePath:     "/auth/mobile/sms-code",
+		RefreshPath:     "/app/auth/token/refresh",
+		LoginStatusPath: "/wx/pc/check-login-status",
+		MaxBodyBytes:    dialects.DefaultMaxBody,
+		SMS: SMSConfig{
+			CodeTTL:        5 * time.Minute,
+			MaxAttempts:    5,
+			ResendInterval: 60 * time.Second,
+			DailyLimit:     10,
+			IPLimit:        30,
+			IPWindow:       time.Hour,
+			Template:       "login",
+			Sender: SenderConfig{
+				SignatureHeader: "X-Authgate-Signature",
+				Timeout:         5 * time.Second,
+				MaxAttempts:     3,
+				Backoff:         200 * time.Millisecond,
+			},
+		},
+	}
+}
+
+// users is what the dialect needs of the identity directory.
+type users interface {
+	ByMobile(mobile string) (identity.User, bool)
+}
+
+// Dialect is one mobile instance.
+type Dialect struct {
+	name       string
+	cfg        Config
+	access     *jwtkit.HS256
+	codeSecret []byte
+	loc        *time.Location
+	mobile     *regexp.Regexp
+	sender     sms.Sender
+	store      tokenstore.Store
+	users      users
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *dialects.Metrics
+	m          *ownMetrics
+}
+
+// ownMetrics are this dialect's series; the registerer adds the
+// dialect label.
+type ownMetrics struct {
+	codesSent      *prometheus.CounterVec
+	sendFailures   *prometheus.CounterVec
+	verifyFailures *prometheus.CounterVec
+	kicks          prometheus.Counter
+	registrations  prometheus.Counter
+}
+
+func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
+	m := &ownMetrics{
+		codesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_sms_codes_sent_total", Help: "SMS login codes handed to the sender and accepted by it.",
+		}, []string{"sender"}),
+		sendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_sms_send_failures_total", Help: "SMS login codes the sender could not deliver.",
+		}, []string{"sender"}),
+		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_sms_verify_failures_total", Help: "SMS code checks that failed, by reason (mismatch, expired, exhausted).",
+		}, []string{"reason"}),
+		kicks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_device_kicks_total", Help: "Sessions displaced by a login of the same user on another device.",
+		}),
+		registrations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_mobile_registrations_total", Help: "Users registered on their first SMS login.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.codesSent, m.sendFailures, m.verifyFailures, m.kicks, m.registrations)
+	}
+	return m
+}
+
+// New builds an instance from its config block.
+func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
+	cfg := Defaults()
+	if err := dialects.DecodeBlock(block, &cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for key, d := range map[string]time.Duration{
+		"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "sms.code_ttl": cfg.SMS.CodeTTL,
+		"sms.resend_interval": cfg.SMS.ResendInterval, "sms.ip_window": cfg.SMS.IPWindow,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	if cfg.RefreshTTL > 0 && cfg.AccessTTL > cfg.RefreshTTL {
+		errs = append(errs, fmt.Errorf("access_ttl: %v outlives refresh_ttl %v", cfg.AccessTTL, cfg.RefreshTTL))
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("time_zone: %w", err))
+	}
+	if cfg.TimeLayout == "" {
+		errs = append(errs, errors.New("time_layout: must not be empty"))
+	}
+	pattern, err := regexp.Compile(cfg.MobilePattern)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("mobile_pattern: %w", err))
+	}
+	if cfg.KickScope != "user" && cfg.KickScope != "user_product" {
+		errs = append(errs, fmt.Errorf("kick_scope: %q is not one of user, user_product", cfg.KickScope))
+	}
+	if cfg.Issuer == "" || cfg.TokenHeader == "" || cfg.DeviceHeader == "" {
+		errs = append(errs, errors.New("issuer, token_header and device_header must not be empty"))
+	}
+	if cfg.SMS.MaxAttempts < 1 || cfg.SMS.DailyLimit < 1 || cfg.SMS.IPLimit < 1 {
+		errs = append(errs, errors.New("sms.max_attempts, sms.daily_limit and sms.ip_limit must be at least 1"))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("max_body_bytes: must be positive"))
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	sender, err := newSender(cfg.SMS.Sender, deps, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("authgate mobile sms code key"))
+	d := &Dialect{
+		name: name, cfg: cfg,
+		access:     jwtkit.New(secret, cfg.Issuer, now, 50_000),
+		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
+		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
+		m: newOwnMetrics(deps.Registerer),
+	}
+	if deps.Users != nil {
+		d.users = deps.Users
+	}
+	return d, nil
+}
+
+func newSender(c SenderConfig, deps dialects.Deps, log *slog.Logger) (sms.Sender, error) {
+	switch c.Type {
+	case "log":
+		log.Warn("SMS LOG SENDER ON: login codes are written to the log; anyone who reads it can log in as anyone. Development only.")
+		return sms.Log{Logger: log}, nil
+	case "webhook":
+		var errs []error
+		if c.URL == "" {
+			errs = append(errs, errors.New("sms.sender.url: required for the webhook sender"))
+		}
+		secret, err := secrets.Resolve("sms.sender.secret", secrets.Source{Inline: c.Secret, Env: c.SecretEnv, File: c.SecretFile}, deps.LookupEnv, deps.ConfigDir, 16)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if c.Timeout <= 0 || c.MaxAttempts < 1 {
+			errs = append(errs, errors.New("sms.sender.timeout must be positive and sms.sender.max_attempts at least 1"))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return &sms.Webhook{
+			URL: c.URL, Secret: secret, SignatureHeader: c.SignatureHeader, Timeout: c.Timeout,
+			MaxAttempts: c.MaxAttempts, Backoff: c.Backoff, Now: deps.Now,
+		}, nil
+	default:
+		return nil, fmt.Errorf("sms.sender.type: %q is not one of webhook, log", c.Type)
+	}
+}
+
+// Endpoints implements dialects.Dialect.
+func (d *Dialect) Endpoints() []dialects.Endpoint {
+	return []dialects.Endpoint{
+		{Method: http.MethodPost, Path: d.cfg.SMSCodePath, Handler: d.sendCode},
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
+		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Handler: d.refresh},
+		{Method: http.MethodGet, Path: d.cfg.LoginStatusPath, Handler: d.loginStatus, Prefix: true},
+	}
+}
+
+// CredentialHeaders implements dialects.Dialect.
+func (d *Dialect) CredentialHeaders() []string { return []string{d.cfg.TokenHeader} }
+
+func (d *Dialect) formatTime(t time.Time) string { return t.In(d.loc).Format(d.cfg.TimeLayout) }
