@@ -77,6 +77,9 @@ var usersFile = sync.OnceValue(func() string {
     password_hash: "` + string(h) + `"
     companies: [1, 2]
     default_company: 1
+    mobile: "13800138000"
+    name: Demo User
+    nick_name: demo
   - id: 11
     account: other
     password_hash: "` + string(h) + `"
@@ -140,6 +143,7 @@ type gwOptions struct {
 	mmm    string // extra lines for the mmm dialect block
 	extra  string // extra top-level YAML
 	server string // extra lines for the server block
+	more   string // further dialect instances, under dialects:
 }
 
 const defaultRoutes = `routes:
@@ -163,7 +167,7 @@ func writeConfig(t testing.TB, o gwOptions) string {
 	}
 	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + storeYAML(o.store, o.prefix) +
 		"identity:\n  users_file: users.yaml\n" +
-		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.routes + o.extra
+		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.more + o.routes + o.extra
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
