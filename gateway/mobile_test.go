@@ -523,3 +523,12 @@ func TestMobileMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestMobileTimeLayoutAndZone(t *testing.T) {
+	e := startMobile(t, "memory", "    time_layout: \"2006-01-02 15:04:05\"\n    time_zone: Asia/Shanghai\n")
+	got := e.login(t, "13912340012", "d")
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	if want := e.clock.Now().Add(2 * time.Hour).In(loc).Format("2006-01-02 15:04:05"); got.accessExpire != want {
+		t.Fatalf("access expire %q, want %q", got.accessExpire, want)
+	}
+}
