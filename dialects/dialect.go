@@ -67,6 +67,15 @@ type Dialect interface {
 	CredentialHeaders() []string
 }
 
+// HeaderSpeller is implemented by dialects whose upstreams expect some
+// request headers in their exact legacy spelling (XownerId): Go's server
+// canonicalises names it reads (Xownerid), so the gateway restores these
+// spellings on the way out. Header names are case-insensitive in HTTP;
+// this is for backends that forgot.
+type HeaderSpeller interface {
+	HeaderSpellings() []string
+}
+
 // Errors the gateway hands to a dialect's WriteError, each of which the
 // dialect maps to one code of its own.
 var (
@@ -163,6 +172,9 @@ type Deps struct {
 	LookupEnv func(string) (string, bool)
 	// ConfigDir resolves relative *_file paths.
 	ConfigDir string
+	// StoreKind names the store for wire formats that report it
+	// ("redis" or "local").
+	StoreKind string
 }
 
 // Factory constructs instances of one dialect type.

@@ -105,7 +105,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 			Store: g.store, Users: users, Now: o.Now,
 			Logger:  o.Logger.With("dialect", name),
 			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
-			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir,
+			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
 		})
 		if err != nil {
 			for line := range strings.SplitSeq(err.Error(), "\n") {
@@ -128,6 +128,14 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 	g.handler = h
 	g.admin = g.buildAdmin()
 	return g, nil
+}
+
+// storeKind is the store's name as wire formats report it.
+func storeKind(driver string) string {
+	if driver == "redis" {
+		return "redis"
+	}
+	return "local"
 }
 
 func openStore(cfg *Config, o Options) (tokenstore.Store, error) {

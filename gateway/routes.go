@@ -47,6 +47,9 @@ type route struct {
 	// forwarded request besides X-Auth-*: the route's identity header
 	// names and its dialects' credential headers.
 	strip map[string]bool
+	// spell maps canonical header names to the exact spelling the route's
+	// dialects want upstream.
+	spell map[string]string
 }
 
 func (rt *route) matches(r *http.Request) bool {
@@ -185,7 +188,7 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
 		names: rc.Dialects, public: rc.Public,
-		headers: map[string]string{}, strip: map[string]bool{},
+		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
 	}
 	if rt.name == "" {
 		rt.name = rc.PathPrefix
@@ -204,6 +207,11 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 		rt.dialects = append(rt.dialects, d)
 		for _, h := range d.CredentialHeaders() {
 			rt.strip[headerKey(h)] = true
+		}
+		if sp, ok := d.(dialects.HeaderSpeller); ok {
+			for _, h := range sp.HeaderSpellings() {
+				rt.spell[http.CanonicalHeaderKey(h)] = h
+			}
 		}
 	}
 	timeout := rc.Timeout
@@ -240,6 +248,12 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		hk := headerKey(k)
 		if strings.HasPrefix(hk, "x-auth-") || rt.strip[hk] {
 			delete(pr.Out.Header, k)
+		}
+	}
+	for canon, spelled := range rt.spell {
+		if v, ok := pr.Out.Header[canon]; ok && canon != spelled {
+			delete(pr.Out.Header, canon)
+			pr.Out.Header[spelled] = v
 		}
 	}
 	in := info(pr.In)

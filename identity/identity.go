@@ -33,6 +33,30 @@ type User struct {
 	NickName       string  `yaml:"nick_name"`
 	Mobile         string  `yaml:"mobile"`
 	AvatarURL      string  `yaml:"avatar_url"`
+	// BO is the user's profile in the bo v3 dialect; nil when the user
+	// has none (they then cannot log in there).
+	BO *BOProfile `yaml:"bo"`
+}
+
+// BOProfile is what the bo v3 dialect puts in tokenUser and the access
+// token's claims.
+type BOProfile struct {
+	// UserID is tokenUser.userId and the token's id claim; default the
+	// account.
+	UserID      string   `yaml:"user_id"`
+	ClientID    string   `yaml:"client_id"`
+	PushName    string   `yaml:"push_name"`
+	HeadIcon    string   `yaml:"head_icon"`
+	RoleID      []string `yaml:"role_id"`
+	DepID       []string `yaml:"dep_id"`
+	AreaCode    []string `yaml:"area_code"`
+	JobID       []string `yaml:"job_id"`
+	SysID       []string `yaml:"sys_id"`
+	MergeUserID []string `yaml:"merge_user_id"`
+	Developer   int      `yaml:"developer"`
+	// Owners are the projects (XownerId) the user may log in under;
+	// empty allows any.
+	Owners []string `yaml:"owners"`
 }
 
 // BelongsTo reports whether the user is a member of company.
@@ -111,6 +135,12 @@ func Parse(raw []byte) (*Directory, error) {
 		if u.DefaultCompany == 0 && len(u.Companies) > 0 {
 			u.DefaultCompany = u.Companies[0]
 		}
+		if u.BO != nil && u.BO.UserID == "" {
+			u.BO.UserID = u.Account
+		}
+		if u.BO != nil && u.BO.ClientID == "" {
+			u.BO.ClientID = u.BO.UserID
+		}
 		if u.DefaultCompany != 0 && !u.BelongsTo(u.DefaultCompany) {
 			errs = append(errs, fmt.Errorf("%s.default_company: %d is not in companies", at, u.DefaultCompany))
 		}
@@ -175,6 +205,12 @@ func (d *Directory) Authenticate(account, password string) (User, error) {
 // ByID returns the user with id.
 func (d *Directory) ByID(id int64) (User, bool) {
 	u, ok := d.byID[id]
+	return u, ok
+}
+
+// ByAccount returns the user with the account name.
+func (d *Directory) ByAccount(account string) (User, bool) {
+	u, ok := d.byAccount[account]
 	return u, ok
 }
 

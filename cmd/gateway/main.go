@@ -3,6 +3,7 @@
 //	gateway [serve] [-config FILE]   run the gateway (default config.yaml)
 //	gateway check-config [-config FILE]
 //	gateway hash-secret              read a secret on stdin, print its hash
+//	gateway bov3-verify-header -key KEY   print a valid XverifyApi header
 //	gateway version
 package main
 
@@ -16,9 +17,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
+	_ "time/tzdata" // time zones for *time_zone keys, also on images without tzdata
 
+	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
@@ -38,6 +43,8 @@ const usage = `usage:
   gateway [serve] [-config FILE]        run the gateway (default config.yaml)
   gateway check-config [-config FILE]   validate the configuration; exit 1 listing every problem
   gateway hash-secret                   read a secret on stdin, print an argon2id hash for the users file
+  gateway bov3-verify-header -key KEY [-mode ecb|cbc] [-iv IV] [-encoding base64|hex] [-timestamp=false]
+                                        print a fresh XverifyApi header (DES of a new GUID|unix ms)
   gateway version                       print the version
 `
 
@@ -65,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, *configPath, stderr, environ)
 	case "hash-secret":
 		return hashSecret(stdin, stdout, stderr)
+	case "bov3-verify-header":
+		return verifyHeader(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "authgate", version)
 		return 0
@@ -149,5 +158,31 @@ func hashSecret(stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, h)
+	return 0
+}
+
+// verifyHeader prints an XverifyApi header the way the legacy front end
+// builds one: encryptByDES(newGuid() + "|" + Date.now()).
+func verifyHeader(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bov3-verify-header", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	key := fs.String("key", "", "the 8-byte DES key (the dialect's verify_api.key)")
+	mode := fs.String("mode", "ecb", "ecb or cbc")
+	iv := fs.String("iv", "", "the 8-byte IV, for cbc")
+	encoding := fs.String("encoding", "base64", "base64 or hex")
+	withTS := fs.Bool("timestamp", true, "append |<unix ms> after the GUID")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c, err := bov3.NewVerifyCipher([]byte(*key), *mode, []byte(*iv), *encoding)
+	if err != nil {
+		fmt.Fprintln(stderr, "bov3-verify-header:", err)
+		return 2
+	}
+	plain := bov3.NewGUID()
+	if *withTS {
+		plain += "|" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	}
+	fmt.Fprintln(stdout, c.Encrypt(plain))
 	return 0
 }

@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/mmm"
 	"github.com/authgate/authgate/dialects/mobile"
 )
@@ -15,5 +16,6 @@ func Registry() *dialects.Registry {
 	return dialects.NewRegistry(
 		mmm.Factory,
 		mobile.Factory,
+		bov3.Factory,
 	)
 }

@@ -50,6 +50,9 @@ func (h *HS256) Sign(b *jwt.Builder) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("jwtkit: build: %w", err)
 	}
+	// A single audience is written as a string ("aud":"api"), as the
+	// legacy tokens have it, not as a one-element array.
+	tok.Options().Enable(jwt.FlattenAudience)
 	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, h.key))
 	if err != nil {
 		return "", fmt.Errorf("jwtkit: sign: %w", err)

@@ -1,0 +1,239 @@
+// Package bov3 speaks the "bo" v3 API dialect (seeds/bo-v3-token-refresh.md):
+// a 32-character opaque refresh token presented in the query, JWT access
+// tokens bound to the project (XownerId) they were issued under, the
+// XverifyApi anti-replay header (a DES-encrypted GUID), and answers in
+// lowerCamelCase or, with _nodejs=common-data-under, snake_case.
+package bov3
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Type is the dialect type name used in config.
+const Type = "bov3"
+
+// Header names from the seed.
+const (
+	HeaderOwner  = "XownerId"
+	HeaderVerify = "XverifyApi"
+)
+
+// Factory registers the dialect type.
+var Factory = dialects.Factory{Type: Type, New: New}
+
+// Config is a dialect instance's block under dialects.<name>.
+type Config struct {
+	// Secret signs access tokens and derives session ids from refresh
+	// tokens; one of secret, secret_env, secret_file; 32+ bytes.
+	Secret     string `koanf:"secret"`
+	SecretEnv  string `koanf:"secret_env"`
+	SecretFile string `koanf:"secret_file"`
+	// Issuer and Audience are the seed's iss "RG3" and aud "api".
+	Issuer   string `koanf:"issuer"`
+	Audience string `koanf:"audience"`
+	// AccessTTL is the access token's life; RefreshTTL the refresh
+	// token's (it does not slide: refresh answers the same token).
+	AccessTTL  time.Duration `koanf:"access_ttl"`
+	RefreshTTL time.Duration `koanf:"refresh_ttl"`
+	// TimeZone renders expires, cacheDate and the expires claim.
+	TimeZone string `koanf:"time_zone"`
+	// ExpiresIn is "seconds" (the document's table: seconds until the
+	// access token expires) or "timestamp_ms" (as in the document's
+	// example: the access token's expiry as unix milliseconds).
+	ExpiresIn string `koanf:"expires_in"`
+	// Paths of the auth endpoints.
+	LoginPath   string `koanf:"login_path"`
+	RefreshPath string `koanf:"refresh_path"`
+	LogoutPath  string `koanf:"logout_path"`
+	// MaxBodyBytes bounds login bodies.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// LoginLimit attempts per client IP per LoginWindow.
+	LoginLimit  int64         `koanf:"login_limit"`
+	LoginWindow time.Duration `koanf:"login_window"`
+	// Verify is the XverifyApi policy.
+	Verify VerifyConfig `koanf:"verify_api"`
+}
+
+// VerifyConfig is the XverifyApi policy and cipher.
+type VerifyConfig struct {
+	// Enforcement is required, optional (checked when sent) or off.
+	Enforcement string `koanf:"enforcement"`
+	// Key is the 8-byte DES key: key, key_env or key_file.
+	Key     string `koanf:"key"`
+	KeyEnv  string `koanf:"key_env"`
+	KeyFile string `koanf:"key_file"`
+	// Mode is ecb or cbc; IV (8 bytes) is for cbc.
+	Mode string `koanf:"mode"`
+	IV   string `koanf:"iv"`
+	// Encoding of the header text: base64 or hex.
+	Encoding string `koanf:"encoding"`
+	// Skew bounds |now - timestamp| when the header carries one.
+	Skew time.Duration `koanf:"skew"`
+	// ReplayWindow is how long a GUID is remembered.
+	ReplayWindow time.Duration `koanf:"replay_window"`
+}
+
+// Defaults are the values of keys a block leaves out.
+func Defaults() Config {
+	return Config{
+		Issuer: "RG3", Audience: "api",
+		AccessTTL: 30 * time.Minute, RefreshTTL: 14 * 24 * time.Hour,
+		TimeZone: "UTC", ExpiresIn: "seconds",
+		LoginPath:    "/bo/api/v3/auth/login",
+		RefreshPath:  "/bo/api/v3/auth/token/refresh",
+		LogoutPath:   "/bo/api/v3/auth/logout",
+		MaxBodyBytes: dialects.DefaultMaxBody, LoginLimit: 20, LoginWindow: time.Minute,
+		Verify: VerifyConfig{
+			Enforcement: "required", Mode: "ecb", Encoding: "base64",
+			Skew: 5 * time.Minute, ReplayWindow: 15 * time.Minute,
+		},
+	}
+}
+
+// users is what the dialect needs of the identity directory.
+type users interface {
+	Authenticate(account, password string) (identity.User, error)
+	ByAccount(account string) (identity.User, bool)
+}
+
+// Dialect is one bov3 instance.
+type Dialect struct {
+	name      string
+	cfg       Config
+	access    *jwtkit.HS256
+	sidKey    []byte
+	verify    *VerifyCipher
+	loc       *time.Location
+	store     tokenstore.Store
+	storeKind string
+	users     users
+	now       func() time.Time
+	log       *slog.Logger
+	metrics   *dialects.Metrics
+	verifyErr *prometheus.CounterVec
+}
+
+// New builds an instance from its config block.
+func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
+	cfg := Defaults()
+	if err := dialects.DecodeBlock(block, &cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow,
+		"verify_api.skew": cfg.Verify.Skew, "verify_api.replay_window": cfg.Verify.ReplayWindow} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	if cfg.Verify.ReplayWindow > 0 && cfg.Verify.ReplayWindow < 2*cfg.Verify.Skew {
+		errs = append(errs, fmt.Errorf("verify_api.replay_window: %v is shorter than twice the skew (%v): a replay could outlive it", cfg.Verify.ReplayWindow, cfg.Verify.Skew))
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("time_zone: %w", err))
+	}
+	if cfg.ExpiresIn != "seconds" && cfg.ExpiresIn != "timestamp_ms" {
+		errs = append(errs, fmt.Errorf("expires_in: %q is not one of seconds, timestamp_ms", cfg.ExpiresIn))
+	}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		errs = append(errs, errors.New("issuer and audience must not be empty"))
+	}
+	if cfg.MaxBodyBytes <= 0 || cfg.LoginLimit <= 0 {
+		errs = append(errs, errors.New("max_body_bytes and login_limit must be positive"))
+	}
+	var vc *VerifyCipher
+	switch cfg.Verify.Enforcement {
+	case "off":
+	case "required", "optional":
+		key, err := secrets.Resolve("verify_api.key", secrets.Source{Inline: cfg.Verify.Key, Env: cfg.Verify.KeyEnv, File: cfg.Verify.KeyFile}, deps.LookupEnv, deps.ConfigDir, 8)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if vc, err = NewVerifyCipher(key, cfg.Verify.Mode, []byte(cfg.Verify.IV), cfg.Verify.Encoding); err != nil {
+			errs = append(errs, fmt.Errorf("verify_api.%w", err))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("verify_api.enforcement: %q is not one of required, optional, off", cfg.Verify.Enforcement))
+	}
+	if deps.Users == nil {
+		errs = append(errs, errors.New("needs identity.users_file: bov3 logs in by user name and password"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("authgate bov3 session id key"))
+	d := &Dialect{
+		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, 50_000), sidKey: mac.Sum(nil),
+		verify: vc, loc: loc, store: deps.Store, storeKind: deps.StoreKind, users: deps.Users,
+		now: now, log: log, metrics: deps.Metrics,
+		verifyErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_bov3_verify_api_failures_total",
+			Help: "XverifyApi headers refused, by reason (missing, encoding, decrypt, padding, format, skew, replay).",
+		}, []string{"reason"}),
+	}
+	if d.storeKind == "" {
+		d.storeKind = "local"
+	}
+	if deps.Registerer != nil {
+		deps.Registerer.MustRegister(d.verifyErr)
+	}
+	return d, nil
+}
+
+// Endpoints implements dialects.Dialect.
+func (d *Dialect) Endpoints() []dialects.Endpoint {
+	return []dialects.Endpoint{
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
+		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Handler: d.logout},
+	}
+}
+
+// CredentialHeaders implements dialects.Dialect. The context headers
+// (XownerId, XsysId, ...) are not credentials: they reach the upstream.
+func (d *Dialect) CredentialHeaders() []string { return []string{"Authorization", HeaderVerify} }
+
+// ContextHeaders are the seed's context headers, passed to the upstream as
+// they came.
+var ContextHeaders = []string{HeaderOwner, "XsysId", "XuserFromFirstShareId", "XuserFromSecondShareId", "XfilterAreaCode"}
+
+// HeaderSpellings implements dialects.HeaderSpeller.
+func (d *Dialect) HeaderSpellings() []string { return ContextHeaders }
+
+// sessionID derives the session id from the refresh token, so the opaque
+// token alone finds its session while the store never learns the token.
+func (d *Dialect) sessionID(refresh string) string {
+	m := hmac.New(sha256.New, d.sidKey)
+	m.Write([]byte(refresh))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}

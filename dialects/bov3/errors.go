@@ -1,0 +1,144 @@
+package bov3
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// wireCode is one row of the error table in the README: the int code, the
+// errorCode string and the HTTP status.
+type wireCode struct {
+	code      int
+	errorCode string
+	status    int
+}
+
+// Error codes. The seed fixes the envelope, not the codes.
+var (
+	codeBadRequest      = wireCode{40000, "BAD_REQUEST", http.StatusBadRequest}
+	codeBadKeyStyle     = wireCode{40001, "BAD_NODEJS", http.StatusBadRequest}
+	codeOwnerMissing    = wireCode{40002, "OWNER_REQUIRED", http.StatusBadRequest}
+	codeVerifyMissing   = wireCode{40003, "VERIFY_API_REQUIRED", http.StatusBadRequest}
+	codeVerifyInvalid   = wireCode{40004, "VERIFY_API_INVALID", http.StatusBadRequest}
+	codeVerifyReplayed  = wireCode{40005, "VERIFY_API_REPLAYED", http.StatusBadRequest}
+	codeVerifyStale     = wireCode{40006, "VERIFY_API_EXPIRED", http.StatusBadRequest}
+	codeTokenMissing    = wireCode{40100, "TOKEN_REQUIRED", http.StatusUnauthorized}
+	codeTokenInvalid    = wireCode{40101, "TOKEN_INVALID", http.StatusUnauthorized}
+	codeTokenExpired    = wireCode{40102, "TOKEN_EXPIRED", http.StatusUnauthorized}
+	codeTokenRevoked    = wireCode{40103, "TOKEN_REVOKED", http.StatusUnauthorized}
+	codeRefreshInvalid  = wireCode{40104, "REFRESH_TOKEN_INVALID", http.StatusUnauthorized}
+	codeLoginFailed     = wireCode{40105, "LOGIN_FAILED", http.StatusUnauthorized}
+	codeOwnerMismatch   = wireCode{40300, "OWNER_MISMATCH", http.StatusForbidden}
+	codeMethod          = wireCode{40500, "METHOD_NOT_ALLOWED", http.StatusMethodNotAllowed}
+	codeTooLarge        = wireCode{41300, "BODY_TOO_LARGE", http.StatusRequestEntityTooLarge}
+	codeRateLimited     = wireCode{42900, "RATE_LIMITED", http.StatusTooManyRequests}
+	codeInternal        = wireCode{50000, "INTERNAL_ERROR", http.StatusInternalServerError}
+	codeUpstreamDown    = wireCode{50200, "UPSTREAM_UNAVAILABLE", http.StatusBadGateway}
+	codeStoreDown       = wireCode{50300, "STORE_UNAVAILABLE", http.StatusServiceUnavailable}
+	codeUpstreamTimeout = wireCode{50400, "UPSTREAM_TIMEOUT", http.StatusGatewayTimeout}
+)
+
+// errorBody is the seed's error envelope.
+type errorBody struct {
+	Success bool      `json:"success"`
+	Code    int       `json:"code"`
+	Message string    `json:"message"`
+	Error   errorInfo `json:"error"`
+}
+
+type errorInfo struct {
+	ErrorCode string `json:"errorCode"`
+	ErrorText string `json:"errorText"`
+}
+
+// wireError carries its row of the table and the message.
+type wireError struct {
+	wc  wireCode
+	msg string
+	err error
+}
+
+func (e *wireError) Error() string {
+	if e.err != nil {
+		return "bov3 " + e.wc.errorCode + ": " + e.msg + ": " + e.err.Error()
+	}
+	return "bov3 " + e.wc.errorCode + ": " + e.msg
+}
+
+func (e *wireError) Unwrap() error { return e.err }
+
+func fail(wc wireCode, msg string, err error) error { return &wireError{wc: wc, msg: msg, err: err} }
+
+func refuse(wc wireCode, reason, msg string, err error) error {
+	return &dialects.AuthError{Reason: reason, Err: &wireError{wc: wc, msg: msg, err: err}}
+}
+
+type storeError struct{ err error }
+
+func (e *storeError) Error() string        { return "bov3: token store: " + e.err.Error() }
+func (e *storeError) Unwrap() error        { return e.err }
+func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
+
+func storeFailure(err error) error {
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return err
+	}
+	return &storeError{err: err}
+}
+
+type rateLimited struct{ retry string }
+
+func (e *rateLimited) Error() string        { return "bov3: too many login attempts" }
+func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
+
+// toWire maps any error to its row; the one place codes are chosen.
+func toWire(err error) (wireCode, string) {
+	var we *wireError
+	var reqErr *dialects.RequestError
+	switch {
+	case errors.As(err, &we):
+		return we.wc, we.msg
+	case errors.As(err, &reqErr):
+		return codeBadRequest, reqErr.Msg
+	case errors.Is(err, dialects.ErrBodyTooLarge):
+		return codeTooLarge, "request body too large"
+	case errors.Is(err, dialects.ErrMalformedRequest):
+		return codeBadRequest, "malformed request"
+	case errors.Is(err, dialects.ErrMethodNotAllowed):
+		return codeMethod, "method not allowed"
+	case errors.Is(err, dialects.ErrRateLimited):
+		return codeRateLimited, "too many attempts, try again later"
+	case errors.Is(err, dialects.ErrStoreUnavailable):
+		return codeStoreDown, "service temporarily unavailable"
+	case errors.Is(err, dialects.ErrUpstreamTimeout):
+		return codeUpstreamTimeout, "upstream timed out"
+	case errors.Is(err, dialects.ErrUpstreamUnavailable):
+		return codeUpstreamDown, "upstream unavailable"
+	default:
+		return codeInternal, "internal error"
+	}
+}
+
+// WriteError implements dialects.Dialect.
+func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	wc, msg := toWire(err)
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", rl.retry)
+	}
+	if wc.status >= 500 {
+		d.log.ErrorContext(r.Context(), "bov3 request failed", "code", wc.code, "err", err)
+	}
+	writeJSON(w, wc.status, errorBody{Success: false, Code: wc.code, Message: msg, Error: errorInfo{ErrorCode: wc.errorCode, ErrorText: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,426 @@
+package bov3
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// TokenUser is the seed's tokenUser, with its JSON types (lists are
+// arrays, developer an integer).
+type TokenUser struct {
+	ClientID    string   `json:"clientId"`
+	UserID      string   `json:"userId"`
+	UserName    string   `json:"userName"`
+	PushName    string   `json:"pushName"`
+	RoleID      []string `json:"roleId"`
+	DepID       []string `json:"depId"`
+	AreaCode    []string `json:"areaCode"`
+	JobID       []string `json:"jobId"`
+	SysID       []string `json:"sysId"`
+	MergeUserID []string `json:"mergeUserId"`
+	Developer   int      `json:"developer"`
+}
+
+// TokenData is the seed's data of a refresh (and of a login).
+type TokenData struct {
+	TokenType    string    `json:"tokenType"`
+	TokenUser    TokenUser `json:"tokenUser"`
+	TimeStamp    float64   `json:"timeStamp"`
+	RefreshToken string    `json:"refreshToken"`
+	AccessToken  string    `json:"accessToken"`
+	ClientID     string    `json:"clientId"`
+	Expires      string    `json:"expires"`
+	ExpiresIn    int64     `json:"expiresIn"`
+}
+
+// success is the seed's success envelope.
+type success struct {
+	Success   bool   `json:"success"`
+	Data      any    `json:"data"`
+	CacheType string `json:"cacheType"`
+	CacheDate string `json:"cacheDate"`
+}
+
+// Layouts of the seed's dates.
+const (
+	expiresLayout = "2006-01-02T15:04:05"
+	claimLayout   = "2006/1/2 15:04:05"
+)
+
+// keyStyle reads _nodejs: "" or common-data → camelCase, common-data-under
+// → snake_case; anything else is refused.
+func keyStyle(r *http.Request) (snake bool, err error) {
+	switch v := r.URL.Query().Get("_nodejs"); v {
+	case "", "common-data":
+		return false, nil
+	case "common-data-under":
+		return true, nil
+	default:
+		return false, fail(codeBadKeyStyle, "_nodejs must be common-data or common-data-under, not "+strconv.Quote(v), nil)
+	}
+}
+
+// writeData answers data in the requested key style.
+func (d *Dialect) writeData(w http.ResponseWriter, snake bool, data any, readAt time.Time) {
+	out := data
+	if snake {
+		raw, err := json.Marshal(data)
+		if err == nil {
+			dec := json.NewDecoder(strings.NewReader(string(raw)))
+			dec.UseNumber()
+			var generic any
+			if err = dec.Decode(&generic); err == nil {
+				out = SnakeKeys(generic)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, success{Success: true, Data: out, CacheType: d.storeKind, CacheDate: readAt.In(d.loc).Format(expiresLayout)})
+}
+
+// checkContext enforces the headers every bov3 request carries: XownerId,
+// and XverifyApi as configured. It returns the owner.
+func (d *Dialect) checkContext(r *http.Request) (string, error) {
+	owner := strings.TrimSpace(r.Header.Get(HeaderOwner))
+	if owner == "" {
+		return "", refuse(codeOwnerMissing, dialects.ReasonMissing, "XownerId header is required", nil)
+	}
+	if d.verify == nil {
+		return owner, nil
+	}
+	h := strings.TrimSpace(r.Header.Get(HeaderVerify))
+	if h == "" {
+		if d.cfg.Verify.Enforcement == "optional" {
+			return owner, nil
+		}
+		d.verifyErr.WithLabelValues("missing").Inc()
+		return "", refuse(codeVerifyMissing, dialects.ReasonMissing, "XverifyApi header is required", nil)
+	}
+	plain, err := d.verify.Decrypt(h)
+	if err != nil {
+		d.verifyErr.WithLabelValues(verifyReason(err)).Inc()
+		return "", refuse(codeVerifyInvalid, dialects.ReasonMalformed, "XverifyApi header is invalid", err)
+	}
+	claim, err := ParseVerifyPlain(plain)
+	if err != nil {
+		d.verifyErr.WithLabelValues("format").Inc()
+		return "", refuse(codeVerifyInvalid, dialects.ReasonMalformed, "XverifyApi header is invalid", err)
+	}
+	now := d.now()
+	if !claim.At.IsZero() && (claim.At.Sub(now) > d.cfg.Verify.Skew || now.Sub(claim.At) > d.cfg.Verify.Skew) {
+		d.verifyErr.WithLabelValues("skew").Inc()
+		return "", refuse(codeVerifyStale, dialects.ReasonExpired, "XverifyApi timestamp is outside the allowed window", ErrVerifyTimestamp)
+	}
+	fresh, err := d.store.UseNonce(r.Context(), "bov3:"+d.name+":"+claim.GUID, d.cfg.Verify.ReplayWindow, now)
+	if err != nil {
+		return "", storeFailure(err)
+	}
+	if !fresh {
+		d.verifyErr.WithLabelValues("replay").Inc()
+		return "", refuse(codeVerifyReplayed, dialects.ReasonRevoked, "XverifyApi header was already used", nil)
+	}
+	return owner, nil
+}
+
+func verifyReason(err error) string {
+	switch {
+	case errors.Is(err, ErrVerifyEncoding):
+		return "encoding"
+	case errors.Is(err, ErrVerifyDecrypt):
+		return "decrypt"
+	case errors.Is(err, ErrVerifyPadding):
+		return "padding"
+	default:
+		return "format"
+	}
+}
+
+const refreshAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newRefreshToken is 32 characters from [A-Za-z0-9], like the seed's
+// MtP0zZx1gZE66xDnhwd1UV973XoVL4nT: 190 bits of randomness.
+func newRefreshToken() string {
+	b := make([]byte, 32)
+	max := big.NewInt(int64(len(refreshAlphabet)))
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, max) // crypto/rand does not fail
+		b[i] = refreshAlphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+func wellFormedRefresh(t string) bool {
+	if len(t) != 32 {
+		return false
+	}
+	for i := range len(t) {
+		if !strings.ContainsRune(refreshAlphabet, rune(t[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func tokenUser(u identity.User) TokenUser {
+	p := u.BO
+	return TokenUser{
+		ClientID: p.ClientID, UserID: p.UserID, UserName: u.Account, PushName: p.PushName,
+		RoleID: nonNil(p.RoleID), DepID: nonNil(p.DepID), AreaCode: nonNil(p.AreaCode), JobID: nonNil(p.JobID),
+		SysID: nonNil(p.SysID), MergeUserID: nonNil(p.MergeUserID), Developer: p.Developer,
+	}
+}
+
+// issue builds the data of a login or refresh: a new access token for the
+// session, with the (unchanged) refresh token and its expiry.
+func (d *Dialect) issue(u identity.User, sid, owner, refresh string, refreshExp, now time.Time) (TokenData, error) {
+	p := u.BO
+	now = now.Truncate(time.Second)
+	exp := now.Add(d.cfg.AccessTTL)
+	tok, err := d.access.Sign(jwt.NewBuilder().
+		Audience([]string{d.cfg.Audience}).
+		Claim("id", p.UserID).Claim("name", u.Account).Claim("client_id", p.ClientID).
+		Claim("expires", exp.In(d.loc).Format(claimLayout)).
+		Claim("open_id", "").Claim("wb_id", "").Claim("wx_open_id", "").Claim("wx_union_id", "").
+		Claim("telephone", u.Mobile).Claim("push_name", p.PushName).Claim("head_icon", p.HeadIcon).
+		Claim("dep_id", strings.Join(p.DepID, ",")).Claim("sys_id", strings.Join(p.SysID, ",")).
+		Claim("merge_user_id", strings.Join(p.MergeUserID, ",")).Claim("area_code", strings.Join(p.AreaCode, ",")).
+		Claim("role_id", strings.Join(p.RoleID, ",")).Claim("developer", strconv.Itoa(p.Developer)).
+		Claim("sid", sid).Claim("owner", owner).
+		NotBefore(now).Expiration(exp).IssuedAt(now))
+	if err != nil {
+		return TokenData{}, err
+	}
+	expiresIn := int64(d.cfg.AccessTTL / time.Second)
+	if d.cfg.ExpiresIn == "timestamp_ms" {
+		expiresIn = exp.UnixMilli()
+	}
+	return TokenData{
+		TokenType: "Bearer", TokenUser: tokenUser(u),
+		TimeStamp:    float64(d.now().UnixMicro()) / 1000,
+		RefreshToken: refresh, AccessToken: tok, ClientID: p.ClientID,
+		Expires: refreshExp.In(d.loc).Format(expiresLayout), ExpiresIn: expiresIn,
+	}, nil
+}
+
+type loginRequest struct {
+	UserName *string `json:"userName"`
+	Password *string `json:"password"`
+}
+
+// login is POST /bo/api/v3/auth/login {"userName","password"}, answering
+// the same data as refresh.
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+	snake, err := keyStyle(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	owner, err := d.checkContext(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	var req loginRequest
+	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if req.UserName == nil || *req.UserName == "" || req.Password == nil || *req.Password == "" {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "userName and password are required"})
+		return
+	}
+	ctx, now := r.Context(), d.now()
+	n, reset, err := d.store.Hit(ctx, "bov3:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
+	if err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	if n > d.cfg.LoginLimit {
+		d.WriteError(w, r, &rateLimited{retry: dialects.RetryAfter(reset)})
+		return
+	}
+	u, err := d.users.Authenticate(*req.UserName, *req.Password)
+	if err == nil && u.BO == nil {
+		err = identity.ErrBadCredentials // no bo profile: not a bo user
+	}
+	if errors.Is(err, identity.ErrBadCredentials) {
+		d.WriteError(w, r, fail(codeLoginFailed, "wrong user name or password", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner) {
+		d.WriteError(w, r, fail(codeOwnerMismatch, "the user has no access to this project (XownerId)", nil))
+		return
+	}
+	refresh := newRefreshToken()
+	sid := d.sessionID(refresh)
+	refreshExp := now.Add(d.cfg.RefreshTTL).Truncate(time.Second)
+	if err := d.store.CreateSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: u.BO.UserID,
+		Attrs:     map[string]string{"owner": owner, "account": u.Account},
+		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
+	}, now); err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	data, err := d.issue(u, sid, owner, refresh, refreshExp, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if d.metrics != nil {
+		d.metrics.TokensIssued.WithLabelValues(d.name, "login").Inc()
+	}
+	d.writeData(w, snake, data, now)
+}
+
+// refresh is GET /bo/api/v3/auth/token/refresh?refreshToken=...: a new
+// access token, the same refresh token (as in the seed's example).
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+	snake, err := keyStyle(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	owner, err := d.checkContext(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	refresh := r.URL.Query().Get("refreshToken")
+	if refresh == "" {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "refreshToken is required"})
+		return
+	}
+	if !wellFormedRefresh(refresh) {
+		d.countRefresh("invalid")
+		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonMalformed, "refreshToken is invalid or expired", nil))
+		return
+	}
+	ctx, now := r.Context(), d.now()
+	sess, err := d.store.Session(ctx, d.sessionID(refresh), now)
+	if errors.Is(err, tokenstore.ErrNotFound) ||
+		(err == nil && subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(refresh))) != 1) {
+		d.countRefresh("invalid")
+		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonRevoked, "refreshToken is invalid or expired", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	if sess.Attrs["owner"] != owner {
+		d.countRefresh("owner_mismatch")
+		d.WriteError(w, r, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil))
+		return
+	}
+	u, ok := d.users.ByAccount(sess.Attrs["account"])
+	if !ok || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
+		// The user left the users file (or the project) since login.
+		if err := d.store.RevokeSession(ctx, sess.ID); err != nil {
+			d.WriteError(w, r, storeFailure(err))
+			return
+		}
+		d.countRefresh("revoked")
+		d.WriteError(w, r, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the user no longer exists", nil))
+		return
+	}
+	data, err := d.issue(u, sess.ID, owner, refresh, sess.ExpiresAt, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	d.countRefresh("rotated")
+	if d.metrics != nil {
+		d.metrics.TokensIssued.WithLabelValues(d.name, "refresh").Inc()
+	}
+	d.writeData(w, snake, data, now)
+}
+
+func (d *Dialect) countRefresh(result string) {
+	if d.metrics != nil {
+		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
+	}
+}
+
+// logout is POST /bo/api/v3/auth/logout with a valid access token: the
+// session and its refresh token end.
+func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
+	id, err := d.Authenticate(r)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
+}
+
+// Authenticate implements dialects.Dialect: XownerId, XverifyApi, then a
+// Bearer access token issued under that same owner, of a live session.
+func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	owner, err := d.checkContext(r)
+	if err != nil {
+		return dialects.Identity{}, err
+	}
+	token, ok := dialects.BearerToken(r, "Authorization")
+	if !ok || token == "" {
+		return dialects.Identity{}, refuse(codeTokenMissing, dialects.ReasonMissing, "Authorization: Bearer token is required", nil)
+	}
+	tok, err := d.access.Verify(token)
+	switch {
+	case errors.Is(err, jwtkit.ErrExpired):
+		return dialects.Identity{}, refuse(codeTokenExpired, dialects.ReasonExpired, "access token expired", err)
+	case errors.Is(err, jwtkit.ErrSignature):
+		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonSignature, "access token is invalid", err)
+	case err != nil:
+		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", err)
+	}
+	sid, ok1 := jwtkit.String(tok, "sid")
+	tokOwner, ok2 := jwtkit.String(tok, "owner")
+	userID, ok3 := jwtkit.String(tok, "id")
+	if !ok1 || !ok2 || !ok3 || !slices.Contains(tok.Audience(), d.cfg.Audience) {
+		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", nil)
+	}
+	if tokOwner != owner {
+		return dialects.Identity{}, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the token was issued for another project (XownerId)", nil)
+	}
+	if _, err := d.store.Session(r.Context(), sid, d.now()); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return dialects.Identity{}, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the login has ended", err)
+		}
+		return dialects.Identity{}, storeFailure(err)
+	}
+	roles, _ := tok.Get("role_id")
+	roleStr, _ := roles.(string)
+	return dialects.Identity{
+		Dialect: d.name, Subject: userID, SessionID: sid,
+		Attrs: map[string]string{"owner_id": owner, "roles": roleStr},
+	}, nil
+}
