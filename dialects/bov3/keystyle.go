@@ -34,7 +34,8 @@ func Snake(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 4)
 	for i, r := range rs {
-		if unicode.IsUpper(r) {
+		// Upper- and title-case letters alike: whatever has a lower case.
+		if unicode.ToLower(r) != r {
 			prevLowerOrDigit := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
 			acronymEnd := i > 0 && unicode.IsUpper(rs[i-1]) && i+1 < len(rs) && unicode.IsLower(rs[i+1])
 			if (prevLowerOrDigit || acronymEnd) && b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
