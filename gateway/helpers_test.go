@@ -80,6 +80,17 @@ var usersFile = sync.OnceValue(func() string {
     mobile: "13800138000"
     name: Demo User
     nick_name: demo
+    bo:
+      user_id: ptdev
+      client_id: ptdev
+      push_name: 开发管理员
+      role_id: [development]
+      developer: 1
+  - id: 12
+    account: owned
+    password_hash: "` + string(h) + `"
+    bo:
+      owners: [proj-a]
   - id: 11
     account: other
     password_hash: "` + string(h) + `"
