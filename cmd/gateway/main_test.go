@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/identity"
 )
 
@@ -134,4 +135,32 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestBov3VerifyHeader(t *testing.T) {
+	for _, args := range [][]string{
+		{"-key", "demo-des"},
+		{"-key", "demo-des", "-mode", "cbc", "-iv", "abcdefgh", "-encoding", "hex", "-timestamp=false"},
+	} {
+		code, out, errOut := runCmd(t, "", nil, append([]string{"bov3-verify-header"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+		mode, iv, enc := "ecb", "", "base64"
+		if len(args) > 2 {
+			mode, iv, enc = "cbc", "abcdefgh", "hex"
+		}
+		c, _ := bov3.NewVerifyCipher([]byte("demo-des"), mode, []byte(iv), enc)
+		plain, err := c.Decrypt(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		claim, err := bov3.ParseVerifyPlain(plain)
+		if err != nil || (len(args) == 2) == claim.At.IsZero() {
+			t.Fatalf("%v: plain %q: %+v %v", args, plain, claim, err)
+		}
+	}
+	if code, _, _ := runCmd(t, "", nil, "bov3-verify-header", "-key", "short"); code != 2 {
+		t.Fatal("a short key was accepted")
+	}
 }
