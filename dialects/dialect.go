@@ -175,6 +175,9 @@ type Deps struct {
 	// StoreKind names the store for wire formats that report it
 	// ("redis" or "local").
 	StoreKind string
+	// VerifySecret checks a secret against a stored argon2id/bcrypt hash
+	// (identity.VerifySecret unless a test counts the calls).
+	VerifySecret func(hash, secret string) (bool, error)
 }
 
 // Factory constructs instances of one dialect type.

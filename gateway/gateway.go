@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,10 +40,15 @@ type Options struct {
 	Logger *slog.Logger
 	// LookupEnv reads *_env secrets (os.LookupEnv when nil).
 	LookupEnv func(string) (string, bool)
+	// VerifySecret checks passwords and app secrets against their hashes
+	// (identity.VerifySecret when nil); tests count calls through it.
+	VerifySecret func(hash, secret string) (bool, error)
 }
 
 // Gateway is a built gateway, ready to serve.
 type Gateway struct {
+	// closers are dialects holding resources (file watchers).
+	closers []io.Closer
 	cfg     *Config
 	log     *slog.Logger
 	store   tokenstore.Store
@@ -66,6 +72,9 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
+	if o.VerifySecret == nil {
+		o.VerifySecret = identity.VerifySecret
+	}
 	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
 	m := newMetrics(g.reg)
 
@@ -81,7 +90,10 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 		users, err = identity.Load(cfg.resolve(cfg.Identity.UsersFile))
 		if err != nil {
 			problems = append(problems, "identity.users_file: "+err.Error())
-		} else if users.Demo() {
+		} else {
+			users.SetVerifier(o.VerifySecret)
+		}
+		if users != nil && users.Demo() {
 			o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
 				"never run this users file in production", "users_file", cfg.Identity.UsersFile, "users", users.Len())
 		}
@@ -106,6 +118,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 			Logger:  o.Logger.With("dialect", name),
 			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
+			VerifySecret: o.VerifySecret,
 		})
 		if err != nil {
 			for line := range strings.SplitSeq(err.Error(), "\n") {
@@ -114,15 +127,18 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 			continue
 		}
 		instances[name] = d
+		if c, ok := d.(io.Closer); ok {
+			g.closers = append(g.closers, c)
+		}
 	}
 	if len(problems) > 0 {
-		_ = store.Close()
+		_ = g.Close()
 		return nil, &ConfigError{Problems: problems}
 	}
 
 	h, err := g.buildHandler(instances, m, o)
 	if err != nil {
-		_ = store.Close()
+		_ = g.Close()
 		return nil, err
 	}
 	g.handler = h
@@ -171,8 +187,14 @@ func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 // Store is the (instrumented) token store in use.
 func (g *Gateway) Store() tokenstore.Store { return g.store }
 
-// Close releases the store.
-func (g *Gateway) Close() error { return g.store.Close() }
+// Close stops the dialects' background work and releases the store.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, c := range g.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(append(errs, g.store.Close())...)
+}
 
 func (g *Gateway) buildAdmin() http.Handler {
 	r := chi.NewRouter()

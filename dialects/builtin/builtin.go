@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/appkey"
 	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/mmm"
 	"github.com/authgate/authgate/dialects/mobile"
@@ -17,5 +18,6 @@ func Registry() *dialects.Registry {
 		mmm.Factory,
 		mobile.Factory,
 		bov3.Factory,
+		appkey.Factory,
 	)
 }

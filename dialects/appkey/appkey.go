@@ -1,0 +1,267 @@
+// Package appkey speaks the appId/appKey/appSecret client-credentials
+// dialect (seeds/appkey-base-token.md), a Spring Boot service's API: a
+// partner logs in with its app credentials, receives the Token object,
+// refreshes it with a rotating refresh token, and is told by plain HTTP
+// statuses (401, 403) when something is wrong. Apps live in a YAML file
+// that is re-read when it changes.
+package appkey
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Type is the dialect type name used in config.
+const Type = "appkey"
+
+// Factory registers the dialect type.
+var Factory = dialects.Factory{Type: Type, New: New}
+
+// Config is a dialect instance's block under dialects.<name>.
+type Config struct {
+	// Secret signs access tokens; one of secret, secret_env, secret_file.
+	Secret     string `koanf:"secret"`
+	SecretEnv  string `koanf:"secret_env"`
+	SecretFile string `koanf:"secret_file"`
+	Issuer     string `koanf:"issuer"`
+	// AppsFile is the apps registry, relative to the config file.
+	AppsFile string `koanf:"apps_file"`
+	// ReloadInterval is how often the apps file is checked for changes.
+	ReloadInterval time.Duration `koanf:"reload_interval"`
+	AccessTTL      time.Duration `koanf:"access_ttl"`
+	RefreshTTL     time.Duration `koanf:"refresh_ttl"`
+	// RefreshGrace lets a just-rotated refresh token receive the same new
+	// Token (a lost response); 0, the default, makes any reuse a 401 that
+	// also ends the session.
+	RefreshGrace time.Duration `koanf:"refresh_grace"`
+	// TimeLayout and TimeZone format expiresTime.
+	TimeLayout string `koanf:"time_layout"`
+	TimeZone   string `koanf:"time_zone"`
+	// TokenHeader carries the access token (Bearer).
+	TokenHeader string `koanf:"token_header"`
+	LoginPath   string `koanf:"login_path"`
+	RefreshPath string `koanf:"refresh_path"`
+	// MaxBodyBytes bounds login bodies.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// FailureLimit failed logins per appId and per client IP within
+	// FailureWindow, then 429.
+	FailureLimit  int64         `koanf:"failure_limit"`
+	FailureWindow time.Duration `koanf:"failure_window"`
+}
+
+// Defaults are the values of keys a block leaves out.
+func Defaults() Config {
+	return Config{
+		Issuer: "authgate-appkey", ReloadInterval: 2 * time.Second,
+		AccessTTL: 2 * time.Hour, RefreshTTL: 7 * 24 * time.Hour,
+		TimeLayout: time.RFC3339, TimeZone: "UTC", TokenHeader: "Authorization",
+		LoginPath: "/api/base/token/login", RefreshPath: "/api/base/token/refresh",
+		MaxBodyBytes: dialects.DefaultMaxBody, FailureLimit: 10, FailureWindow: 15 * time.Minute,
+	}
+}
+
+// Dialect is one appkey instance.
+type Dialect struct {
+	name    string
+	cfg     Config
+	access  *jwtkit.HS256
+	loc     *time.Location
+	store   tokenstore.Store
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *dialects.Metrics
+	verify  func(hash, secret string) (bool, error)
+	// dummyHash is checked for unknown apps so they cost what a wrong
+	// secret costs.
+	dummyHash string
+
+	path string
+	apps atomic.Pointer[Apps]
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+
+	logins      *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	appsLoaded  prometheus.Gauge
+	appsFileBad prometheus.Gauge
+}
+
+// New builds an instance from its config block, reads the apps file and
+// starts watching it.
+func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
+	cfg := Defaults()
+	if err := dialects.DecodeBlock(block, &cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL,
+		"reload_interval": cfg.ReloadInterval, "failure_window": cfg.FailureWindow} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	if cfg.RefreshGrace < 0 {
+		errs = append(errs, errors.New("refresh_grace: must not be negative"))
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("time_zone: %w", err))
+	}
+	if cfg.FailureLimit < 1 || cfg.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("failure_limit and max_body_bytes must be positive"))
+	}
+	path := cfg.AppsFile
+	if path != "" && !filepath.IsAbs(path) {
+		path = filepath.Join(deps.ConfigDir, path)
+	}
+	var apps *Apps
+	if cfg.AppsFile == "" {
+		errs = append(errs, errors.New("apps_file: required"))
+	} else if apps, err = loadApps(path); err != nil {
+		errs = append(errs, fmt.Errorf("apps_file: %s: %w", cfg.AppsFile, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	verify := deps.VerifySecret
+	if verify == nil {
+		verify = identity.VerifySecret
+	}
+	dummy, err := identity.HashSecret("authgate-dummy-app-secret")
+	if err != nil {
+		return nil, err
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Dialect{
+		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, 50_000), loc: loc,
+		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify, dummyHash: dummy,
+		path: path, stop: make(chan struct{}), done: make(chan struct{}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_appkey_logins_total",
+			Help: "App logins by result (ok, bad_credentials, disabled, rate_limited, bad_request).",
+		}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_appkey_apps_reloads_total",
+			Help: "Re-reads of a changed apps file, by result (ok, error: the last good set stays).",
+		}, []string{"result"}),
+		appsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps", Help: "Apps in the set in use.",
+		}),
+		appsFileBad: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps_file_broken", Help: "1 while the apps file on disk is broken and the last good set is in use.",
+		}),
+	}
+	if deps.Registerer != nil {
+		deps.Registerer.MustRegister(d.logins, d.reloads, d.appsLoaded, d.appsFileBad)
+	}
+	d.apps.Store(apps)
+	d.appsLoaded.Set(float64(len(apps.byID)))
+	if apps.demo {
+		log.Warn("DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", "apps_file", cfg.AppsFile)
+	}
+	go d.watch()
+	return d, nil
+}
+
+// watch re-reads the apps file every ReloadInterval. Polling (by content
+// digest) rather than inotify, because config maps and editors replace
+// files by renaming, which loses inotify watches.
+func (d *Dialect) watch() {
+	defer close(d.done)
+	t := time.NewTicker(d.cfg.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.reload()
+		}
+	}
+}
+
+// reload swaps in a changed, valid apps file and ends the sessions of
+// apps it deleted, disabled or re-keyed. A broken file keeps the last good
+// set, says why in the log, and raises the broken gauge.
+func (d *Dialect) reload() {
+	raw, err := os.ReadFile(d.path)
+	cur := d.apps.Load()
+	if err == nil && sha256.Sum256(raw) == cur.digest {
+		d.appsFileBad.Set(0)
+		return
+	}
+	var next *Apps
+	if err == nil {
+		next, err = ParseApps(bytes.Clone(raw))
+	}
+	if err != nil {
+		d.appsFileBad.Set(1)
+		d.reloads.WithLabelValues("error").Inc()
+		d.log.Error("apps file broken; keeping the last good apps", "apps_file", d.cfg.AppsFile, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.apps.Store(next)
+	for _, id := range cur.ended(next) {
+		n, err := d.store.RevokeSubject(ctx, d.name, id, d.now())
+		if err != nil {
+			d.log.Error("revoke sessions of an ended app", "app_id", id, "err", err)
+			continue
+		}
+		d.log.Info("ended the sessions of a deleted, disabled or re-keyed app", "app_id", id, "sessions", n)
+	}
+	d.appsFileBad.Set(0)
+	d.appsLoaded.Set(float64(len(next.byID)))
+	d.reloads.WithLabelValues("ok").Inc()
+	d.log.Info("apps file reloaded", "apps_file", d.cfg.AppsFile, "apps", len(next.byID))
+}
+
+// Close stops watching the apps file.
+func (d *Dialect) Close() error {
+	d.stopOnce.Do(func() { close(d.stop) })
+	<-d.done
+	return nil
+}
+
+// Endpoints implements dialects.Dialect.
+func (d *Dialect) Endpoints() []dialects.Endpoint {
+	return []dialects.Endpoint{
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
+		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Handler: d.refresh},
+	}
+}
+
+// CredentialHeaders implements dialects.Dialect.
+func (d *Dialect) CredentialHeaders() []string { return []string{d.cfg.TokenHeader} }

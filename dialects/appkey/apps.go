@@ -1,0 +1,154 @@
+package appkey
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/authgate/authgate/identity"
+)
+
+// App is one client of the apps file.
+type App struct {
+	AppID         string `yaml:"app_id"`
+	AppKey        string `yaml:"app_key"`
+	AppSecretHash string `yaml:"app_secret_hash"`
+	// Enabled defaults to true; false answers 403 and ends the app's
+	// sessions.
+	Enabled   *bool     `yaml:"enabled"`
+	LoginUser LoginUser `yaml:"login_user"`
+}
+
+func (a App) enabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// LoginUser is the seed's loginUser, as configured (loginType is fixed).
+type LoginUser struct {
+	ID            int64       `yaml:"id" json:"id"`
+	LoginUserType string      `yaml:"login_user_type" json:"loginUserType"`
+	OrgProduct    OrgProduct  `yaml:"org_product" json:"orgProduct"`
+	UserOrg       UserOrg     `yaml:"user_org" json:"userOrg"`
+	UserProduct   UserProduct `yaml:"user_product" json:"userProduct"`
+}
+
+// OrgProduct is the seed's OrgProduct.
+type OrgProduct struct {
+	Name      string `yaml:"name" json:"name"`
+	OrgID     int64  `yaml:"org_id" json:"orgId"`
+	ProductID int64  `yaml:"product_id" json:"productId"`
+}
+
+// UserOrg is the seed's UserOrg.
+type UserOrg struct {
+	Account  string `yaml:"account" json:"account"`
+	ID       int64  `yaml:"id" json:"id"`
+	Mobile   string `yaml:"mobile" json:"mobile"`
+	Name     string `yaml:"name" json:"name"`
+	Org      Org    `yaml:"org" json:"org"`
+	OrgID    int64  `yaml:"org_id" json:"orgId"`
+	Portrait string `yaml:"portrait" json:"portrait"`
+}
+
+// Org is the seed's Org; Type is CHANNEL, SERVICE or SAAS.
+type Org struct {
+	Logo string `yaml:"logo" json:"logo"`
+	Name string `yaml:"name" json:"name"`
+	Type string `yaml:"type" json:"type"`
+}
+
+// UserProduct is the seed's UserProduct.
+type UserProduct struct {
+	ID          int64 `yaml:"id" json:"id"`
+	OrgID       int64 `yaml:"org_id" json:"orgId"`
+	ProductID   int64 `yaml:"product_id" json:"productId"`
+	SystemAdmin bool  `yaml:"system_admin" json:"systemAdmin"`
+}
+
+// Apps is one good reading of the apps file. It is immutable.
+type Apps struct {
+	demo bool
+	byID map[string]App
+	// digest identifies the file content the set was read from.
+	digest [32]byte
+}
+
+type appsFile struct {
+	Demo bool  `yaml:"demo"`
+	Apps []App `yaml:"apps"`
+}
+
+// ParseApps validates an apps file: unknown keys, duplicate ids, missing
+// keys, unreadable hashes and org types outside CHANNEL|SERVICE|SAAS are
+// all refused.
+func ParseApps(raw []byte) (*Apps, error) {
+	var f appsFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	set := &Apps{demo: f.Demo, byID: map[string]App{}, digest: sha256.Sum256(raw)}
+	var errs []error
+	for i, a := range f.Apps {
+		at := fmt.Sprintf("apps[%d]", i)
+		if a.AppID == "" {
+			errs = append(errs, fmt.Errorf("%s.app_id: required", at))
+		} else if _, dup := set.byID[a.AppID]; dup {
+			errs = append(errs, fmt.Errorf("%s.app_id: %q appears twice", at, a.AppID))
+		}
+		if a.AppKey == "" {
+			errs = append(errs, fmt.Errorf("%s.app_key: required", at))
+		}
+		if err := identity.CheckHash(a.AppSecretHash); err != nil {
+			errs = append(errs, fmt.Errorf("%s.app_secret_hash: %w (make one with `gateway hash-secret`)", at, err))
+		}
+		switch a.LoginUser.UserOrg.Org.Type {
+		case "CHANNEL", "SERVICE", "SAAS":
+		default:
+			errs = append(errs, fmt.Errorf("%s.login_user.user_org.org.type: %q is not one of CHANNEL, SERVICE, SAAS", at, a.LoginUser.UserOrg.Org.Type))
+		}
+		switch a.LoginUser.LoginUserType {
+		case "":
+			a.LoginUser.LoginUserType = "CLIENT"
+		case "USER", "CLIENT":
+		default:
+			errs = append(errs, fmt.Errorf("%s.login_user.login_user_type: %q is not one of USER, CLIENT", at, a.LoginUser.LoginUserType))
+		}
+		set.byID[a.AppID] = a
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// loadApps reads and parses the apps file at path.
+func loadApps(path string) (*Apps, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApps(raw)
+}
+
+// lookup returns an app by id.
+func (s *Apps) lookup(id string) (App, bool) {
+	a, ok := s.byID[id]
+	return a, ok
+}
+
+// ended lists the apps of s whose sessions must end in next: deleted,
+// disabled, or given a new key or secret.
+func (s *Apps) ended(next *Apps) []string {
+	var out []string
+	for id, old := range s.byID {
+		n, ok := next.byID[id]
+		if !ok || !n.enabled() || n.AppKey != old.AppKey || n.AppSecretHash != old.AppSecretHash {
+			out = append(out, id)
+		}
+	}
+	return out
+}

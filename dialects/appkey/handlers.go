@@ -1,0 +1,309 @@
+package appkey
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// LoginType is the only login type the seed knows.
+const LoginType = "APP_KEY"
+
+// Token is the seed's Token object.
+type Token struct {
+	AccessToken  string        `json:"accessToken"`
+	ExpiresTime  string        `json:"expiresTime"`
+	LoginUser    loginUserJSON `json:"loginUser"`
+	RefreshToken string        `json:"refreshToken"`
+}
+
+// loginUserJSON is LoginUser on the wire, with the fixed loginType.
+type loginUserJSON struct {
+	ID            int64       `json:"id"`
+	LoginType     string      `json:"loginType"`
+	LoginUserType string      `json:"loginUserType"`
+	OrgProduct    OrgProduct  `json:"orgProduct"`
+	UserOrg       UserOrg     `json:"userOrg"`
+	UserProduct   UserProduct `json:"userProduct"`
+}
+
+type loginRequest struct {
+	AppID     *string `json:"appId"`
+	AppKey    *string `json:"appKey"`
+	AppSecret *string `json:"appSecret"`
+	LoginType *string `json:"loginType"`
+}
+
+const badCredentials = "Bad credentials"
+
+// login is POST /api/base/token/login, exactly as the seed. An unknown
+// appId, a wrong appKey and a wrong appSecret answer the same 401 after
+// the same work: one hash check (against a dummy hash for unknown apps)
+// and constant-time comparisons.
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
+		d.logins.WithLabelValues("bad_request").Inc()
+		d.WriteError(w, r, err)
+		return
+	}
+	var missing []string
+	for name, v := range map[string]*string{"appId": req.AppID, "appKey": req.AppKey, "appSecret": req.AppSecret, "loginType": req.LoginType} {
+		if v == nil || *v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		d.logins.WithLabelValues("bad_request").Inc()
+		slices.Sort(missing)
+		d.WriteError(w, r, &dialects.RequestError{Msg: "Required: " + strings.Join(missing, ", ")})
+		return
+	}
+	if *req.LoginType != LoginType {
+		d.logins.WithLabelValues("bad_request").Inc()
+		d.WriteError(w, r, fail(http.StatusBadRequest, "loginType must be APP_KEY", nil))
+		return
+	}
+	ctx, now := r.Context(), d.now()
+	// Failures are counted per appId and per client IP: each attempt is
+	// counted first and taken back if it succeeds, so concurrent guesses
+	// cannot slip past the limit.
+	keys := []string{"appkey:" + d.name + ":fail-app:" + *req.AppID, "appkey:" + d.name + ":fail-ip:" + dialects.ClientIP(r)}
+	release := func() {
+		for _, k := range keys {
+			if err := d.store.Release(ctx, k, now); err != nil {
+				d.log.WarnContext(ctx, "release login failure count", "err", err)
+			}
+		}
+	}
+	var wait time.Duration
+	for i, k := range keys {
+		n, reset, err := d.store.Hit(ctx, k, d.cfg.FailureWindow, now)
+		if err != nil {
+			keys = keys[:i]
+			release()
+			d.WriteError(w, r, storeFailure(err))
+			return
+		}
+		if n > d.cfg.FailureLimit {
+			wait = max(wait, reset)
+		}
+	}
+	if wait > 0 {
+		release()
+		d.logins.WithLabelValues("rate_limited").Inc()
+		d.WriteError(w, r, &rateLimited{wait: wait})
+		return
+	}
+	app, known := d.apps.Load().lookup(*req.AppID)
+	hash := app.AppSecretHash
+	if !known {
+		hash = d.dummyHash
+	}
+	secretOK, err := d.verify(hash, *req.AppSecret)
+	if err != nil {
+		release()
+		d.WriteError(w, r, err)
+		return
+	}
+	keyOK := subtle.ConstantTimeCompare([]byte(app.AppKey), []byte(*req.AppKey)) == 1
+	if !known || !keyOK || !secretOK {
+		d.logins.WithLabelValues("bad_credentials").Inc()
+		d.WriteError(w, r, fail(http.StatusUnauthorized, badCredentials, nil))
+		return
+	}
+	release()
+	if !app.enabled() {
+		d.logins.WithLabelValues("disabled").Inc()
+		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", nil))
+		return
+	}
+	sid := dialects.NewID()
+	refresh := sid + "." + dialects.NewID() + dialects.NewID()
+	refreshExp := now.Add(d.cfg.RefreshTTL)
+	if err := d.store.CreateSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: app.AppID,
+		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
+	}, now); err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	tok, err := d.token(app, sid, refresh, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	d.logins.WithLabelValues("ok").Inc()
+	if d.metrics != nil {
+		d.metrics.TokensIssued.WithLabelValues(d.name, "login").Inc()
+	}
+	writeJSON(w, http.StatusOK, tok)
+}
+
+// token issues the access token and renders the Token object.
+func (d *Dialect) token(app App, sid, refresh string, now time.Time) (Token, error) {
+	now = now.Truncate(time.Second)
+	exp := now.Add(d.cfg.AccessTTL)
+	lu := app.LoginUser
+	at, err := d.access.Sign(jwt.NewBuilder().
+		Subject(app.AppID).IssuedAt(now).NotBefore(now).Expiration(exp).
+		Claim("sid", sid).Claim("app_id", app.AppID).Claim("uid", lu.ID))
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{
+		AccessToken: at,
+		ExpiresTime: exp.In(d.loc).Format(d.cfg.TimeLayout),
+		LoginUser: loginUserJSON{
+			ID: lu.ID, LoginType: LoginType, LoginUserType: lu.LoginUserType,
+			OrgProduct: lu.OrgProduct, UserOrg: lu.UserOrg, UserProduct: lu.UserProduct,
+		},
+		RefreshToken: refresh,
+	}, nil
+}
+
+// refresh is POST /api/base/token/refresh?refreshToken=...: the same Token
+// with a rotated refresh token. A used, expired or revoked one is a 401.
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+	presented := r.URL.Query().Get("refreshToken")
+	if presented == "" {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "Required request parameter 'refreshToken' is not present"})
+		return
+	}
+	sid, _, ok := strings.Cut(presented, ".")
+	if !ok || sid == "" {
+		d.countRefresh("invalid")
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid refresh token", nil))
+		return
+	}
+	ctx, now := r.Context(), d.now()
+	sess, err := d.store.Session(ctx, sid, now)
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		d.countRefresh("invalid")
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	app, known := d.apps.Load().lookup(sess.Subject)
+	if !known {
+		d.countRefresh("revoked")
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
+		return
+	}
+	if !app.enabled() {
+		d.countRefresh("revoked")
+		d.WriteError(w, r, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil))
+		return
+	}
+	next := sid + "." + dialects.NewID() + dialects.NewID()
+	tok, err := d.token(app, sid, next, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	sealed, err := dialects.SealSuccessor(presented, tok)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	res, err := d.store.RotateRefresh(ctx, tokenstore.Rotation{
+		SessionID: sid, Presented: dialects.HashToken(presented), Next: dialects.HashToken(next),
+		NextExpiresAt: now.Add(d.cfg.RefreshTTL), Successor: sealed, Grace: d.cfg.RefreshGrace, Now: now,
+	})
+	switch {
+	case errors.Is(err, tokenstore.ErrReused):
+		d.countRefresh("reused")
+		d.log.WarnContext(ctx, "refresh token reused after rotation; session ended", "app_id", app.AppID)
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Refresh token already used", err))
+		return
+	case errors.Is(err, tokenstore.ErrNotFound):
+		d.countRefresh("invalid")
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
+		return
+	case err != nil:
+		d.WriteError(w, r, storeFailure(err))
+		return
+	}
+	if res.Replayed {
+		var earlier Token
+		if err := dialects.OpenSuccessor(presented, res.Successor, &earlier); err != nil {
+			d.WriteError(w, r, err)
+			return
+		}
+		d.countRefresh("grace_replay")
+		writeJSON(w, http.StatusOK, earlier)
+		return
+	}
+	d.countRefresh("rotated")
+	if d.metrics != nil {
+		d.metrics.TokensIssued.WithLabelValues(d.name, "refresh").Inc()
+	}
+	writeJSON(w, http.StatusOK, tok)
+}
+
+func (d *Dialect) countRefresh(result string) {
+	if d.metrics != nil {
+		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
+	}
+}
+
+// Authenticate implements dialects.Dialect: a Bearer access token of a
+// live session of an app that is still enabled.
+func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	token, ok := dialects.BearerToken(r, d.cfg.TokenHeader)
+	if !ok || token == "" {
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMissing, "Full authentication is required to access this resource", nil)
+	}
+	tok, err := d.access.Verify(token)
+	switch {
+	case errors.Is(err, jwtkit.ErrExpired):
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonExpired, "Access token expired", err)
+	case errors.Is(err, jwtkit.ErrSignature):
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonSignature, "Invalid access token", err)
+	case err != nil:
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", err)
+	}
+	sid, ok1 := jwtkit.String(tok, "sid")
+	appID, ok2 := jwtkit.String(tok, "app_id")
+	if !ok1 || !ok2 {
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", nil)
+	}
+	app, known := d.apps.Load().lookup(appID)
+	if !known {
+		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid access token", nil)
+	}
+	if !app.enabled() {
+		return dialects.Identity{}, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil)
+	}
+	if _, err := d.store.Session(r.Context(), sid, d.now()); err != nil {
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Access token revoked", err)
+		}
+		return dialects.Identity{}, storeFailure(err)
+	}
+	lu := app.LoginUser
+	product := lu.UserProduct.ProductID
+	if product == 0 {
+		product = lu.OrgProduct.ProductID
+	}
+	return dialects.Identity{
+		Dialect: d.name, Subject: strconv.FormatInt(lu.ID, 10), SessionID: sid,
+		Attrs: map[string]string{
+			"app_id": app.AppID, "org_id": strconv.FormatInt(lu.UserOrg.OrgID, 10),
+			"product_id": strconv.FormatInt(product, 10), "user_type": lu.LoginUserType,
+		},
+	}, nil
+}
