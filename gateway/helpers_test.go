@@ -335,3 +335,9 @@ func newServer(t testing.TB, g *gateway.Gateway) *httptest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+func httptestServer(t testing.TB, h http.Handler) *httptest.Server {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}

@@ -233,7 +233,8 @@ func (d *Dialect) reload() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d.apps.Store(next)
+	// Sessions end before the new set is visible, so nobody sees an app
+	// disabled while its sessions still refresh.
 	for _, id := range cur.ended(next) {
 		n, err := d.store.RevokeSubject(ctx, d.name, id, d.now())
 		if err != nil {
@@ -242,6 +243,7 @@ func (d *Dialect) reload() {
 		}
 		d.log.Info("ended the sessions of a deleted, disabled or re-keyed app", "app_id", id, "sessions", n)
 	}
+	d.apps.Store(next)
 	d.appsFileBad.Set(0)
 	d.appsLoaded.Set(float64(len(next.byID)))
 	d.reloads.WithLabelValues("ok").Inc()
