@@ -138,6 +138,21 @@ type Metrics struct {
 	Refreshes *prometheus.CounterVec
 }
 
+// Issued counts a token pair issued by dialect for reason; a nil Metrics
+// counts nothing.
+func (m *Metrics) Issued(dialect, reason string) {
+	if m != nil {
+		m.TokensIssued.WithLabelValues(dialect, reason).Inc()
+	}
+}
+
+// Refreshed counts a refresh-token presentation by its result.
+func (m *Metrics) Refreshed(dialect, result string) {
+	if m != nil {
+		m.Refreshes.WithLabelValues(dialect, result).Inc()
+	}
+}
+
 // NewMetrics creates the shared dialect counters and registers them.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{

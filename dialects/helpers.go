@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/authgate/authgate/internal/secrets"
+	"github.com/authgate/authgate/tokenstore"
 )
 
 // DefaultMaxBody bounds auth endpoint request bodies when a dialect sets
@@ -196,4 +199,44 @@ func BearerToken(r *http.Request, h string) (string, bool) {
 		return strings.TrimSpace(v[7:]), true
 	}
 	return "", false
+}
+
+// storeOutage marks a store that did not answer (down, timed out), as
+// opposed to one of its verdicts: the request fails closed with the
+// dialect's store-unavailable code.
+type storeOutage struct{ err error }
+
+func (e *storeOutage) Error() string        { return "token store: " + e.err.Error() }
+func (e *storeOutage) Unwrap() error        { return e.err }
+func (e *storeOutage) Is(target error) bool { return target == ErrStoreUnavailable }
+
+// StoreFailure classifies an error of the token store: its verdicts
+// (tokenstore.ErrNotFound, ErrReused) pass through; anything else becomes
+// an error that matches ErrStoreUnavailable.
+func StoreFailure(err error) error {
+	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrReused) {
+		return err
+	}
+	return &storeOutage{err: err}
+}
+
+// WriteJSON writes v as a JSON answer that no cache keeps.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// SecretRef is the secret / secret_env / secret_file trio of a dialect
+// block; embed it with `koanf:",squash"`.
+type SecretRef struct {
+	Secret     string `koanf:"secret"`
+	SecretEnv  string `koanf:"secret_env"`
+	SecretFile string `koanf:"secret_file"`
+}
+
+// Resolve reads the secret, at least min bytes long.
+func (s SecretRef) Resolve(deps Deps, min int) ([]byte, error) {
+	return secrets.Resolve("secret", secrets.Source{Inline: s.Secret, Env: s.SecretEnv, File: s.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)
 }

@@ -169,7 +169,7 @@ func TestDialectConfigErrors(t *testing.T) {
 			"    type: mmm\n    secret: " + testSecret + "\n    acess_ttl: 1m\n    refresh_ttl: soon\n",
 			[]string{"acess_ttl", "refresh_ttl"},
 		},
-		"unknown type": {"    type: oauth3\n", []string{`dialects.mmm.type: "oauth3" is not one of bov3, mmm, mobile`}},
+		"unknown type": {"    type: oauth3\n", []string{`dialects.mmm.type: "oauth3" is not one of appkey, bov3, mmm, mobile`}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -25,7 +25,6 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -38,10 +37,8 @@ var Factory = dialects.Factory{Type: Type, New: New}
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {
 	// Secret signs access tokens; one of secret, secret_env, secret_file.
-	Secret     string `koanf:"secret"`
-	SecretEnv  string `koanf:"secret_env"`
-	SecretFile string `koanf:"secret_file"`
-	Issuer     string `koanf:"issuer"`
+	dialects.SecretRef `koanf:",squash"`
+	Issuer             string `koanf:"issuer"`
 	// AppsFile is the apps registry, relative to the config file.
 	AppsFile string `koanf:"apps_file"`
 	// ReloadInterval is how often the apps file is checked for changes.
@@ -114,7 +111,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		return nil, err
 	}
 	var errs []error
-	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	secret, err := cfg.SecretRef.Resolve(deps, 32)
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -1,13 +1,11 @@
 package appkey
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/authgate/authgate/dialects"
-	"github.com/authgate/authgate/tokenstore"
 )
 
 // springError is Spring Boot's default error body, which clients of the
@@ -45,19 +43,6 @@ func fail(status int, msg string, err error) error {
 
 func refuse(status int, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &statusError{status: status, msg: msg, err: err}}
-}
-
-type storeError struct{ err error }
-
-func (e *storeError) Error() string        { return "appkey: token store: " + e.err.Error() }
-func (e *storeError) Unwrap() error        { return e.err }
-func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
-
-func storeFailure(err error) error {
-	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrReused) {
-		return err
-	}
-	return &storeError{err: err}
 }
 
 type rateLimited struct{ wait time.Duration }
@@ -107,15 +92,8 @@ func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "appkey request failed", "status", status, "err", err)
 	}
-	writeJSON(w, status, springError{
+	dialects.WriteJSON(w, status, springError{
 		Timestamp: d.now().UTC().Format(springTimestamp), Status: status,
 		Error: http.StatusText(status), Message: msg, Path: r.URL.Path,
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

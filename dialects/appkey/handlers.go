@@ -92,7 +92,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			keys = keys[:i]
 			release()
-			d.WriteError(w, r, storeFailure(err))
+			d.WriteError(w, r, dialects.StoreFailure(err))
 			return
 		}
 		if n > d.cfg.FailureLimit {
@@ -135,7 +135,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		ID: sid, Dialect: d.name, Subject: app.AppID,
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	tok, err := d.token(app, sid, refresh, now)
@@ -144,10 +144,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.logins.WithLabelValues("ok").Inc()
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "login").Inc()
-	}
-	writeJSON(w, http.StatusOK, tok)
+	d.metrics.Issued(d.name, "login")
+	dialects.WriteJSON(w, http.StatusOK, tok)
 }
 
 // token issues the access token and renders the Token object.
@@ -182,29 +180,29 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	sid, _, ok := strings.Cut(presented, ".")
 	if !ok || sid == "" {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid refresh token", nil))
 		return
 	}
 	ctx, now := r.Context(), d.now()
 	sess, err := d.store.Session(ctx, sid, now)
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	app, known := d.apps.Load().lookup(sess.Subject)
 	if !known {
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
 		return
 	}
 	if !app.enabled() {
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil))
 		return
 	}
@@ -225,16 +223,16 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		d.countRefresh("reused")
+		d.metrics.Refreshed(d.name, "reused")
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session ended", "app_id", app.AppID)
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Refresh token already used", err))
 		return
 	case errors.Is(err, tokenstore.ErrNotFound):
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
 		return
 	case err != nil:
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if res.Replayed {
@@ -243,21 +241,13 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 			d.WriteError(w, r, err)
 			return
 		}
-		d.countRefresh("grace_replay")
-		writeJSON(w, http.StatusOK, earlier)
+		d.metrics.Refreshed(d.name, "grace_replay")
+		dialects.WriteJSON(w, http.StatusOK, earlier)
 		return
 	}
-	d.countRefresh("rotated")
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "refresh").Inc()
-	}
-	writeJSON(w, http.StatusOK, tok)
-}
-
-func (d *Dialect) countRefresh(result string) {
-	if d.metrics != nil {
-		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
-	}
+	d.metrics.Refreshed(d.name, "rotated")
+	d.metrics.Issued(d.name, "refresh")
+	dialects.WriteJSON(w, http.StatusOK, tok)
 }
 
 // Authenticate implements dialects.Dialect: a Bearer access token of a
@@ -292,7 +282,7 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Access token revoked", err)
 		}
-		return dialects.Identity{}, storeFailure(err)
+		return dialects.Identity{}, dialects.StoreFailure(err)
 	}
 	lu := app.LoginUser
 	product := lu.UserProduct.ProductID

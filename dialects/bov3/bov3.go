@@ -40,9 +40,7 @@ var Factory = dialects.Factory{Type: Type, New: New}
 type Config struct {
 	// Secret signs access tokens and derives session ids from refresh
 	// tokens; one of secret, secret_env, secret_file; 32+ bytes.
-	Secret     string `koanf:"secret"`
-	SecretEnv  string `koanf:"secret_env"`
-	SecretFile string `koanf:"secret_file"`
+	dialects.SecretRef `koanf:",squash"`
 	// Issuer and Audience are the seed's iss "RG3" and aud "api".
 	Issuer   string `koanf:"issuer"`
 	Audience string `koanf:"audience"`
@@ -135,7 +133,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		return nil, err
 	}
 	var errs []error
-	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	secret, err := cfg.SecretRef.Resolve(deps, 32)
 	if err != nil {
 		errs = append(errs, err)
 	}

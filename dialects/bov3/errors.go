@@ -1,12 +1,10 @@
 package bov3
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/authgate/authgate/dialects"
-	"github.com/authgate/authgate/tokenstore"
 )
 
 // wireCode is one row of the error table in the README: the int code, the
@@ -77,19 +75,6 @@ func refuse(wc wireCode, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &wireError{wc: wc, msg: msg, err: err}}
 }
 
-type storeError struct{ err error }
-
-func (e *storeError) Error() string        { return "bov3: token store: " + e.err.Error() }
-func (e *storeError) Unwrap() error        { return e.err }
-func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
-
-func storeFailure(err error) error {
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		return err
-	}
-	return &storeError{err: err}
-}
-
 type rateLimited struct{ retry string }
 
 func (e *rateLimited) Error() string        { return "bov3: too many login attempts" }
@@ -133,12 +118,5 @@ func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if wc.status >= 500 {
 		d.log.ErrorContext(r.Context(), "bov3 request failed", "code", wc.code, "err", err)
 	}
-	writeJSON(w, wc.status, errorBody{Success: false, Code: wc.code, Message: msg, Error: errorInfo{ErrorCode: wc.errorCode, ErrorText: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	dialects.WriteJSON(w, wc.status, errorBody{Success: false, Code: wc.code, Message: msg, Error: errorInfo{ErrorCode: wc.errorCode, ErrorText: msg}})
 }

@@ -89,7 +89,7 @@ func (d *Dialect) writeData(w http.ResponseWriter, snake bool, data any, readAt 
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, success{Success: true, Data: out, CacheType: d.storeKind, CacheDate: readAt.In(d.loc).Format(expiresLayout)})
+	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: out, CacheType: d.storeKind, CacheDate: readAt.In(d.loc).Format(expiresLayout)})
 }
 
 // checkContext enforces the headers every bov3 request carries: XownerId,
@@ -127,7 +127,7 @@ func (d *Dialect) checkContext(r *http.Request) (string, error) {
 	}
 	fresh, err := d.store.UseNonce(r.Context(), "bov3:"+d.name+":"+claim.GUID, d.cfg.Verify.ReplayWindow, now)
 	if err != nil {
-		return "", storeFailure(err)
+		return "", dialects.StoreFailure(err)
 	}
 	if !fresh {
 		d.verifyErr.WithLabelValues("replay").Inc()
@@ -253,7 +253,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	ctx, now := r.Context(), d.now()
 	n, reset, err := d.store.Hit(ctx, "bov3:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if n > d.cfg.LoginLimit {
@@ -284,7 +284,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		Attrs:     map[string]string{"owner": owner, "account": u.Account},
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	data, err := d.issue(u, sid, owner, refresh, refreshExp, now)
@@ -292,9 +292,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "login").Inc()
-	}
+	d.metrics.Issued(d.name, "login")
 	d.writeData(w, snake, data, now)
 }
 
@@ -317,7 +315,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !wellFormedRefresh(refresh) {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonMalformed, "refreshToken is invalid or expired", nil))
 		return
 	}
@@ -325,16 +323,16 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	sess, err := d.store.Session(ctx, d.sessionID(refresh), now)
 	if errors.Is(err, tokenstore.ErrNotFound) ||
 		(err == nil && subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(refresh))) != 1) {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonRevoked, "refreshToken is invalid or expired", err))
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if sess.Attrs["owner"] != owner {
-		d.countRefresh("owner_mismatch")
+		d.metrics.Refreshed(d.name, "owner_mismatch")
 		d.WriteError(w, r, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil))
 		return
 	}
@@ -342,10 +340,10 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	if !ok || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
 		// The user left the users file (or the project) since login.
 		if err := d.store.RevokeSession(ctx, sess.ID); err != nil {
-			d.WriteError(w, r, storeFailure(err))
+			d.WriteError(w, r, dialects.StoreFailure(err))
 			return
 		}
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the user no longer exists", nil))
 		return
 	}
@@ -354,17 +352,9 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	d.countRefresh("rotated")
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "refresh").Inc()
-	}
+	d.metrics.Refreshed(d.name, "rotated")
+	d.metrics.Issued(d.name, "refresh")
 	d.writeData(w, snake, data, now)
-}
-
-func (d *Dialect) countRefresh(result string) {
-	if d.metrics != nil {
-		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
-	}
 }
 
 // logout is POST /bo/api/v3/auth/logout with a valid access token: the
@@ -376,10 +366,10 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
+	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
 }
 
 // Authenticate implements dialects.Dialect: XownerId, XverifyApi, then a
@@ -415,7 +405,7 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the login has ended", err)
 		}
-		return dialects.Identity{}, storeFailure(err)
+		return dialects.Identity{}, dialects.StoreFailure(err)
 	}
 	roles, _ := tok.Get("role_id")
 	roleStr, _ := roles.(string)

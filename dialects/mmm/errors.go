@@ -1,12 +1,10 @@
 package mmm
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/authgate/authgate/dialects"
-	"github.com/authgate/authgate/tokenstore"
 )
 
 // Wire codes. The seed fixes "00000", "10024" and "10026"; the rest are
@@ -102,23 +100,6 @@ func toWire(err error) (code, msg string, status int, data any) {
 	}
 }
 
-// storeError marks an error from the token store that is not a verdict
-// (the store is down, timed out): the request fails closed with 50300.
-type storeError struct{ err error }
-
-func (e *storeError) Error() string { return "mmm: token store: " + e.err.Error() }
-func (e *storeError) Unwrap() error { return e.err }
-
-// Is makes a store outage match dialects.ErrStoreUnavailable.
-func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
-
-func storeFailure(err error) error {
-	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrReused) {
-		return err
-	}
-	return &storeError{err: err}
-}
-
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, status, data := toWire(err)
@@ -131,16 +112,9 @@ func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "mmm request failed", "code", code, "err", err)
 	}
-	writeJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	dialects.WriteJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
 }
 
 func writeOK(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "成功", Data: data})
+	dialects.WriteJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "成功", Data: data})
 }

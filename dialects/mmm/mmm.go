@@ -15,7 +15,6 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -38,9 +37,7 @@ type Config struct {
 	Issuer string `koanf:"issuer"`
 	// Secret signs the tokens (HS256): one of secret, secret_env,
 	// secret_file; at least 32 bytes.
-	Secret     string `koanf:"secret"`
-	SecretEnv  string `koanf:"secret_env"`
-	SecretFile string `koanf:"secret_file"`
+	dialects.SecretRef `koanf:",squash"`
 	// AccessTTL and RefreshTTL are the tokens' lifetimes.
 	AccessTTL  time.Duration `koanf:"access_ttl"`
 	RefreshTTL time.Duration `koanf:"refresh_ttl"`
@@ -102,7 +99,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		return nil, err
 	}
 	var errs []error
-	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	secret, err := cfg.SecretRef.Resolve(deps, 32)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -165,18 +162,6 @@ func (d *Dialect) Endpoints() []dialects.Endpoint {
 // CredentialHeaders implements dialects.Dialect.
 func (d *Dialect) CredentialHeaders() []string { return []string{HeaderAccess, HeaderRefresh} }
 
-func (d *Dialect) count(reason string) {
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, reason).Inc()
-	}
-}
-
-func (d *Dialect) countRefresh(result string) {
-	if d.metrics != nil {
-		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
-	}
-}
-
 type rateLimited struct{ wait time.Duration }
 
 func (e *rateLimited) Error() string        { return "mmm: too many failed logins" }
@@ -204,7 +189,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	// of logins can neither guess passwords nor burn the CPU on argon2id.
 	n, reset, err := d.store.Hit(ctx, "mmm:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if n > d.cfg.LoginLimit {
@@ -233,9 +218,9 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		RefreshHash: dialects.HashToken(pair.RefreshToken),
 	}
 	if err := d.store.CreateSession(ctx, sess, now); err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
-	d.count("login")
+	d.metrics.Issued(d.name, "login")
 	writeOK(w, pair)
 }

@@ -24,7 +24,7 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
 		}
-		return dialects.Identity{}, storeFailure(err)
+		return dialects.Identity{}, dialects.StoreFailure(err)
 	}
 	return dialects.Identity{
 		Dialect:   d.name,
@@ -70,21 +70,21 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 	c, err := verify(d.signer.refresh, presented)
 	switch {
 	case errors.Is(err, jwtkit.ErrExpired):
-		d.countRefresh("expired")
+		d.metrics.Refreshed(d.name, "expired")
 		return Pair{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "refresh_token 已过期,请重新登录", err)
 	case err != nil:
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 无效", err)
 	case wantSession != "" && c.SessionID != wantSession:
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
 	}
 	if user, ok := d.users.ByID(c.UID); !ok || !user.BelongsTo(c.CompanyID) {
 		// The user left the users file or the company since login.
 		if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
-			return Pair{}, storeFailure(err)
+			return Pair{}, dialects.StoreFailure(err)
 		}
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
 	}
 	now := d.now()
@@ -103,25 +103,25 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		d.countRefresh("reused")
+		d.metrics.Refreshed(d.name, "reused")
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session revoked", "session", c.SessionID, "uid", c.UID)
 		return Pair{}, refuse(CodeRefreshReused, dialects.ReasonRevoked, "refresh_token 已被使用,登录已失效,请重新登录", err)
 	case errors.Is(err, tokenstore.ErrNotFound):
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
 	case err != nil:
-		return Pair{}, storeFailure(err)
+		return Pair{}, dialects.StoreFailure(err)
 	}
 	if res.Replayed {
 		var earlier Pair
 		if err := dialects.OpenSuccessor(presented, res.Successor, &earlier); err != nil {
 			return Pair{}, err
 		}
-		d.countRefresh("grace_replay")
+		d.metrics.Refreshed(d.name, "grace_replay")
 		return earlier, nil
 	}
-	d.countRefresh("rotated")
-	d.count("refresh")
+	d.metrics.Refreshed(d.name, "rotated")
+	d.metrics.Issued(d.name, "refresh")
 	return next, nil
 }
 
@@ -182,10 +182,10 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
-	d.count("change_company")
+	d.metrics.Issued(d.name, "change_company")
 	writeOK(w, pair)
 }
 
@@ -198,7 +198,7 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	writeOK(w, struct{}{})

@@ -1,13 +1,11 @@
 package mobile
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/authgate/authgate/dialects"
-	"github.com/authgate/authgate/tokenstore"
 )
 
 // Wire codes, documented in the README. The seed fixes only 0 (success)
@@ -80,20 +78,6 @@ type rateLimited struct {
 func (e *rateLimited) Error() string        { return "mobile: " + e.msg }
 func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
 
-// storeError marks a store that did not answer: fail closed with 5003.
-type storeError struct{ err error }
-
-func (e *storeError) Error() string        { return "mobile: token store: " + e.err.Error() }
-func (e *storeError) Unwrap() error        { return e.err }
-func (e *storeError) Is(target error) bool { return target == dialects.ErrStoreUnavailable }
-
-func storeFailure(err error) error {
-	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrReused) {
-		return err
-	}
-	return &storeError{err: err}
-}
-
 // toWire maps any error to its wire form; the one place codes are chosen.
 func toWire(err error) (code int, msg string, status int, data any) {
 	var we *wireError
@@ -135,16 +119,9 @@ func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "mobile request failed", "code", code, "err", err)
 	}
-	writeJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	dialects.WriteJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
 }
 
 func writeOK(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "success", Data: data})
+	dialects.WriteJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "success", Data: data})
 }

@@ -115,7 +115,7 @@ func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) {
 		n, reset, err := d.store.Hit(ctx, l.key, l.window, now)
 		if err != nil {
 			undo()
-			d.WriteError(w, r, storeFailure(err))
+			d.WriteError(w, r, dialects.StoreFailure(err))
 			return
 		}
 		counted = append(counted, l.key)
@@ -130,7 +130,7 @@ func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) {
 		Hash: d.codeHash(mobile, code), MaxAttempts: d.cfg.SMS.MaxAttempts, ExpiresAt: now.Add(d.cfg.SMS.CodeTTL),
 	}, now); err != nil {
 		undo()
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if err := d.sender.Send(ctx, sms.Message{Mobile: mobile, Code: code, Template: d.cfg.SMS.Template}); err != nil {
@@ -206,7 +206,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", nil))
 		return
 	case err != nil:
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	case res == tokenstore.CodeMismatch:
 		d.m.verifyFailures.WithLabelValues("mismatch").Inc()
@@ -227,9 +227,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "login").Inc()
-	}
+	d.metrics.Issued(d.name, "login")
 	writeOK(w, resp)
 }
 
@@ -262,7 +260,7 @@ func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginReque
 		}
 	}
 	if err != nil {
-		return UserInfo{}, storeFailure(err)
+		return UserInfo{}, dialects.StoreFailure(err)
 	}
 	ct, _ := strconv.Atoi(acct.Attrs["companyType"])
 	return UserInfo{CompanyType: int32(ct), ID: acct.ID, Mobile: mobile, NickName: maskMobile(mobile), UserName: mobile}, nil
@@ -301,16 +299,16 @@ func (d *Dialect) startSession(ctx context.Context, u UserInfo, device string, p
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now)
 	if err != nil {
-		return LoginResponse{}, storeFailure(err)
+		return LoginResponse{}, dialects.StoreFailure(err)
 	}
 	if d.cfg.SingleDevice {
 		prev, err := d.store.ClaimSeat(ctx, tokenstore.SeatClaim{Key: d.seatKey(u.ID, product), SessionID: sid, Device: device, ExpiresAt: refreshExp, Now: now})
 		if err != nil {
-			return LoginResponse{}, storeFailure(err)
+			return LoginResponse{}, dialects.StoreFailure(err)
 		}
 		if prev.SessionID != "" && prev.SessionID != sid {
 			if err := d.store.RevokeSession(ctx, prev.SessionID); err != nil {
-				return LoginResponse{}, storeFailure(err)
+				return LoginResponse{}, dialects.StoreFailure(err)
 			}
 			if prev.Device != device {
 				d.m.kicks.Inc()
@@ -382,7 +380,7 @@ func (d *Dialect) bearer(r *http.Request) string {
 func (d *Dialect) gone(ctx context.Context, c accessClaims, now time.Time) error {
 	st, err := d.store.SeatState(ctx, d.seatKey(c.UID, int32(c.ProductType)), c.Device, now)
 	if err != nil {
-		return storeFailure(err)
+		return dialects.StoreFailure(err)
 	}
 	if !st.DisplacedAt.IsZero() {
 		return refuse(CodeKicked, dialects.ReasonRevoked, "账号已在其他设备登录", nil)
@@ -410,7 +408,7 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, d.gone(ctx, c, now)
 		}
-		return dialects.Identity{}, storeFailure(err)
+		return dialects.Identity{}, dialects.StoreFailure(err)
 	}
 	return dialects.Identity{
 		Dialect: d.name, Subject: strconv.FormatInt(c.UID, 10), SessionID: c.SessionID,
@@ -441,23 +439,23 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := d.verifyAccess(*req.AccessToken)
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(CodeTokenInvalid, dialects.ReasonMalformed, "accessToken 无效", err))
 		return
 	}
 	ctx, now := r.Context(), d.now()
 	sess, err := d.store.Session(ctx, c.SessionID, now)
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		d.countRefresh("revoked")
+		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, d.gone(ctx, c, now))
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(*req.RefreshToken))) != 1 {
-		d.countRefresh("invalid")
+		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refreshToken 无效或不属于该登录", nil))
 		return
 	}
@@ -466,17 +464,9 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	d.countRefresh("rotated")
-	if d.metrics != nil {
-		d.metrics.TokensIssued.WithLabelValues(d.name, "refresh").Inc()
-	}
+	d.metrics.Refreshed(d.name, "rotated")
+	d.metrics.Issued(d.name, "refresh")
 	writeOK(w, Token{Expire: d.formatTime(exp), Value: access})
-}
-
-func (d *Dialect) countRefresh(result string) {
-	if d.metrics != nil {
-		d.metrics.Refreshes.WithLabelValues(d.name, result).Inc()
-	}
 }
 
 // LoginStatus is the seed's CheckLoginStatusResp.
@@ -512,7 +502,7 @@ func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
 	ctx, now := r.Context(), d.now()
 	st, err := d.store.SeatState(ctx, d.seatKey(c.UID, int32(c.ProductType)), device, now)
 	if err != nil {
-		d.WriteError(w, r, storeFailure(err))
+		d.WriteError(w, r, dialects.StoreFailure(err))
 		return
 	}
 	holder := st.Holder
@@ -526,7 +516,7 @@ func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !errors.Is(err, tokenstore.ErrNotFound) {
-			d.WriteError(w, r, storeFailure(err))
+			d.WriteError(w, r, dialects.StoreFailure(err))
 			return
 		}
 	}

@@ -35,9 +35,7 @@ var Factory = dialects.Factory{Type: Type, New: New}
 type Config struct {
 	// Secret signs access tokens and keys the code hashes; one of
 	// secret, secret_env, secret_file; at least 32 bytes.
-	Secret     string `koanf:"secret"`
-	SecretEnv  string `koanf:"secret_env"`
-	SecretFile string `koanf:"secret_file"`
+	dialects.SecretRef `koanf:",squash"`
 	// Issuer is the iss claim, distinct per dialect so tokens do not cross.
 	Issuer     string        `koanf:"issuer"`
 	AccessTTL  time.Duration `koanf:"access_ttl"`
@@ -196,7 +194,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		return nil, err
 	}
 	var errs []error
-	secret, err := secrets.Resolve("secret", secrets.Source{Inline: cfg.Secret, Env: cfg.SecretEnv, File: cfg.SecretFile}, deps.LookupEnv, deps.ConfigDir, 32)
+	secret, err := cfg.SecretRef.Resolve(deps, 32)
 	if err != nil {
 		errs = append(errs, err)
 	}
