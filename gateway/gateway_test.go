@@ -314,3 +314,52 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Fatal("listener still open after shutdown")
 	}
 }
+
+// TestEveryDialectFailsClosedWhenRedisIsDown starts all four dialects on
+// a Redis that does not answer: each login endpoint answers 503 in its own
+// envelope and nothing is half-done.
+func TestEveryDialectFailsClosedWhenRedisIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	writeFile(t, dir, "apps.yaml", "apps:\n"+appEntry("app-1", true, appSecretHash))
+	path := writeFile(t, dir, "config.yaml", "store:\n  driver: redis\n  redis:\n    addrs: [\""+dead+"\"]\n    dial_timeout: 200ms\n"+
+		"identity:\n  users_file: users.yaml\ndialects:\n"+
+		"  mmm:\n    type: mmm\n    secret: "+testSecret+"\n"+
+		"  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n    sms:\n      sender:\n        type: log\n"+
+		"  bov3:\n    type: bov3\n    secret: bov3-test-signing-key-0123456789abcdef\n    verify_api:\n      enforcement: off\n"+
+		"  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    apps_file: apps.yaml\n"+defaultRoutes)
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
+	cases := []struct {
+		name, path, body string
+		headers          map[string]string
+		check            func(r reply) bool
+	}{
+		{"mmm", "/auth/login", `{"account":"demo","password":"demo123"}`, nil, func(r reply) bool { return r.code(t) == "50300" }},
+		{"mobile", "/auth/mobile/sms-code", `{"mobile":"13912345678"}`, nil, func(r reply) bool { return r.intCode(t) == 5003 }},
+		{"bov3", "/bo/api/v3/auth/login", `{"userName":"demo","password":"demo123"}`, map[string]string{"XownerId": "p"},
+			func(r reply) bool { return r.intCode(t) == 50300 && r.body["success"] == false }},
+		{"appkey", "/api/base/token/login", appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY"), nil,
+			func(r reply) bool { return r.body["status"] != nil && r.body["path"] == "/api/base/token/login" }},
+	}
+	for _, c := range cases {
+		r := tg.do(t, "POST", c.path, c.headers, c.body)
+		if r.status != 503 || !c.check(r) {
+			t.Errorf("%s with the store down: %d %s, want 503 in its envelope", c.name, r.status, r.raw)
+		}
+	}
+}
