@@ -77,3 +77,12 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCanonicalize(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := upstream.Canonicalize("/v1/orders/%E4%B8%AD/./items//7"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -160,3 +160,25 @@ func FuzzSnake(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyHeaderDecrypt(b *testing.B) {
+	c, _ := bov3.NewVerifyCipher([]byte("demo-des"), "ecb", nil, "base64")
+	b.ReportAllocs()
+	for b.Loop() {
+		plain, err := c.Decrypt(ecbBase64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bov3.ParseVerifyPlain(plain); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSnakeKeys(b *testing.B) {
+	v := map[string]any{"tokenType": "Bearer", "tokenUser": map[string]any{"clientId": "x", "userId": "y", "roleId": []any{"a"}, "mergeUserId": []any{}}, "expiresIn": 1800}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = bov3.SnakeKeys(v)
+	}
+}
