@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -361,5 +363,51 @@ func TestEveryDialectFailsClosedWhenRedisIsDown(t *testing.T) {
 		if r.status != 503 || !c.check(r) {
 			t.Errorf("%s with the store down: %d %s, want 503 in its envelope", c.name, r.status, r.raw)
 		}
+	}
+}
+
+// TestWebSocketUpgradePassesThrough checks that an authenticated Upgrade
+// request reaches the backend and the connection is then spliced both
+// ways, through the middleware's response writer.
+func TestWebSocketUpgradePassesThrough(t *testing.T) {
+	backend := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("X-Auth-User-Id") != "10" {
+			http.Error(w, "not an authenticated upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = brw.Flush()
+		line, _ := brw.ReadString('\n')
+		_, _ = brw.WriteString("echo:" + line)
+		_ = brw.Flush()
+	}))
+	tg := startGateway(t, gwOptions{routes: `routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: ` + backend.URL + `
+`})
+	p := tg.login(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Mmm-Accesstoken: %s\r\n\r\n", p.Access)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade = %v, %v", resp, err)
+	}
+	fmt.Fprint(conn, "ping\n")
+	got, err := br.ReadString('\n')
+	if err != nil || got != "echo:ping\n" {
+		t.Fatalf("after the upgrade: %q, %v", got, err)
 	}
 }
