@@ -55,6 +55,7 @@ type appEnv struct {
 	*testGateway
 	appsPath string
 	checks   *atomic.Int64
+	lastHash *atomic.Value
 }
 
 func (e *appEnv) writeApps(t *testing.T, content string) {
@@ -95,11 +96,13 @@ func startAppkey(t *testing.T, store string, extra string) *appEnv {
 		t.Fatal(err)
 	}
 	checks := &atomic.Int64{}
+	lastHash := &atomic.Value{}
 	logs := &syncBuffer{}
 	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		VerifySecret: func(hash, secret string) (bool, error) {
 			checks.Add(1)
+			lastHash.Store(hash)
 			return identity.VerifySecret(hash, secret)
 		}})
 	if err != nil {
@@ -108,7 +111,7 @@ func startAppkey(t *testing.T, store string, extra string) *appEnv {
 	tg := &testGateway{Server: newServer(t, g), gw: g, clock: o.clock, logs: logs, opts: o}
 	tg.admin = httptestServer(t, g.AdminHandler())
 	t.Cleanup(func() { _ = g.Close() })
-	return &appEnv{testGateway: tg, appsPath: appsPath, checks: checks}
+	return &appEnv{testGateway: tg, appsPath: appsPath, checks: checks, lastHash: lastHash}
 }
 
 func appLogin(id, key, secret, typ string) string {
@@ -274,6 +277,11 @@ func TestAppkeyUnknownAppCostsOneHashCheck(t *testing.T) {
 		e.do(t, "POST", "/api/base/token/login", nil, c.body)
 		if n := e.checks.Load() - before; n != 1 {
 			t.Errorf("%s: %d hash checks, want exactly 1", c.name, n)
+		}
+		// ... against a hash of the same kind and cost as the apps' own.
+		wantCost, _ := bcrypt.Cost([]byte(appSecretHash))
+		if cost, err := bcrypt.Cost([]byte(e.lastHash.Load().(string))); err != nil || cost != wantCost {
+			t.Errorf("%s: checked against %q, want a bcrypt hash of cost %d", c.name, e.lastHash.Load(), wantCost)
 		}
 	}
 	before := e.checks.Load()

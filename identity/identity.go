@@ -11,9 +11,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"gopkg.in/yaml.v3"
 )
@@ -153,25 +150,16 @@ func Parse(raw []byte) (*Directory, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	dummy, err := dummyLike(f.Users)
+	sample := ""
+	if len(f.Users) > 0 {
+		sample = f.Users[0].PasswordHash
+	}
+	dummy, err := DummyLike(sample)
 	if err != nil {
 		return nil, err
 	}
 	d.dummyHash = dummy
 	return d, nil
-}
-
-// dummyLike makes the hash unknown accounts are checked against, of the
-// same kind and cost as the file's own hashes, so both take equally long.
-func dummyLike(users []User) (string, error) {
-	if len(users) > 0 && !strings.HasPrefix(users[0].PasswordHash, "$argon2id$") {
-		cost, err := bcrypt.Cost([]byte(users[0].PasswordHash))
-		if err == nil {
-			h, err := bcrypt.GenerateFromPassword([]byte("authgate-dummy-password"), cost)
-			return string(h), err
-		}
-	}
-	return HashSecret("authgate-dummy-password")
 }
 
 // SetVerifier replaces the hash check; for tests that count checks.

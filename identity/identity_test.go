@@ -125,3 +125,22 @@ func TestHashFormats(t *testing.T) {
 		}
 	}
 }
+
+func TestDummyLikeMatchesKindAndCost(t *testing.T) {
+	bc, _ := bcrypt.GenerateFromPassword([]byte("x"), 5)
+	d, err := identity.DummyLike(string(bc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost([]byte(d)); err != nil || cost != 5 {
+		t.Fatalf("bcrypt dummy %q cost %d, want 5", d, cost)
+	}
+	a := "$argon2id$v=19$m=8192,t=3,p=2$c2FsdHNhbHRzYWx0$" + strings.Repeat("A", 43)
+	d, err = identity.DummyLike(a)
+	if err != nil || !strings.HasPrefix(d, "$argon2id$v=19$m=8192,t=3,p=2$") {
+		t.Fatalf("argon2id dummy %q, %v", d, err)
+	}
+	if d, _ := identity.DummyLike(""); !strings.HasPrefix(d, "$argon2id$") {
+		t.Fatalf("default dummy %q", d)
+	}
+}

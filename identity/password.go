@@ -95,3 +95,29 @@ func verifyArgon2id(hash, secret string) (bool, error) {
 	got := argon2.IDKey([]byte(secret), salt, time, memory, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
+
+// DummyLike returns a hash of a throwaway secret of the same kind and cost
+// as sample (argon2id with its parameters, or bcrypt with its cost), for
+// checking unknown accounts: they then take as long as a wrong password.
+// An unreadable or empty sample gives a default argon2id hash.
+func DummyLike(sample string) (string, error) {
+	const dummy = "authgate-dummy-secret"
+	if cost, err := bcrypt.Cost([]byte(sample)); err == nil {
+		h, err := bcrypt.GenerateFromPassword([]byte(dummy), cost)
+		return string(h), err
+	}
+	parts := strings.Split(sample, "$")
+	var memory, time uint32
+	var threads uint8
+	if len(parts) == 6 && parts[1] == "argon2id" {
+		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err == nil && time > 0 && threads > 0 {
+			salt := make([]byte, argonSaltLen)
+			_, _ = rand.Read(salt)
+			key := argon2.IDKey([]byte(dummy), salt, time, memory, threads, argonKeyLen)
+			enc := base64.RawStdEncoding
+			return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, memory, time, threads,
+				enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+		}
+	}
+	return HashSecret(dummy)
+}

@@ -86,9 +86,6 @@ type Dialect struct {
 	log     *slog.Logger
 	metrics *dialects.Metrics
 	verify  func(hash, secret string) (bool, error)
-	// dummyHash is checked for unknown apps so they cost what a wrong
-	// secret costs.
-	dummyHash string
 
 	path string
 	apps atomic.Pointer[Apps]
@@ -148,10 +145,6 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if verify == nil {
 		verify = identity.VerifySecret
 	}
-	dummy, err := identity.HashSecret("authgate-dummy-app-secret")
-	if err != nil {
-		return nil, err
-	}
 	now := deps.Now
 	if now == nil {
 		now = time.Now
@@ -162,7 +155,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	}
 	d := &Dialect{
 		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, 50_000), loc: loc,
-		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify, dummyHash: dummy,
+		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
 		path: path, stop: make(chan struct{}), done: make(chan struct{}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_appkey_logins_total",

@@ -73,6 +73,9 @@ type Apps struct {
 	byID map[string]App
 	// digest identifies the file content the set was read from.
 	digest [32]byte
+	// dummyHash, of the same kind and cost as the apps' own, is checked
+	// for unknown appIds so they cost what a wrong secret costs.
+	dummyHash string
 }
 
 type appsFile struct {
@@ -122,6 +125,15 @@ func ParseApps(raw []byte) (*Apps, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	sample := ""
+	if len(f.Apps) > 0 {
+		sample = f.Apps[0].AppSecretHash
+	}
+	dummy, err := identity.DummyLike(sample)
+	if err != nil {
+		return nil, err
+	}
+	set.dummyHash = dummy
 	return set, nil
 }
 

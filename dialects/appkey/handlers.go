@@ -105,10 +105,11 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, &rateLimited{wait: wait})
 		return
 	}
-	app, known := d.apps.Load().lookup(*req.AppID)
+	apps := d.apps.Load()
+	app, known := apps.lookup(*req.AppID)
 	hash := app.AppSecretHash
 	if !known {
-		hash = d.dummyHash
+		hash = apps.dummyHash
 	}
 	secretOK, err := d.verify(hash, *req.AppSecret)
 	if err != nil {
