@@ -2,6 +2,7 @@ package dialects
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -239,4 +241,51 @@ type SecretRef struct {
 // Resolve reads the secret, at least min bytes long.
 func (s SecretRef) Resolve(deps Deps, min int) ([]byte, error) {
 	return secrets.Resolve("secret", secrets.Source{Inline: s.Secret, Env: s.SecretEnv, File: s.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)
+}
+
+// RateLimited is a request over a limit. It matches ErrRateLimited; Wait
+// is how long until the limit's window resets.
+type RateLimited struct {
+	// Msg, when set, is the message for the client.
+	Msg  string
+	Wait time.Duration
+}
+
+func (e *RateLimited) Error() string        { return "rate limited: " + e.Msg }
+func (e *RateLimited) Is(target error) bool { return target == ErrRateLimited }
+
+// CountAttempt counts one attempt in key's fixed window and answers a
+// *RateLimited once the count passes limit; a store that does not answer
+// comes back as a StoreFailure (fail closed).
+func CountAttempt(ctx context.Context, store tokenstore.Store, key string, window time.Duration, limit int64, now time.Time) error {
+	n, reset, err := store.Hit(ctx, key, window, now)
+	if err != nil {
+		return StoreFailure(err)
+	}
+	if n > limit {
+		return &RateLimited{Wait: reset}
+	}
+	return nil
+}
+
+// SetRetryAfter sets Retry-After when err is a *RateLimited; every
+// dialect's WriteError calls it.
+func SetRetryAfter(w http.ResponseWriter, err error) {
+	var rl *RateLimited
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", RetryAfter(rl.Wait))
+	}
+}
+
+// PositiveDurations reports each named duration that is not above zero,
+// for config validation.
+func PositiveDurations(named map[string]time.Duration) []error {
+	var errs []error
+	for key, d := range named {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs
 }

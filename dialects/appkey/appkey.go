@@ -112,12 +112,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL,
-		"reload_interval": cfg.ReloadInterval, "failure_window": cfg.FailureWindow} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
-		}
-	}
+	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL,
+		"reload_interval": cfg.ReloadInterval, "failure_window": cfg.FailureWindow})...)
 	if cfg.RefreshGrace < 0 {
 		errs = append(errs, errors.New("refresh_grace: must not be negative"))
 	}

@@ -3,7 +3,6 @@ package appkey
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/authgate/authgate/dialects"
 )
@@ -45,11 +44,6 @@ func refuse(status int, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &statusError{status: status, msg: msg, err: err}}
 }
 
-type rateLimited struct{ wait time.Duration }
-
-func (e *rateLimited) Error() string        { return "appkey: too many failed logins" }
-func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
-
 // toWire maps any error to a status and message; the one place they are
 // chosen.
 func toWire(err error) (int, string) {
@@ -82,10 +76,7 @@ func toWire(err error) (int, string) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := toWire(err)
-	var rl *rateLimited
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", dialects.RetryAfter(rl.wait))
-	}
+	dialects.SetRetryAfter(w, err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 	}

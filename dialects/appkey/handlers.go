@@ -102,7 +102,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		release()
 		d.logins.WithLabelValues("rate_limited").Inc()
-		d.WriteError(w, r, &rateLimited{wait: wait})
+		d.WriteError(w, r, &dialects.RateLimited{Wait: wait})
 		return
 	}
 	apps := d.apps.Load()

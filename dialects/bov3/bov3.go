@@ -137,12 +137,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow,
-		"verify_api.skew": cfg.Verify.Skew, "verify_api.replay_window": cfg.Verify.ReplayWindow} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
-		}
-	}
+	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow,
+		"verify_api.skew": cfg.Verify.Skew, "verify_api.replay_window": cfg.Verify.ReplayWindow})...)
 	if cfg.Verify.ReplayWindow > 0 && cfg.Verify.ReplayWindow < 2*cfg.Verify.Skew {
 		errs = append(errs, fmt.Errorf("verify_api.replay_window: %v is shorter than twice the skew (%v): a replay could outlive it", cfg.Verify.ReplayWindow, cfg.Verify.Skew))
 	}

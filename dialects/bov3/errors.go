@@ -75,11 +75,6 @@ func refuse(wc wireCode, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &wireError{wc: wc, msg: msg, err: err}}
 }
 
-type rateLimited struct{ retry string }
-
-func (e *rateLimited) Error() string        { return "bov3: too many login attempts" }
-func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
-
 // toWire maps any error to its row; the one place codes are chosen.
 func toWire(err error) (wireCode, string) {
 	var we *wireError
@@ -111,10 +106,7 @@ func toWire(err error) (wireCode, string) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	wc, msg := toWire(err)
-	var rl *rateLimited
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", rl.retry)
-	}
+	dialects.SetRetryAfter(w, err)
 	if wc.status >= 500 {
 		d.log.ErrorContext(r.Context(), "bov3 request failed", "code", wc.code, "err", err)
 	}

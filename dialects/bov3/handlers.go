@@ -251,13 +251,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), d.now()
-	n, reset, err := d.store.Hit(ctx, "bov3:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
-	if err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
-		return
-	}
-	if n > d.cfg.LoginLimit {
-		d.WriteError(w, r, &rateLimited{retry: dialects.RetryAfter(reset)})
+	if err := dialects.CountAttempt(ctx, d.store, "bov3:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, d.cfg.LoginLimit, now); err != nil {
+		d.WriteError(w, r, err)
 		return
 	}
 	u, err := d.users.Authenticate(*req.UserName, *req.Password)

@@ -103,12 +103,7 @@ func toWire(err error) (code, msg string, status int, data any) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, status, data := toWire(err)
-	if status == http.StatusTooManyRequests {
-		var rl *rateLimited
-		if errors.As(err, &rl) {
-			w.Header().Set("Retry-After", dialects.RetryAfter(rl.wait))
-		}
-	}
+	dialects.SetRetryAfter(w, err)
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "mmm request failed", "code", code, "err", err)
 	}

@@ -103,11 +103,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for key, d := range map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
-		}
-	}
+	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow})...)
 	if cfg.RefreshGrace < 0 {
 		errs = append(errs, fmt.Errorf("refresh_grace: must not be negative"))
 	}
@@ -162,11 +158,6 @@ func (d *Dialect) Endpoints() []dialects.Endpoint {
 // CredentialHeaders implements dialects.Dialect.
 func (d *Dialect) CredentialHeaders() []string { return []string{HeaderAccess, HeaderRefresh} }
 
-type rateLimited struct{ wait time.Duration }
-
-func (e *rateLimited) Error() string        { return "mmm: too many failed logins" }
-func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
-
 type loginRequest struct {
 	Account  string `json:"account"`
 	Password string `json:"password"`
@@ -187,13 +178,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	now := d.now()
 	// Attempts are counted before the password hash is checked, so a flood
 	// of logins can neither guess passwords nor burn the CPU on argon2id.
-	n, reset, err := d.store.Hit(ctx, "mmm:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, now)
-	if err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
-		return
-	}
-	if n > d.cfg.LoginLimit {
-		d.WriteError(w, r, &rateLimited{wait: reset})
+	if err := dialects.CountAttempt(ctx, d.store, "mmm:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, d.cfg.LoginLimit, now); err != nil {
+		d.WriteError(w, r, err)
 		return
 	}
 	user, err := d.users.Authenticate(req.Account, req.Password)

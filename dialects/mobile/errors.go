@@ -69,23 +69,14 @@ func refuse(code int, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &wireError{code: code, msg: msg, status: http.StatusUnauthorized, err: err}}
 }
 
-// rateLimited is a send or verify limit; the client waits Wait.
-type rateLimited struct {
-	msg  string
-	wait time.Duration
-}
-
-func (e *rateLimited) Error() string        { return "mobile: " + e.msg }
-func (e *rateLimited) Is(target error) bool { return target == dialects.ErrRateLimited }
-
 // toWire maps any error to its wire form; the one place codes are chosen.
 func toWire(err error) (code int, msg string, status int, data any) {
 	var we *wireError
-	var rl *rateLimited
+	var rl *dialects.RateLimited
 	var reqErr *dialects.RequestError
 	switch {
 	case errors.As(err, &rl):
-		return CodeRateLimited, rl.msg, http.StatusTooManyRequests, map[string]int64{"retryAfter": int64((rl.wait + time.Second - 1) / time.Second)}
+		return CodeRateLimited, rl.Msg, http.StatusTooManyRequests, map[string]int64{"retryAfter": int64((rl.Wait + time.Second - 1) / time.Second)}
 	case errors.As(err, &we):
 		return we.code, we.msg, we.status, nil
 	case errors.As(err, &reqErr):
@@ -112,10 +103,7 @@ func toWire(err error) (code int, msg string, status int, data any) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, status, data := toWire(err)
-	var rl *rateLimited
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", dialects.RetryAfter(rl.wait))
-	}
+	dialects.SetRetryAfter(w, err)
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "mobile request failed", "code", code, "err", err)
 	}

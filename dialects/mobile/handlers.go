@@ -121,7 +121,7 @@ func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) {
 		counted = append(counted, l.key)
 		if n > l.limit {
 			undo()
-			d.WriteError(w, r, &rateLimited{msg: l.msg, wait: reset})
+			d.WriteError(w, r, &dialects.RateLimited{Msg: l.msg, Wait: reset})
 			return
 		}
 	}

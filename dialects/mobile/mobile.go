@@ -198,14 +198,10 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for key, d := range map[string]time.Duration{
+	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{
 		"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "sms.code_ttl": cfg.SMS.CodeTTL,
 		"sms.resend_interval": cfg.SMS.ResendInterval, "sms.ip_window": cfg.SMS.IPWindow,
-	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
-		}
-	}
+	})...)
 	if cfg.RefreshTTL > 0 && cfg.AccessTTL > cfg.RefreshTTL {
 		errs = append(errs, fmt.Errorf("access_ttl: %v outlives refresh_ttl %v", cfg.AccessTTL, cfg.RefreshTTL))
 	}
