@@ -257,15 +257,17 @@ func TestMobileLoginWireAndFlow(t *testing.T) {
 }
 
 func TestMobileKnownUserAndRegistrationOff(t *testing.T) {
-	e := startMobile(t, "memory", "    auto_register: false\n")
-	if got := e.login(t, "13800138000", "d"); got.id != 10 {
-		t.Fatalf("identity-file user by mobile: id %d, want 10", got.id)
-	}
-	e.requestCode(t, "13700000000")
-	r := e.do(t, "POST", "/auth/mobile/login", nil, loginBody("13700000000", e.sms.code(t, "13700000000"), 1))
-	if r.intCode(t) != 1106 {
-		t.Fatalf("unknown number without registration = %s, want 1106", r.raw)
-	}
+	forEachStore(t, func(t *testing.T, store string) {
+		e := startMobile(t, store, "    auto_register: false\n")
+		if got := e.login(t, "13800138000", "d"); got.id != 10 {
+			t.Fatalf("identity-file user by mobile: id %d, want 10", got.id)
+		}
+		e.requestCode(t, "13700000000")
+		r := e.do(t, "POST", "/auth/mobile/login", nil, loginBody("13700000000", e.sms.code(t, "13700000000"), 1))
+		if r.intCode(t) != 1106 {
+			t.Fatalf("unknown number without registration = %s, want 1106", r.raw)
+		}
+	})
 }
 
 func TestMobileCodeChecks(t *testing.T) {
@@ -343,26 +345,28 @@ func TestMobileSendLimits(t *testing.T) {
 }
 
 func TestMobileFailedSendIsNotCounted(t *testing.T) {
-	e := startMobile(t, "memory", "")
-	e.sms.set(500)
-	before := e.sms.callCount()
-	r := e.requestCode(t, "13912340005")
-	if r.status != 502 || r.intCode(t) != 1105 {
-		t.Fatalf("send failure = %d %s, want 502 1105", r.status, r.raw)
-	}
-	if calls := e.sms.callCount() - before; calls != 3 {
-		t.Fatalf("webhook tried %d times, want 3 (max_attempts)", calls)
-	}
-	e.sms.set(0)
-	if r := e.requestCode(t, "13912340005"); r.intCode(t) != 0 {
-		t.Fatalf("retry right after a failed send = %s: the failure was counted", r.raw)
-	}
-	e.sms.set(400)
-	before = e.sms.callCount()
-	e.clock.Advance(time.Minute)
-	if r := e.requestCode(t, "13912340005"); r.intCode(t) != 1105 || e.sms.callCount()-before != 1 {
-		t.Fatalf("a 4xx is not retried: %s, %d calls", r.raw, e.sms.callCount()-before)
-	}
+	forEachStore(t, func(t *testing.T, store string) {
+		e := startMobile(t, store, "")
+		e.sms.set(500)
+		before := e.sms.callCount()
+		r := e.requestCode(t, "13912340005")
+		if r.status != 502 || r.intCode(t) != 1105 {
+			t.Fatalf("send failure = %d %s, want 502 1105", r.status, r.raw)
+		}
+		if calls := e.sms.callCount() - before; calls != 3 {
+			t.Fatalf("webhook tried %d times, want 3 (max_attempts)", calls)
+		}
+		e.sms.set(0)
+		if r := e.requestCode(t, "13912340005"); r.intCode(t) != 0 {
+			t.Fatalf("retry right after a failed send = %s: the failure was counted", r.raw)
+		}
+		e.sms.set(400)
+		before = e.sms.callCount()
+		e.clock.Advance(time.Minute)
+		if r := e.requestCode(t, "13912340005"); r.intCode(t) != 1105 || e.sms.callCount()-before != 1 {
+			t.Fatalf("a 4xx is not retried: %s, %d calls", r.raw, e.sms.callCount()-before)
+		}
+	})
 }
 
 func TestMobileDeviceKick(t *testing.T) {
@@ -406,17 +410,19 @@ func TestMobileDeviceKick(t *testing.T) {
 }
 
 func TestMobileKickScopePerProduct(t *testing.T) {
-	e := startMobile(t, "memory", "    kick_scope: user_product\n")
-	const m = "13912340007"
-	e.requestCode(t, m)
-	r := e.do(t, "POST", "/auth/mobile/login", map[string]string{"X-Device-Number": "a"}, loginBody(m, e.sms.code(t, m), 1))
-	a := r.data(t)["accessToken"].(map[string]any)["value"].(string)
-	e.clock.Advance(time.Minute)
-	e.requestCode(t, m)
-	e.do(t, "POST", "/auth/mobile/login", map[string]string{"X-Device-Number": "b"}, loginBody(m, e.sms.code(t, m), 2))
-	if _, seen := e.echo(t, "/app/x", bearer(a)); seen == nil {
-		t.Fatal("a login for another product kicked the first")
-	}
+	forEachStore(t, func(t *testing.T, store string) {
+		e := startMobile(t, store, "    kick_scope: user_product\n")
+		const m = "13912340007"
+		e.requestCode(t, m)
+		r := e.do(t, "POST", "/auth/mobile/login", map[string]string{"X-Device-Number": "a"}, loginBody(m, e.sms.code(t, m), 1))
+		a := r.data(t)["accessToken"].(map[string]any)["value"].(string)
+		e.clock.Advance(time.Minute)
+		e.requestCode(t, m)
+		e.do(t, "POST", "/auth/mobile/login", map[string]string{"X-Device-Number": "b"}, loginBody(m, e.sms.code(t, m), 2))
+		if _, seen := e.echo(t, "/app/x", bearer(a)); seen == nil {
+			t.Fatal("a login for another product kicked the first")
+		}
+	})
 }
 
 func TestMobileRefreshBinding(t *testing.T) {
@@ -525,10 +531,12 @@ func TestMobileMetrics(t *testing.T) {
 }
 
 func TestMobileTimeLayoutAndZone(t *testing.T) {
-	e := startMobile(t, "memory", "    time_layout: \"2006-01-02 15:04:05\"\n    time_zone: Asia/Shanghai\n")
-	got := e.login(t, "13912340012", "d")
-	loc, _ := time.LoadLocation("Asia/Shanghai")
-	if want := e.clock.Now().Add(2 * time.Hour).In(loc).Format("2006-01-02 15:04:05"); got.accessExpire != want {
-		t.Fatalf("access expire %q, want %q", got.accessExpire, want)
-	}
+	forEachStore(t, func(t *testing.T, store string) {
+		e := startMobile(t, store, "    time_layout: \"2006-01-02 15:04:05\"\n    time_zone: Asia/Shanghai\n")
+		got := e.login(t, "13912340012", "d")
+		loc, _ := time.LoadLocation("Asia/Shanghai")
+		if want := e.clock.Now().Add(2 * time.Hour).In(loc).Format("2006-01-02 15:04:05"); got.accessExpire != want {
+			t.Fatalf("access expire %q, want %q", got.accessExpire, want)
+		}
+	})
 }
