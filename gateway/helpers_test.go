@@ -124,7 +124,18 @@ func newPrefix(t testing.TB) string {
 		c := redis.NewClient(&redis.Options{Addr: redisAddr()})
 		defer c.Close()
 		ctx := context.Background()
-		if keys, _ := c.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+		keys, _ := c.Keys(ctx, prefix+"*").Result()
+		// Whatever a test made the gateway write must expire, but the
+		// registered accounts, which are records.
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix+"{acct}:") {
+				continue
+			}
+			if ttl := c.PTTL(ctx, k).Val(); ttl == -1 || ttl == -1*time.Millisecond {
+				t.Errorf("redis key %s has no TTL", k)
+			}
+		}
+		if len(keys) > 0 {
 			c.Del(ctx, keys...)
 		}
 	})
