@@ -1,0 +1,72 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/gateway"
+)
+
+// FuzzNoPathSlipsPastAuthentication sends arbitrary request paths, without
+// credentials, to a gateway with a protected /v1/ and a public /open/: the
+// echo upstream may only ever be reached under /open/, and it always gets
+// the canonical path the route table matched.
+func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
+	for _, s := range []string{"/v1/x", "/open/x", "/open/%2e%2e/v1/x", "/open/..%2fv1", "//open//../v1/", "/open/%252e%252e/v1", "/OPEN/x", "/open\\..\\v1"} {
+		f.Add(s)
+	}
+	path := writeConfig(f, gwOptions{routes: `routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - path_prefix: /open/
+    public: true
+    upstream: echo
+`})
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = g.Close() })
+	h := g.Handler()
+	f.Fuzz(func(t *testing.T, rawPath string) {
+		if !strings.HasPrefix(rawPath, "/") {
+			return
+		}
+		u, err := url.ParseRequestURI(rawPath)
+		if err != nil || u.RawQuery != "" || u.Fragment != "" {
+			return
+		}
+		req := &http.Request{Method: "GET", URL: u, RequestURI: rawPath, Host: "gw", Header: http.Header{},
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: "192.0.2.1:1234"}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var echo struct {
+			Path    string              `json:"path"`
+			Headers map[string][]string `json:"headers"`
+		}
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &echo) != nil || echo.Headers == nil {
+			return // not an upstream answer
+		}
+		if !strings.HasPrefix(echo.Path, "/open/") {
+			t.Fatalf("%q reached the upstream as %q without credentials", rawPath, echo.Path)
+		}
+		if strings.Contains(echo.Path, "/../") || strings.Contains(echo.Path, "//") || strings.HasSuffix(echo.Path, "/..") {
+			t.Fatalf("%q reached the upstream as the non-canonical %q", rawPath, echo.Path)
+		}
+		if _, ok := echo.Headers["X-Auth-User-Id"]; ok {
+			t.Fatalf("%q: the public route got an identity header", rawPath)
+		}
+	})
+}
