@@ -46,7 +46,6 @@ type wireError struct {
 	code   string
 	msg    string
 	status int
-	reason string
 	err    error
 }
 
