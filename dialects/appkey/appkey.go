@@ -150,7 +150,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		log = slog.Default()
 	}
 	d := &Dialect{
-		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, 50_000), loc: loc,
+		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
 		path: path, stop: make(chan struct{}), done: make(chan struct{}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{

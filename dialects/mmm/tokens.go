@@ -27,10 +27,6 @@ type claims struct {
 	SessionID string
 }
 
-// verifiedCacheSize bounds the verified access-token cache (a few hundred
-// bytes an entry).
-const verifiedCacheSize = 50_000
-
 // signer issues and verifies the dialect's JWTs. Access tokens are signed
 // with the secret itself (a legacy service holding it can still verify
 // them), refresh tokens with a key derived from it, so neither can stand
@@ -44,7 +40,7 @@ func newSigner(issuer string, secret []byte, now func() time.Time) *signer {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("authgate mmm refresh token key"))
 	return &signer{
-		access:  jwtkit.New(secret, issuer, now, verifiedCacheSize),
+		access:  jwtkit.New(secret, issuer, now, jwtkit.DefaultCacheSize),
 		refresh: jwtkit.New(m.Sum(nil), issuer, now, 0),
 	}
 }

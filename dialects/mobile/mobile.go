@@ -247,7 +247,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac.Write([]byte("authgate mobile sms code key"))
 	d := &Dialect{
 		name: name, cfg: cfg,
-		access:     jwtkit.New(secret, cfg.Issuer, now, 50_000),
+		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize),
 		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
 		m: newOwnMetrics(deps.Registerer),
