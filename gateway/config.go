@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -52,6 +53,10 @@ type ServerConfig struct {
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
 	MaxHeaderBytes    int           `koanf:"max_header_bytes"`
+	// TLSCertFile and TLSKeyFile, both set, make the public listener
+	// speak HTTPS (TLS 1.2+, HTTP/2); relative to the config file.
+	TLSCertFile string `koanf:"tls_cert_file"`
+	TLSKeyFile  string `koanf:"tls_key_file"`
 }
 
 // StoreConfig is the `store` block.
@@ -270,6 +275,13 @@ func (c *Config) validate() []string {
 	}
 	if c.Server.AdminListen == "" {
 		add("server.admin_listen: required")
+	}
+	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
+		add("server.tls_cert_file: set both tls_cert_file and tls_key_file, or neither")
+	} else if c.Server.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.resolve(c.Server.TLSCertFile), c.resolve(c.Server.TLSKeyFile)); err != nil {
+			add("server.tls_cert_file: %v", err)
+		}
 	}
 	for i, cidr := range c.Server.TrustedProxies {
 		if _, err := parseCIDR(cidr); err != nil {

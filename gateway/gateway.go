@@ -240,7 +240,18 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
 	errc := make(chan error, 2)
-	go func() { errc <- public.Serve(ln) }()
+	if s.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(g.cfg.resolve(s.TLSCertFile), g.cfg.resolve(s.TLSKeyFile))
+		if err != nil {
+			_ = ln.Close()
+			_ = adminLn.Close()
+			return fmt.Errorf("gateway: tls: %w", err)
+		}
+		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		go func() { errc <- public.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- public.Serve(ln) }()
+	}
 	go func() { errc <- admin.Serve(adminLn) }()
 	g.log.Info("authgate listening", "listen", ln.Addr().String(), "admin_listen", adminLn.Addr().String(), "store", g.cfg.Store.Driver)
 

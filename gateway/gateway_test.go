@@ -3,12 +3,22 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -409,5 +419,85 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	got, err := br.ReadString('\n')
 	if err != nil || got != "echo:ping\n" {
 		t.Fatalf("after the upgrade: %q, %v", got, err)
+	}
+}
+
+// TestServeTLS serves the public listener over HTTPS from a certificate
+// and key named in the config.
+func TestServeTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	dir := filepath.Dir(path)
+	writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	defer func() { cancel(); <-served }()
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := client.Post("https://"+ln.Addr().String()+"/auth/login", "application/json", strings.NewReader(`{"account":"demo","password":"demo123"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Code string `json:"code"`
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body.Code != "00000" || resp.TLS == nil || resp.ProtoMajor != 2 {
+		t.Fatalf("login over TLS: %+v, proto %s", body, resp.Proto)
+	}
+	req, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+"/v1/x", nil)
+	req.Header.Set("x-mmm-accesstoken", body.Data.AccessToken)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct {
+		Headers map[string][]string `json:"headers"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if got := echo.Headers["X-Forwarded-Proto"]; len(got) != 1 || got[0] != "https" {
+		t.Fatalf("X-Forwarded-Proto = %v, want https", got)
+	}
+}
+
+func TestTLSConfigNeedsBothFiles(t *testing.T) {
+	_, err := gateway.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n"}), nil)
+	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file: set both") {
+		t.Fatalf("Load = %v", err)
+	}
+	_, err = gateway.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: nope.pem\n  tls_key_file: nope.key\n"}), nil)
+	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file:") {
+		t.Fatalf("Load with missing files = %v", err)
 	}
 }
