@@ -222,13 +222,9 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	if rc.Upstream == "echo" {
 		transport = upstream.Echo{}
 	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = timeout
-		t.MaxIdleConnsPerHost = 64
-		transport = t
+		transport = upstream.NewTransport(timeout)
 	}
 	p, err := upstream.New(rc.Upstream, upstream.Options{
-		Timeout:      timeout,
 		StripPrefix:  rc.StripPrefix,
 		Rewrite:      rt.rewrite,
 		ErrorHandler: rt.upstreamError,

@@ -65,10 +65,7 @@ func New(target string, o Options) (*Proxy, error) {
 		}
 	}
 	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = o.Timeout
-		t.MaxIdleConnsPerHost = 64
-		transport = t
+		transport = NewTransport(o.Timeout)
 	}
 	errorHandler := o.ErrorHandler
 	if errorHandler == nil {
@@ -99,6 +96,16 @@ func New(target string, o Options) (*Proxy, error) {
 		},
 	}
 	return &Proxy{rp: rp}, nil
+}
+
+// NewTransport is the transport to a backend: the standard one, waiting at
+// most timeout for response headers, keeping more idle connections per
+// host than the default 2, since a gateway talks to few hosts a lot.
+func NewTransport(timeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // ServeHTTP forwards r.
