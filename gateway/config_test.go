@@ -194,15 +194,7 @@ func TestDialectConfigErrors(t *testing.T) {
 }
 
 func TestRepositoryConfigIsValid(t *testing.T) {
-	cfg, err := gateway.Load("../config.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := buildGateway(t, "../config.yaml", gateway.Options{})
 	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
 	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
 	if r.code(t) != "00000" {

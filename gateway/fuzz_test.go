@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 )
 
@@ -30,15 +27,7 @@ func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
     public: true
     upstream: echo
 `})
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = g.Close() })
+	g := buildGateway(f, path, gateway.Options{})
 	h := g.Handler()
 	f.Fuzz(func(t *testing.T, rawPath string) {
 		if !strings.HasPrefix(rawPath, "/") {

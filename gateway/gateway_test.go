@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 )
 
@@ -206,15 +204,7 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	writeFile(t, dir, "users.yaml", usersFile())
 	path := writeFile(t, dir, "config.yaml", "store:\n  driver: redis\n  redis:\n    addrs: [\""+dead+"\"]\n    dial_timeout: 200ms\n"+
 		"identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n    type: mmm\n    secret: "+testSecret+"\n"+defaultRoutes)
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := buildGateway(t, path, gateway.Options{Now: clk.Now})
 	tg := &testGateway{Server: newServer(t, g), clock: clk}
 	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
 		t.Errorf("login with store down: %d %s", r.status, r.raw)
@@ -282,15 +272,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
     public: true
     upstream: ` + backend.URL + `
 `})
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := buildGateway(t, path, gateway.Options{})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -346,15 +328,7 @@ func TestEveryDialectFailsClosedWhenRedisIsDown(t *testing.T) {
 		"  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n    sms:\n      sender:\n        type: log\n"+
 		"  bov3:\n    type: bov3\n    secret: bov3-test-signing-key-0123456789abcdef\n    verify_api:\n      enforcement: off\n"+
 		"  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    apps_file: apps.yaml\n"+defaultRoutes)
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := buildGateway(t, path, gateway.Options{})
 	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
 	cases := []struct {
 		name, path, body string
@@ -441,15 +415,7 @@ func TestServeTLS(t *testing.T) {
 	dir := filepath.Dir(path)
 	writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := buildGateway(t, path, gateway.Options{})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())

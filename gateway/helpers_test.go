@@ -352,3 +352,23 @@ func httptestServer(t testing.TB, h http.Handler) *httptest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// buildGateway loads the config at path and builds a gateway from it, with
+// a silent logger unless o has one; the gateway is closed with the test.
+func buildGateway(t testing.TB, path string, o gateway.Options) *gateway.Gateway {
+	t.Helper()
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Registry = builtin.Registry()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	g, err := gateway.New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
+}
