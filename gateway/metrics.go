@@ -80,121 +80,106 @@ type instrumentedStore struct {
 	m      *metrics
 }
 
-func (s instrumentedStore) observe(op string, start time.Time, err error) {
+// timed runs one store operation, observing its latency and counting it
+// as an error when the store did not answer.
+func timed[T any](s instrumentedStore, op string, f func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := f()
 	s.m.storeDuration.WithLabelValues(s.driver, op).Observe(time.Since(start).Seconds())
 	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) && !errors.Is(err, tokenstore.ErrReused) && !errors.Is(err, tokenstore.ErrInvalid) {
 		s.m.storeErrors.WithLabelValues(s.driver, op).Inc()
 	}
+	return v, err
+}
+
+// none adapts an operation that returns only an error to timed.
+func none(f func() error) func() (struct{}, error) {
+	return func() (struct{}, error) { return struct{}{}, f() }
 }
 
 func (s instrumentedStore) CreateSession(ctx context.Context, sess tokenstore.Session, now time.Time) error {
-	start := time.Now()
-	err := s.Store.CreateSession(ctx, sess, now)
-	s.observe("create_session", start, err)
+	_, err := timed(s, "create_session", none(func() error { return s.Store.CreateSession(ctx, sess, now) }))
 	return err
 }
 
 func (s instrumentedStore) Session(ctx context.Context, id string, now time.Time) (tokenstore.Session, error) {
-	start := time.Now()
-	sess, err := s.Store.Session(ctx, id, now)
-	s.observe("session", start, err)
-	return sess, err
+	return timed(s, "session", func() (tokenstore.Session, error) { return s.Store.Session(ctx, id, now) })
 }
 
 func (s instrumentedStore) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (tokenstore.RotateResult, error) {
-	start := time.Now()
-	res, err := s.Store.RotateRefresh(ctx, r)
-	s.observe("rotate_refresh", start, err)
-	return res, err
+	return timed(s, "rotate_refresh", func() (tokenstore.RotateResult, error) { return s.Store.RotateRefresh(ctx, r) })
 }
 
 func (s instrumentedStore) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (tokenstore.Session, error) {
-	start := time.Now()
-	sess, err := s.Store.ReissueRefresh(ctx, r)
-	s.observe("reissue_refresh", start, err)
-	return sess, err
+	return timed(s, "reissue_refresh", func() (tokenstore.Session, error) { return s.Store.ReissueRefresh(ctx, r) })
 }
 
 func (s instrumentedStore) RevokeSession(ctx context.Context, id string) error {
-	start := time.Now()
-	err := s.Store.RevokeSession(ctx, id)
-	s.observe("revoke_session", start, err)
+	_, err := timed(s, "revoke_session", none(func() error { return s.Store.RevokeSession(ctx, id) }))
 	return err
 }
 
 func (s instrumentedStore) RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (int, error) {
-	start := time.Now()
-	n, err := s.Store.RevokeSubject(ctx, dialect, subject, now)
-	s.observe("revoke_subject", start, err)
-	return n, err
+	return timed(s, "revoke_subject", func() (int, error) { return s.Store.RevokeSubject(ctx, dialect, subject, now) })
 }
 
 func (s instrumentedStore) PutCode(ctx context.Context, key string, c tokenstore.Code, now time.Time) error {
-	start := time.Now()
-	err := s.Store.PutCode(ctx, key, c, now)
-	s.observe("put_code", start, err)
+	_, err := timed(s, "put_code", none(func() error { return s.Store.PutCode(ctx, key, c, now) }))
 	return err
 }
 
 func (s instrumentedStore) VerifyCode(ctx context.Context, key, hash string, now time.Time) (tokenstore.CodeResult, error) {
-	start := time.Now()
-	r, err := s.Store.VerifyCode(ctx, key, hash, now)
-	s.observe("verify_code", start, err)
-	return r, err
+	return timed(s, "verify_code", func() (tokenstore.CodeResult, error) { return s.Store.VerifyCode(ctx, key, hash, now) })
 }
 
 func (s instrumentedStore) UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error) {
-	start := time.Now()
-	fresh, err := s.Store.UseNonce(ctx, nonce, ttl, now)
-	s.observe("use_nonce", start, err)
-	return fresh, err
+	return timed(s, "use_nonce", func() (bool, error) { return s.Store.UseNonce(ctx, nonce, ttl, now) })
+}
+
+type hitResult struct {
+	n     int64
+	reset time.Duration
 }
 
 func (s instrumentedStore) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Duration, error) {
-	start := time.Now()
-	n, reset, err := s.Store.Hit(ctx, key, window, now)
-	s.observe("hit", start, err)
-	return n, reset, err
+	r, err := timed(s, "hit", func() (hitResult, error) {
+		n, reset, err := s.Store.Hit(ctx, key, window, now)
+		return hitResult{n, reset}, err
+	})
+	return r.n, r.reset, err
 }
 
 func (s instrumentedStore) Release(ctx context.Context, key string, now time.Time) error {
-	start := time.Now()
-	err := s.Store.Release(ctx, key, now)
-	s.observe("release", start, err)
+	_, err := timed(s, "release", none(func() error { return s.Store.Release(ctx, key, now) }))
 	return err
 }
 
+type accountResult struct {
+	acct    tokenstore.Account
+	created bool
+}
+
 func (s instrumentedStore) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
-	start := time.Now()
-	a, created, err := s.Store.EnsureAccount(ctx, key, attrs, idBase, now)
-	s.observe("ensure_account", start, err)
-	return a, created, err
+	r, err := timed(s, "ensure_account", func() (accountResult, error) {
+		a, created, err := s.Store.EnsureAccount(ctx, key, attrs, idBase, now)
+		return accountResult{a, created}, err
+	})
+	return r.acct, r.created, err
 }
 
 func (s instrumentedStore) Account(ctx context.Context, key string) (tokenstore.Account, error) {
-	start := time.Now()
-	a, err := s.Store.Account(ctx, key)
-	s.observe("account", start, err)
-	return a, err
+	return timed(s, "account", func() (tokenstore.Account, error) { return s.Store.Account(ctx, key) })
 }
 
 func (s instrumentedStore) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
-	start := time.Now()
-	prev, err := s.Store.ClaimSeat(ctx, c)
-	s.observe("claim_seat", start, err)
-	return prev, err
+	return timed(s, "claim_seat", func() (tokenstore.Seat, error) { return s.Store.ClaimSeat(ctx, c) })
 }
 
 func (s instrumentedStore) SeatState(ctx context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
-	start := time.Now()
-	st, err := s.Store.SeatState(ctx, key, device, now)
-	s.observe("seat_state", start, err)
-	return st, err
+	return timed(s, "seat_state", func() (tokenstore.SeatState, error) { return s.Store.SeatState(ctx, key, device, now) })
 }
 
 func (s instrumentedStore) Ping(ctx context.Context) error {
-	start := time.Now()
-	err := s.Store.Ping(ctx)
-	s.observe("ping", start, err)
+	_, err := timed(s, "ping", none(func() error { return s.Store.Ping(ctx) }))
 	return err
 }
