@@ -5,14 +5,17 @@
 // A dialect type is a Factory in a Registry, in the manner of Caddy's
 // modules: the gateway looks the type up by the config block's `type`,
 // constructs an instance with the block and its Deps, and mounts it. The
-// dialect never reaches Redis or an upstream itself; it gets a
-// tokenstore.Store and an identity directory through Deps.
+// dialect never reaches Redis or an upstream itself; it gets the store
+// roles it uses and a user Directory through Deps.
+//
+// The package also holds what the dialects share: errors and their
+// classes (errors.go), request and response I/O (httpio.go), config
+// decoding (config.go), rate limits (limits.go), refresh rotation
+// (refresh.go), store key names (keys.go).
 package dialects
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -57,7 +60,9 @@ type Dialect interface {
 	// Endpoints lists the auth endpoints the dialect serves.
 	Endpoints() []Endpoint
 	// Authenticate reads the request's credentials. Errors are the
-	// dialect's own and go back to its WriteError.
+	// dialect's own and go back to its WriteError; one that matches
+	// ErrNotMine (see NotMine) says the request carries no credential of
+	// this dialect's, and the gateway tries the route's next dialect.
 	Authenticate(r *http.Request) (Identity, error)
 	// WriteError answers err in the dialect's envelope. It also receives
 	// the gateway's errors below (ErrUpstreamUnavailable and friends).
@@ -74,59 +79,6 @@ type Dialect interface {
 // this is for backends that forgot.
 type HeaderSpeller interface {
 	HeaderSpellings() []string
-}
-
-// Errors the gateway hands to a dialect's WriteError, each of which the
-// dialect maps to one code of its own.
-var (
-	ErrUpstreamUnavailable = errors.New("upstream unavailable")
-	ErrUpstreamTimeout     = errors.New("upstream timed out")
-	ErrStoreUnavailable    = errors.New("token store unavailable")
-	ErrMethodNotAllowed    = errors.New("method not allowed")
-	ErrBodyTooLarge        = errors.New("request body too large")
-	ErrMalformedRequest    = errors.New("malformed request")
-	ErrRateLimited         = errors.New("too many requests")
-)
-
-// AuthError is a refused credential. Reason is a short, fixed word used as
-// the metrics label (never the token itself).
-type AuthError struct {
-	Reason string
-	Err    error
-}
-
-// Auth refusal reasons shared by the dialects.
-const (
-	ReasonMissing   = "missing"
-	ReasonMalformed = "malformed"
-	ReasonSignature = "bad_signature"
-	ReasonExpired   = "expired"
-	ReasonRevoked   = "revoked"
-	ReasonRefreshed = "refreshed"
-)
-
-func (e *AuthError) Error() string {
-	if e.Err == nil {
-		return "credential refused: " + e.Reason
-	}
-	return fmt.Sprintf("credential refused: %s: %v", e.Reason, e.Err)
-}
-
-func (e *AuthError) Unwrap() error { return e.Err }
-
-// Reason gives the metrics label for an Authenticate error.
-func Reason(err error) string {
-	var ae *AuthError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &ae):
-		return ae.Reason
-	case errors.Is(err, ErrStoreUnavailable):
-		return "store_unavailable"
-	default:
-		return "error"
-	}
 }
 
 // Metrics are the counters every dialect shares; the gateway registers them.
@@ -169,12 +121,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Directory is what dialects ask of the user store: check a password, and
+// find a user by id, account or mobile number. Each dialect narrows it
+// further to what it uses.
+type Directory interface {
+	Authenticate(account, password string) (identity.User, error)
+	ByID(id int64) (identity.User, bool)
+	ByAccount(account string) (identity.User, bool)
+	ByMobile(mobile string) (identity.User, bool)
+}
+
+var _ Directory = (*identity.Directory)(nil)
+
 // Deps is what the gateway hands a dialect at construction.
 type Deps struct {
-	// Store keeps sessions, refresh hashes, codes, nonces and counters.
+	// Store keeps sessions, refresh hashes, codes, nonces and counters;
+	// each dialect keeps only the roles it uses.
 	Store tokenstore.Store
-	// Users checks accounts and passwords; nil when no users file is set.
-	Users *identity.Directory
+	// Users checks accounts and passwords; nil when no user store is set.
+	Users Directory
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 	// Logger is the dialect's logger, already tagged with its name.

@@ -98,7 +98,7 @@ func startAppkey(t *testing.T, store string, extra string) *appEnv {
 	checks := &atomic.Int64{}
 	lastHash := &atomic.Value{}
 	logs := &syncBuffer{}
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now,
+	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		VerifySecret: func(hash, secret string) (bool, error) {
 			checks.Add(1)
@@ -382,7 +382,7 @@ func TestAppkeyConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = gateway.New(cfg, gateway.Options{Registry: builtin.Registry()})
+	_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry()})
 	if err == nil || !strings.Contains(err.Error(), "apps[0].app_secret_hash") || !strings.Contains(err.Error(), `"BANK" is not one of CHANNEL, SERVICE, SAAS`) {
 		t.Fatalf("New = %v", err)
 	}

@@ -28,7 +28,7 @@ func BenchmarkAuthenticatedProxy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+			g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)
 			}

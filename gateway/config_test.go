@@ -62,7 +62,7 @@ func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 		t.Fatalf("dialect override = %v", cfg.Dialects["mmm"])
 	}
 	// The env value reaches the dialect: a 2s access token.
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(k string) (string, bool) {
+	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(k string) (string, bool) {
 		return testSecret, k == "MMM_SECRET"
 	}})
 	if err != nil {
@@ -80,7 +80,7 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := newClock()
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookupEnv: func(string) (string, bool) { return testSecret, true }})
+	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookupEnv: func(string) (string, bool) { return testSecret, true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestDialectConfigErrors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			_, err = gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
+			_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
 			var ce *gateway.ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("New = %v, want a ConfigError", err)

@@ -1,7 +1,17 @@
 // Package gateway assembles authgate: it loads the configuration, builds
-// the token store, the identity directory and the dialect instances, and
-// serves the route table (dialect auth endpoints, then authenticated
-// reverse-proxy routes) with the admin listener beside it.
+// the identity directory and the dialect instances on the token store it
+// is handed, and serves the route table (dialect auth endpoints, then
+// authenticated reverse-proxy routes) with the admin listener beside it.
+//
+// The concrete stores are opened outside (internal/openstore, called by
+// cmd/gateway), so this package depends on the tokenstore interface only
+// and tests can hand it a store that fails on purpose.
+//
+// Files: config.go and validate.go (loading and checking the config),
+// handler.go (the router and dialect endpoints), routes.go (the route
+// table), authenticate.go (which of a route's dialects decides),
+// forward.go (what reaches the upstream), upstream_errors.go, middleware.go
+// and metrics.go.
 package gateway
 
 import (
@@ -24,10 +34,7 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
-	"github.com/authgate/authgate/tokenstore/memstore"
-	"github.com/authgate/authgate/tokenstore/redisstore"
 )
 
 // Options are the parts of a gateway that do not come from config.
@@ -43,6 +50,10 @@ type Options struct {
 	// VerifySecret checks passwords and app secrets against their hashes
 	// (identity.VerifySecret when nil); tests count calls through it.
 	VerifySecret func(hash, secret string) (bool, error)
+	// Store is the token store the config's store block names, opened by
+	// the caller (internal/openstore); required. The gateway owns it from
+	// here on: Close (and a failing New) closes it.
+	Store tokenstore.Store
 }
 
 // Gateway is a built gateway, ready to serve.
@@ -63,6 +74,9 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 	if o.Registry == nil {
 		return nil, errors.New("gateway: no dialect registry")
 	}
+	if o.Store == nil {
+		return nil, errors.New("gateway: no token store")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -79,23 +93,25 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 	m := newMetrics(g.reg)
 
 	var problems []string
-	store, err := openStore(cfg, o)
-	if err != nil {
-		return nil, &ConfigError{Problems: []string{err.Error()}}
+	g.store = o.Store
+	if obs, ok := g.store.(tokenstore.Observable); ok {
+		obs.SetObserver(m.observeStore(cfg.Store.Driver))
 	}
-	g.store = instrumentedStore{Store: store, driver: cfg.Store.Driver, m: m}
 
-	var users *identity.Directory
+	// users stays a nil interface (not a nil *identity.Directory) when no
+	// users file is set, so dialects that need one can tell.
+	var users dialects.Directory
 	if cfg.Identity.UsersFile != "" {
-		users, err = identity.Load(cfg.resolve(cfg.Identity.UsersFile))
+		dir, err := identity.Load(cfg.resolve(cfg.Identity.UsersFile))
 		if err != nil {
 			problems = append(problems, "identity.users_file: "+err.Error())
 		} else {
-			users.SetVerifier(o.VerifySecret)
-		}
-		if users != nil && users.Demo() {
-			o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
-				"never run this users file in production", "users_file", cfg.Identity.UsersFile, "users", users.Len())
+			dir.SetVerifier(o.VerifySecret)
+			users = dir
+			if dir.Demo() {
+				o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
+					"never run this users file in production", "users_file", cfg.Identity.UsersFile, "users", dir.Len())
+			}
 		}
 	}
 
@@ -154,38 +170,11 @@ func storeKind(driver string) string {
 	return "local"
 }
 
-func openStore(cfg *Config, o Options) (tokenstore.Store, error) {
-	if cfg.Store.Driver != "redis" {
-		return memstore.New(o.Now), nil
-	}
-	rc := cfg.Store.Redis
-	var password string
-	if rc.Password != "" || rc.PasswordEnv != "" || rc.PasswordFile != "" {
-		p, err := secrets.Resolve("password", secrets.Source{Inline: rc.Password, Env: rc.PasswordEnv, File: rc.PasswordFile}, o.LookupEnv, cfg.dir, 1)
-		if err != nil {
-			return nil, fmt.Errorf("store.redis.%w", err)
-		}
-		password = string(p)
-	}
-	var tlsConf *tls.Config
-	if rc.TLS {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}
-	}
-	return redisstore.New(redisstore.Options{
-		Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: password,
-		DB: rc.DB, TLS: tlsConf, DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout,
-		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, MaxRetries: rc.MaxRetries, KeyPrefix: rc.KeyPrefix,
-	})
-}
-
 // Handler is the public HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // AdminHandler serves /metrics, /healthz and /readyz.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
-
-// Store is the (instrumented) token store in use.
-func (g *Gateway) Store() tokenstore.Store { return g.store }
 
 // Close stops the dialects' background work and releases the store.
 func (g *Gateway) Close() error {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/internal/openstore"
 )
 
 // clock is the injected time: tests move it instead of sleeping.
@@ -210,7 +211,7 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	gw, err := gateway.New(cfg, gateway.Options{
+	gw, err := openGateway(cfg, gateway.Options{
 		Registry: builtin.Registry(), Now: o.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
@@ -365,10 +366,21 @@ func buildGateway(t testing.TB, path string, o gateway.Options) *gateway.Gateway
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	g, err := gateway.New(cfg, o)
+	g, err := openGateway(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Close() })
 	return g
+}
+
+// openGateway opens the store cfg names, as cmd/gateway does, and builds a
+// gateway on it.
+func openGateway(cfg *gateway.Config, o gateway.Options) (*gateway.Gateway, error) {
+	store, err := openstore.Open(cfg, o.LookupEnv, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	o.Store = store
+	return gateway.New(cfg, o)
 }

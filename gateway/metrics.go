@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -72,114 +71,14 @@ func statusClass(code int) string {
 	}
 }
 
-// instrumentedStore times every store operation and counts failures.
-// A verdict (not found, reused, invalid) is an answer, not a failure.
-type instrumentedStore struct {
-	tokenstore.Store
-	driver string
-	m      *metrics
-}
-
-// timed runs one store operation, observing its latency and counting it
-// as an error when the store did not answer.
-func timed[T any](s instrumentedStore, op string, f func() (T, error)) (T, error) {
-	start := time.Now()
-	v, err := f()
-	s.m.storeDuration.WithLabelValues(s.driver, op).Observe(time.Since(start).Seconds())
-	if err != nil && !errors.Is(err, tokenstore.ErrNotFound) && !errors.Is(err, tokenstore.ErrReused) && !errors.Is(err, tokenstore.ErrInvalid) {
-		s.m.storeErrors.WithLabelValues(s.driver, op).Inc()
+// observeStore is the tokenstore.Observer of the gateway's store: every
+// operation's latency, and the operations that failed because the store
+// did not answer (a verdict such as not found is an answer).
+func (m *metrics) observeStore(driver string) tokenstore.Observer {
+	return func(op string, took time.Duration, err error) {
+		m.storeDuration.WithLabelValues(driver, op).Observe(took.Seconds())
+		if errors.Is(err, tokenstore.ErrUnavailable) {
+			m.storeErrors.WithLabelValues(driver, op).Inc()
+		}
 	}
-	return v, err
-}
-
-// none adapts an operation that returns only an error to timed.
-func none(f func() error) func() (struct{}, error) {
-	return func() (struct{}, error) { return struct{}{}, f() }
-}
-
-func (s instrumentedStore) CreateSession(ctx context.Context, sess tokenstore.Session, now time.Time) error {
-	_, err := timed(s, "create_session", none(func() error { return s.Store.CreateSession(ctx, sess, now) }))
-	return err
-}
-
-func (s instrumentedStore) Session(ctx context.Context, id string, now time.Time) (tokenstore.Session, error) {
-	return timed(s, "session", func() (tokenstore.Session, error) { return s.Store.Session(ctx, id, now) })
-}
-
-func (s instrumentedStore) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (tokenstore.RotateResult, error) {
-	return timed(s, "rotate_refresh", func() (tokenstore.RotateResult, error) { return s.Store.RotateRefresh(ctx, r) })
-}
-
-func (s instrumentedStore) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (tokenstore.Session, error) {
-	return timed(s, "reissue_refresh", func() (tokenstore.Session, error) { return s.Store.ReissueRefresh(ctx, r) })
-}
-
-func (s instrumentedStore) RevokeSession(ctx context.Context, id string) error {
-	_, err := timed(s, "revoke_session", none(func() error { return s.Store.RevokeSession(ctx, id) }))
-	return err
-}
-
-func (s instrumentedStore) RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (int, error) {
-	return timed(s, "revoke_subject", func() (int, error) { return s.Store.RevokeSubject(ctx, dialect, subject, now) })
-}
-
-func (s instrumentedStore) PutCode(ctx context.Context, key string, c tokenstore.Code, now time.Time) error {
-	_, err := timed(s, "put_code", none(func() error { return s.Store.PutCode(ctx, key, c, now) }))
-	return err
-}
-
-func (s instrumentedStore) VerifyCode(ctx context.Context, key, hash string, now time.Time) (tokenstore.CodeResult, error) {
-	return timed(s, "verify_code", func() (tokenstore.CodeResult, error) { return s.Store.VerifyCode(ctx, key, hash, now) })
-}
-
-func (s instrumentedStore) UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error) {
-	return timed(s, "use_nonce", func() (bool, error) { return s.Store.UseNonce(ctx, nonce, ttl, now) })
-}
-
-type hitResult struct {
-	n     int64
-	reset time.Duration
-}
-
-func (s instrumentedStore) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Duration, error) {
-	r, err := timed(s, "hit", func() (hitResult, error) {
-		n, reset, err := s.Store.Hit(ctx, key, window, now)
-		return hitResult{n, reset}, err
-	})
-	return r.n, r.reset, err
-}
-
-func (s instrumentedStore) Release(ctx context.Context, key string, now time.Time) error {
-	_, err := timed(s, "release", none(func() error { return s.Store.Release(ctx, key, now) }))
-	return err
-}
-
-type accountResult struct {
-	acct    tokenstore.Account
-	created bool
-}
-
-func (s instrumentedStore) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
-	r, err := timed(s, "ensure_account", func() (accountResult, error) {
-		a, created, err := s.Store.EnsureAccount(ctx, key, attrs, idBase, now)
-		return accountResult{a, created}, err
-	})
-	return r.acct, r.created, err
-}
-
-func (s instrumentedStore) Account(ctx context.Context, key string) (tokenstore.Account, error) {
-	return timed(s, "account", func() (tokenstore.Account, error) { return s.Store.Account(ctx, key) })
-}
-
-func (s instrumentedStore) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
-	return timed(s, "claim_seat", func() (tokenstore.Seat, error) { return s.Store.ClaimSeat(ctx, c) })
-}
-
-func (s instrumentedStore) SeatState(ctx context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
-	return timed(s, "seat_state", func() (tokenstore.SeatState, error) { return s.Store.SeatState(ctx, key, device, now) })
-}
-
-func (s instrumentedStore) Ping(ctx context.Context) error {
-	_, err := timed(s, "ping", none(func() error { return s.Store.Ping(ctx) }))
-	return err
 }

@@ -323,19 +323,22 @@ func (rt *route) dialectFor(r *http.Request) dialects.Dialect {
 	return nil
 }
 
-// pickDialect chooses which of a route's dialects reads the request: the
-// first whose credential headers it carries, else the first.
-func (rt *route) pickDialect(r *http.Request) (string, dialects.Dialect) {
-	if len(rt.dialects) > 1 {
-		for i, d := range rt.dialects {
-			for _, h := range d.CredentialHeaders() {
-				if r.Header.Get(h) != "" {
-					return rt.names[i], d
-				}
-			}
+// authenticate asks the route's dialects in order; the first that claims
+// the request (answers anything but dialects.ErrNotMine) decides it. When
+// none does, the first dialect's refusal stands, so a request with no
+// credential at all is answered as the route's first dialect would.
+func (rt *route) authenticate(r *http.Request) (int, dialects.Identity, error) {
+	var first error
+	for i, d := range rt.dialects {
+		id, err := d.Authenticate(r)
+		if !errors.Is(err, dialects.ErrNotMine) {
+			return i, id, err
+		}
+		if i == 0 {
+			first = err
 		}
 	}
-	return rt.names[0], rt.dialects[0]
+	return 0, dialects.Identity{}, first
 }
 
 // routeTable serves everything that is not a dialect endpoint.
@@ -367,12 +370,11 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			rt.proxy.ServeHTTP(w, r)
 			return
 		}
-		name, d := rt.pickDialect(r)
-		in.dialect = name
-		id, err := d.Authenticate(r)
-		m.authDecisions.WithLabelValues(name, dialects.Reason(err)).Inc()
+		i, id, err := rt.authenticate(r)
+		in.dialect = rt.names[i]
+		m.authDecisions.WithLabelValues(rt.names[i], dialects.Reason(err)).Inc()
 		if err != nil {
-			d.WriteError(w, r, err)
+			rt.dialects[i].WriteError(w, r, err)
 			return
 		}
 		in.subject = id.Subject

@@ -33,6 +33,12 @@ var (
 	// ErrInvalid reports arguments that cannot be stored (an empty id, a
 	// non-positive TTL). It is a programming error, not a store outage.
 	ErrInvalid = errors.New("tokenstore: invalid argument")
+	// ErrUnavailable marks every error of a store that did not answer
+	// (down, timed out, connection lost), as opposed to its verdicts
+	// above. The stores wrap their outages with it once, so callers fail
+	// closed by testing errors.Is(err, ErrUnavailable) instead of
+	// classifying each call's error themselves.
+	ErrUnavailable = errors.New("tokenstore: store unavailable")
 )
 
 // Session is one login: what the gateway needs to accept tokens issued for
@@ -88,8 +94,6 @@ type RotateResult struct {
 	Replayed bool
 	// Successor is the earlier winner's blob when Replayed is true.
 	Successor []byte
-	// Session is the session after the rotation (not set when Replayed).
-	Session Session
 }
 
 // Reissue replaces a session's refresh token without presenting the old
@@ -153,7 +157,6 @@ type SeatClaim struct {
 type Seat struct {
 	SessionID string
 	Device    string
-	Since     time.Time
 }
 
 // SeatState is a seat's holder and, for one device, whether and when a
@@ -162,56 +165,92 @@ type SeatState struct {
 	Holder Seat
 	// DisplacedAt is when the device lost the seat (zero if it did not).
 	DisplacedAt time.Time
-	// DisplacedBy is the session that took it.
-	DisplacedBy string
 }
 
-// Store is the shared state of every gateway replica. Implementations must
-// be safe for concurrent use and make each method atomic.
-type Store interface {
+// Sessions keeps logins and their refresh tokens: what the hot path reads
+// on every request and what refresh and logout change.
+type Sessions interface {
 	// CreateSession stores a new session and indexes it under its subject.
 	CreateSession(ctx context.Context, s Session, now time.Time) error
 	// Session returns a live session, or ErrNotFound.
 	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	// CheckSession reports whether a session is live (nil) or not
+	// (ErrNotFound), without reading the rest of it: the per-request check
+	// that a token's session was not revoked.
+	CheckSession(ctx context.Context, id string, now time.Time) error
 	// RotateRefresh replaces the session's refresh token if Presented is
 	// current; answers a replay within the grace window with the earlier
 	// Successor; revokes the session (ErrReused) on a replay after it;
 	// answers ErrNotFound for an unknown token or session.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
-	// ReissueRefresh replaces the session's refresh token and company.
-	ReissueRefresh(ctx context.Context, r Reissue) (Session, error)
+	// ReissueRefresh replaces the session's refresh token and company, or
+	// answers ErrNotFound.
+	ReissueRefresh(ctx context.Context, r Reissue) error
 	// RevokeSession deletes a session; revoking a missing one is no error.
 	RevokeSession(ctx context.Context, id string) error
 	// RevokeSubject deletes every session of subject issued by dialect and
 	// returns how many there were.
 	RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (int, error)
+}
+
+// Codes keeps one-time codes (SMS login codes), hashed.
+type Codes interface {
 	// PutCode stores a one-time code under key, replacing any earlier one.
 	PutCode(ctx context.Context, key string, c Code, now time.Time) error
 	// VerifyCode counts one attempt against the code under key and compares
 	// hash with it in constant time; a match consumes the code. ErrNotFound
 	// when there is no live code.
 	VerifyCode(ctx context.Context, key, hash string, now time.Time) (CodeResult, error)
+}
+
+// Nonces remembers values that may be used once (anti-replay headers).
+type Nonces interface {
 	// UseNonce records nonce until now+ttl and reports whether it was fresh
 	// (false: it was seen before, a replay).
 	UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error)
+}
+
+// Counters are fixed-window event counters for rate limits.
+type Counters interface {
 	// Hit counts one event in the fixed window of key and returns the count
 	// in the window so far and how long until the window resets.
 	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, reset time.Duration, err error)
 	// Release takes back one Hit of key's current window, for an event
 	// that did not happen after all (an SMS that could not be sent).
 	Release(ctx context.Context, key string, now time.Time) error
+}
+
+// Accounts keeps the users the gateway registered itself.
+type Accounts interface {
 	// EnsureAccount returns the account under key, creating it with attrs
 	// and a newly allocated id (idBase or above) when there is none;
 	// created says which. Concurrent calls for one key create one account.
 	EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (acct Account, created bool, err error)
 	// Account returns the account under key, or ErrNotFound.
 	Account(ctx context.Context, key string) (Account, error)
+}
+
+// Seats keeps single-device seats: which session holds a user's one
+// device, and which devices lost it.
+type Seats interface {
 	// ClaimSeat makes c.SessionID the seat's holder and returns the holder
 	// it replaced (zero if none). When that holder was on another device,
-	// its device is recorded as displaced at c.Now by c.SessionID.
+	// its device is recorded as displaced at c.Now.
 	ClaimSeat(ctx context.Context, c SeatClaim) (previous Seat, err error)
 	// SeatState reads a seat's holder and what became of device on it.
 	SeatState(ctx context.Context, key, device string, now time.Time) (SeatState, error)
+}
+
+// Store is the shared state of every gateway replica: all the roles, plus
+// the life cycle. Implementations must be safe for concurrent use and make
+// each method atomic. A dialect holds only the roles it uses.
+type Store interface {
+	Sessions
+	Codes
+	Nonces
+	Counters
+	Accounts
+	Seats
 	// Ping reports whether the store can answer.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

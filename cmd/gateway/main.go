@@ -27,6 +27,7 @@ import (
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/openstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 )
 
@@ -97,17 +98,23 @@ func lookupIn(environ []string) func(string) (string, bool) {
 	}
 }
 
-// build loads and builds the gateway; a *gateway.ConfigError lists problems.
-func build(path string, environ []string, log *slog.Logger) (*gateway.Gateway, error) {
-	cfg, err := gateway.Load(path, environ)
+// build opens the store a loaded config names and builds the gateway on
+// it; a *gateway.ConfigError lists problems.
+func build(cfg *gateway.Config, environ []string, log *slog.Logger) (*gateway.Gateway, error) {
+	lookup := lookupIn(environ)
+	store, err := openstore.Open(cfg, lookup, nil)
 	if err != nil {
 		return nil, err
 	}
-	return gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: log, LookupEnv: lookupIn(environ)})
+	return gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: log, LookupEnv: lookup, Store: store})
 }
 
 func checkConfig(path string, stdout, stderr io.Writer, environ []string) int {
-	g, err := build(path, environ, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg, err := gateway.Load(path, environ)
+	var g *gateway.Gateway
+	if err == nil {
+		g, err = build(cfg, environ, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
@@ -127,7 +134,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, environ []string)
 	}
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	redisstore.SetLogger(log)
-	g, err := gateway.New(cfg, gateway.Options{Registry: builtin.Registry(), Logger: log, LookupEnv: lookupIn(environ)})
+	g, err := build(cfg, environ, log)
 	if err != nil {
 		log.Error("configuration refused", "config", path, "err", err)
 		return 1

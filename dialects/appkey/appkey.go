@@ -20,8 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
@@ -75,13 +73,20 @@ func Defaults() Config {
 	}
 }
 
+// store is what the dialect keeps in the token store.
+type store interface {
+	tokenstore.Sessions
+	tokenstore.Counters
+}
+
 // Dialect is one appkey instance.
 type Dialect struct {
 	name    string
+	keys    dialects.Namespace
 	cfg     Config
 	access  *jwtkit.HS256
 	loc     *time.Location
-	store   tokenstore.Store
+	store   store
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *dialects.Metrics
@@ -94,10 +99,7 @@ type Dialect struct {
 	done     chan struct{}
 	stopOnce sync.Once
 
-	logins      *prometheus.CounterVec
-	reloads     *prometheus.CounterVec
-	appsLoaded  prometheus.Gauge
-	appsFileBad prometheus.Gauge
+	m *metrics
 }
 
 // New builds an instance from its config block, reads the apps file and
@@ -150,29 +152,13 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		log = slog.Default()
 	}
 	d := &Dialect{
-		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
+		name: name, keys: dialects.Namespace(name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
 		path: path, stop: make(chan struct{}), done: make(chan struct{}),
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_appkey_logins_total",
-			Help: "App logins by result (ok, bad_credentials, disabled, rate_limited, bad_request).",
-		}, []string{"result"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_appkey_apps_reloads_total",
-			Help: "Re-reads of a changed apps file, by result (ok, error: the last good set stays).",
-		}, []string{"result"}),
-		appsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "authgate_appkey_apps", Help: "Apps in the set in use.",
-		}),
-		appsFileBad: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "authgate_appkey_apps_file_broken", Help: "1 while the apps file on disk is broken and the last good set is in use.",
-		}),
-	}
-	if deps.Registerer != nil {
-		deps.Registerer.MustRegister(d.logins, d.reloads, d.appsLoaded, d.appsFileBad)
+		m: newMetrics(deps.Registerer),
 	}
 	d.apps.Store(apps)
-	d.appsLoaded.Set(float64(len(apps.byID)))
+	d.m.appsLoaded.Set(float64(len(apps.byID)))
 	if apps.demo {
 		log.Warn("DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", "apps_file", cfg.AppsFile)
 	}
@@ -204,7 +190,7 @@ func (d *Dialect) reload() {
 	raw, err := os.ReadFile(d.path)
 	cur := d.apps.Load()
 	if err == nil && sha256.Sum256(raw) == cur.digest {
-		d.appsFileBad.Set(0)
+		d.m.appsFileBad.Set(0)
 		return
 	}
 	var next *Apps
@@ -212,8 +198,8 @@ func (d *Dialect) reload() {
 		next, err = ParseApps(bytes.Clone(raw))
 	}
 	if err != nil {
-		d.appsFileBad.Set(1)
-		d.reloads.WithLabelValues("error").Inc()
+		d.m.appsFileBad.Set(1)
+		d.m.reloads.WithLabelValues("error").Inc()
 		d.log.Error("apps file broken; keeping the last good apps", "apps_file", d.cfg.AppsFile, "err", err)
 		return
 	}
@@ -230,9 +216,9 @@ func (d *Dialect) reload() {
 		d.log.Info("ended the sessions of a deleted, disabled or re-keyed app", "app_id", id, "sessions", n)
 	}
 	d.apps.Store(next)
-	d.appsFileBad.Set(0)
-	d.appsLoaded.Set(float64(len(next.byID)))
-	d.reloads.WithLabelValues("ok").Inc()
+	d.m.appsFileBad.Set(0)
+	d.m.appsLoaded.Set(float64(len(next.byID)))
+	d.m.reloads.WithLabelValues("ok").Inc()
 	d.log.Info("apps file reloaded", "apps_file", d.cfg.AppsFile, "apps", len(next.byID))
 }
 

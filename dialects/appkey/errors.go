@@ -44,33 +44,31 @@ func refuse(status int, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &statusError{status: status, msg: msg, err: err}}
 }
 
+// classMessages is this dialect's message for each shared error class;
+// the status is the class's own.
+var classMessages = map[dialects.Class]string{
+	dialects.ClassInternal:         "Internal error",
+	dialects.ClassBadRequest:       "Malformed request",
+	dialects.ClassBodyTooLarge:     "Request body too large",
+	dialects.ClassMethodNotAllowed: "Request method not supported",
+	dialects.ClassRateLimited:      "Too many failed logins; try again later",
+	dialects.ClassStoreDown:        "Service temporarily unavailable",
+	dialects.ClassUpstreamTimeout:  "Upstream timed out",
+	dialects.ClassUpstreamDown:     "Upstream unavailable",
+}
+
 // toWire maps any error to a status and message; the one place they are
 // chosen.
 func toWire(err error) (int, string) {
 	var se *statusError
-	var reqErr *dialects.RequestError
-	switch {
-	case errors.As(err, &se):
+	if errors.As(err, &se) {
 		return se.status, se.msg
-	case errors.As(err, &reqErr):
-		return http.StatusBadRequest, reqErr.Msg
-	case errors.Is(err, dialects.ErrBodyTooLarge):
-		return http.StatusRequestEntityTooLarge, "Request body too large"
-	case errors.Is(err, dialects.ErrMalformedRequest):
-		return http.StatusBadRequest, "Malformed request"
-	case errors.Is(err, dialects.ErrMethodNotAllowed):
-		return http.StatusMethodNotAllowed, "Request method not supported"
-	case errors.Is(err, dialects.ErrRateLimited):
-		return http.StatusTooManyRequests, "Too many failed logins; try again later"
-	case errors.Is(err, dialects.ErrStoreUnavailable):
-		return http.StatusServiceUnavailable, "Service temporarily unavailable"
-	case errors.Is(err, dialects.ErrUpstreamTimeout):
-		return http.StatusGatewayTimeout, "Upstream timed out"
-	case errors.Is(err, dialects.ErrUpstreamUnavailable):
-		return http.StatusBadGateway, "Upstream unavailable"
-	default:
-		return http.StatusInternalServerError, "Internal error"
 	}
+	class := dialects.Classify(err)
+	if detail := dialects.Detail(err); detail != "" {
+		return class.Status(), detail
+	}
+	return class.Status(), classMessages[class]
 }
 
 // WriteError implements dialects.Dialect.

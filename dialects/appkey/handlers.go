@@ -53,7 +53,7 @@ const badCredentials = "Bad credentials"
 func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.logins.WithLabelValues("bad_request").Inc()
+		d.m.logins.WithLabelValues("bad_request").Inc()
 		d.WriteError(w, r, err)
 		return
 	}
@@ -64,13 +64,13 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(missing) > 0 {
-		d.logins.WithLabelValues("bad_request").Inc()
+		d.m.logins.WithLabelValues("bad_request").Inc()
 		slices.Sort(missing)
 		d.WriteError(w, r, &dialects.RequestError{Msg: "Required: " + strings.Join(missing, ", ")})
 		return
 	}
 	if *req.LoginType != LoginType {
-		d.logins.WithLabelValues("bad_request").Inc()
+		d.m.logins.WithLabelValues("bad_request").Inc()
 		d.WriteError(w, r, fail(http.StatusBadRequest, "loginType must be APP_KEY", nil))
 		return
 	}
@@ -78,31 +78,14 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	// Failures are counted per appId and per client IP: each attempt is
 	// counted first and taken back if it succeeds, so concurrent guesses
 	// cannot slip past the limit.
-	keys := []string{"appkey:" + d.name + ":fail-app:" + *req.AppID, "appkey:" + d.name + ":fail-ip:" + dialects.ClientIP(r)}
-	release := func() {
-		for _, k := range keys {
-			if err := d.store.Release(ctx, k, now); err != nil {
-				d.log.WarnContext(ctx, "release login failure count", "err", err)
-			}
-		}
+	counted, err := dialects.CountAttempt(ctx, d.store, d.log, now,
+		dialects.Limit{Key: d.keys.Key("fail-app", *req.AppID), Window: d.cfg.FailureWindow, Max: d.cfg.FailureLimit},
+		dialects.Limit{Key: d.keys.Key("fail-ip", dialects.ClientIP(r)), Window: d.cfg.FailureWindow, Max: d.cfg.FailureLimit})
+	if errors.Is(err, dialects.ErrRateLimited) {
+		d.m.logins.WithLabelValues("rate_limited").Inc()
 	}
-	var wait time.Duration
-	for i, k := range keys {
-		n, reset, err := d.store.Hit(ctx, k, d.cfg.FailureWindow, now)
-		if err != nil {
-			keys = keys[:i]
-			release()
-			d.WriteError(w, r, dialects.StoreFailure(err))
-			return
-		}
-		if n > d.cfg.FailureLimit {
-			wait = max(wait, reset)
-		}
-	}
-	if wait > 0 {
-		release()
-		d.logins.WithLabelValues("rate_limited").Inc()
-		d.WriteError(w, r, &dialects.RateLimited{Wait: wait})
+	if err != nil {
+		d.WriteError(w, r, err)
 		return
 	}
 	apps := d.apps.Load()
@@ -113,19 +96,19 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	}
 	secretOK, err := d.verify(hash, *req.AppSecret)
 	if err != nil {
-		release()
+		counted.Release(ctx, d.log)
 		d.WriteError(w, r, err)
 		return
 	}
 	keyOK := subtle.ConstantTimeCompare([]byte(app.AppKey), []byte(*req.AppKey)) == 1
 	if !known || !keyOK || !secretOK {
-		d.logins.WithLabelValues("bad_credentials").Inc()
+		d.m.logins.WithLabelValues("bad_credentials").Inc()
 		d.WriteError(w, r, fail(http.StatusUnauthorized, badCredentials, nil))
 		return
 	}
-	release()
+	counted.Release(ctx, d.log)
 	if !app.enabled() {
-		d.logins.WithLabelValues("disabled").Inc()
+		d.m.logins.WithLabelValues("disabled").Inc()
 		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", nil))
 		return
 	}
@@ -136,7 +119,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		ID: sid, Dialect: d.name, Subject: app.AppID,
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	tok, err := d.token(app, sid, refresh, now)
@@ -144,7 +127,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	d.logins.WithLabelValues("ok").Inc()
+	d.m.logins.WithLabelValues("ok").Inc()
 	d.metrics.Issued(d.name, "login")
 	dialects.WriteJSON(w, http.StatusOK, tok)
 }
@@ -193,7 +176,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	app, known := d.apps.Load().lookup(sess.Subject)
@@ -213,42 +196,22 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	sealed, err := dialects.SealSuccessor(presented, tok)
-	if err != nil {
-		d.WriteError(w, r, err)
-		return
-	}
-	res, err := d.store.RotateRefresh(ctx, tokenstore.Rotation{
-		SessionID: sid, Presented: dialects.HashToken(presented), Next: dialects.HashToken(next),
-		NextExpiresAt: now.Add(d.cfg.RefreshTTL), Successor: sealed, Grace: d.cfg.RefreshGrace, Now: now,
+	tok, err = dialects.RotateRefresh(ctx, d.store, d.metrics, dialects.Rotation[Token]{
+		Dialect: d.name, SessionID: sid, Presented: presented, Next: tok, NextRefresh: next,
+		NextExpiresAt: now.Add(d.cfg.RefreshTTL), Grace: d.cfg.RefreshGrace, Now: now,
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		d.metrics.Refreshed(d.name, "reused")
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session ended", "app_id", app.AppID)
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Refresh token already used", err))
-		return
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
-		return
 	case err != nil:
-		d.WriteError(w, r, dialects.StoreFailure(err))
-		return
+		d.WriteError(w, r, err)
+	default:
+		dialects.WriteJSON(w, http.StatusOK, tok)
 	}
-	if res.Replayed {
-		var earlier Token
-		if err := dialects.OpenSuccessor(presented, res.Successor, &earlier); err != nil {
-			d.WriteError(w, r, err)
-			return
-		}
-		d.metrics.Refreshed(d.name, "grace_replay")
-		dialects.WriteJSON(w, http.StatusOK, earlier)
-		return
-	}
-	d.metrics.Refreshed(d.name, "rotated")
-	d.metrics.Issued(d.name, "refresh")
-	dialects.WriteJSON(w, http.StatusOK, tok)
 }
 
 // Authenticate implements dialects.Dialect: a Bearer access token of a
@@ -256,16 +219,16 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	token, ok := dialects.BearerToken(r, d.cfg.TokenHeader)
 	if !ok || token == "" {
-		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMissing, "Full authentication is required to access this resource", nil)
+		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonMissing, "Full authentication is required to access this resource", nil))
 	}
 	tok, err := d.access.Verify(token)
 	switch {
 	case errors.Is(err, jwtkit.ErrExpired):
 		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonExpired, "Access token expired", err)
 	case errors.Is(err, jwtkit.ErrSignature):
-		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonSignature, "Invalid access token", err)
+		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonSignature, "Invalid access token", err))
 	case err != nil:
-		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", err)
+		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", err))
 	}
 	sid, ok1 := jwtkit.String(tok, "sid")
 	appID, ok2 := jwtkit.String(tok, "app_id")
@@ -279,11 +242,11 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if !app.enabled() {
 		return dialects.Identity{}, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil)
 	}
-	if _, err := d.store.Session(r.Context(), sid, d.now()); err != nil {
+	if err := d.store.CheckSession(r.Context(), sid, d.now()); err != nil {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Access token revoked", err)
 		}
-		return dialects.Identity{}, dialects.StoreFailure(err)
+		return dialects.Identity{}, err
 	}
 	lu := app.LoginUser
 	product := lu.UserProduct.ProductID

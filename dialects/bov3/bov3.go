@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
@@ -109,21 +107,29 @@ type users interface {
 	ByAccount(account string) (identity.User, bool)
 }
 
+// store is what the dialect keeps in the token store.
+type store interface {
+	tokenstore.Sessions
+	tokenstore.Counters
+	tokenstore.Nonces
+}
+
 // Dialect is one bov3 instance.
 type Dialect struct {
 	name      string
+	keys      dialects.Namespace
 	cfg       Config
 	access    *jwtkit.HS256
 	sidKey    []byte
 	verify    *VerifyCipher
 	loc       *time.Location
-	store     tokenstore.Store
+	store     store
 	storeKind string
 	users     users
 	now       func() time.Time
 	log       *slog.Logger
 	metrics   *dialects.Metrics
-	verifyErr *prometheus.CounterVec
+	m         *metrics
 }
 
 // New builds an instance from its config block.
@@ -187,19 +193,12 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("authgate bov3 session id key"))
 	d := &Dialect{
-		name: name, cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
+		name: name, keys: dialects.Namespace(name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
 		verify: vc, loc: loc, store: deps.Store, storeKind: deps.StoreKind, users: deps.Users,
-		now: now, log: log, metrics: deps.Metrics,
-		verifyErr: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_bov3_verify_api_failures_total",
-			Help: "XverifyApi headers refused, by reason (missing, encoding, decrypt, padding, format, skew, replay).",
-		}, []string{"reason"}),
+		now: now, log: log, metrics: deps.Metrics, m: newMetrics(deps.Registerer),
 	}
 	if d.storeKind == "" {
 		d.storeKind = "local"
-	}
-	if deps.Registerer != nil {
-		deps.Registerer.MustRegister(d.verifyErr)
 	}
 	return d, nil
 }

@@ -75,32 +75,33 @@ func refuse(wc wireCode, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &wireError{wc: wc, msg: msg, err: err}}
 }
 
+// classRows is this dialect's row and message for each shared error
+// class.
+var classRows = map[dialects.Class]struct {
+	wc  wireCode
+	msg string
+}{
+	dialects.ClassInternal:         {codeInternal, "internal error"},
+	dialects.ClassBadRequest:       {codeBadRequest, "malformed request"},
+	dialects.ClassBodyTooLarge:     {codeTooLarge, "request body too large"},
+	dialects.ClassMethodNotAllowed: {codeMethod, "method not allowed"},
+	dialects.ClassRateLimited:      {codeRateLimited, "too many attempts, try again later"},
+	dialects.ClassStoreDown:        {codeStoreDown, "service temporarily unavailable"},
+	dialects.ClassUpstreamTimeout:  {codeUpstreamTimeout, "upstream timed out"},
+	dialects.ClassUpstreamDown:     {codeUpstreamDown, "upstream unavailable"},
+}
+
 // toWire maps any error to its row; the one place codes are chosen.
 func toWire(err error) (wireCode, string) {
 	var we *wireError
-	var reqErr *dialects.RequestError
-	switch {
-	case errors.As(err, &we):
+	if errors.As(err, &we) {
 		return we.wc, we.msg
-	case errors.As(err, &reqErr):
-		return codeBadRequest, reqErr.Msg
-	case errors.Is(err, dialects.ErrBodyTooLarge):
-		return codeTooLarge, "request body too large"
-	case errors.Is(err, dialects.ErrMalformedRequest):
-		return codeBadRequest, "malformed request"
-	case errors.Is(err, dialects.ErrMethodNotAllowed):
-		return codeMethod, "method not allowed"
-	case errors.Is(err, dialects.ErrRateLimited):
-		return codeRateLimited, "too many attempts, try again later"
-	case errors.Is(err, dialects.ErrStoreUnavailable):
-		return codeStoreDown, "service temporarily unavailable"
-	case errors.Is(err, dialects.ErrUpstreamTimeout):
-		return codeUpstreamTimeout, "upstream timed out"
-	case errors.Is(err, dialects.ErrUpstreamUnavailable):
-		return codeUpstreamDown, "upstream unavailable"
-	default:
-		return codeInternal, "internal error"
 	}
+	row := classRows[dialects.Classify(err)]
+	if detail := dialects.Detail(err); detail != "" {
+		return row.wc, detail
+	}
+	return row.wc, row.msg
 }
 
 // WriteError implements dialects.Dialect.

@@ -15,7 +15,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/authgate/authgate/dialects"
-	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
@@ -90,63 +89,6 @@ func (d *Dialect) writeData(w http.ResponseWriter, snake bool, data any, readAt 
 		}
 	}
 	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: out, CacheType: d.storeKind, CacheDate: readAt.In(d.loc).Format(expiresLayout)})
-}
-
-// checkContext enforces the headers every bov3 request carries: XownerId,
-// and XverifyApi as configured. It returns the owner.
-func (d *Dialect) checkContext(r *http.Request) (string, error) {
-	owner := strings.TrimSpace(r.Header.Get(HeaderOwner))
-	if owner == "" {
-		return "", refuse(codeOwnerMissing, dialects.ReasonMissing, "XownerId header is required", nil)
-	}
-	if d.verify == nil {
-		return owner, nil
-	}
-	h := strings.TrimSpace(r.Header.Get(HeaderVerify))
-	if h == "" {
-		if d.cfg.Verify.Enforcement == "optional" {
-			return owner, nil
-		}
-		d.verifyErr.WithLabelValues("missing").Inc()
-		return "", refuse(codeVerifyMissing, dialects.ReasonMissing, "XverifyApi header is required", nil)
-	}
-	plain, err := d.verify.Decrypt(h)
-	if err != nil {
-		d.verifyErr.WithLabelValues(verifyReason(err)).Inc()
-		return "", refuse(codeVerifyInvalid, dialects.ReasonMalformed, "XverifyApi header is invalid", err)
-	}
-	claim, err := ParseVerifyPlain(plain)
-	if err != nil {
-		d.verifyErr.WithLabelValues("format").Inc()
-		return "", refuse(codeVerifyInvalid, dialects.ReasonMalformed, "XverifyApi header is invalid", err)
-	}
-	now := d.now()
-	if !claim.At.IsZero() && (claim.At.Sub(now) > d.cfg.Verify.Skew || now.Sub(claim.At) > d.cfg.Verify.Skew) {
-		d.verifyErr.WithLabelValues("skew").Inc()
-		return "", refuse(codeVerifyStale, dialects.ReasonExpired, "XverifyApi timestamp is outside the allowed window", ErrVerifyTimestamp)
-	}
-	fresh, err := d.store.UseNonce(r.Context(), "bov3:"+d.name+":"+claim.GUID, d.cfg.Verify.ReplayWindow, now)
-	if err != nil {
-		return "", dialects.StoreFailure(err)
-	}
-	if !fresh {
-		d.verifyErr.WithLabelValues("replay").Inc()
-		return "", refuse(codeVerifyReplayed, dialects.ReasonRevoked, "XverifyApi header was already used", nil)
-	}
-	return owner, nil
-}
-
-func verifyReason(err error) string {
-	switch {
-	case errors.Is(err, ErrVerifyEncoding):
-		return "encoding"
-	case errors.Is(err, ErrVerifyDecrypt):
-		return "decrypt"
-	case errors.Is(err, ErrVerifyPadding):
-		return "padding"
-	default:
-		return "format"
-	}
 }
 
 const refreshAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -251,7 +193,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), d.now()
-	if err := dialects.CountAttempt(ctx, d.store, "bov3:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, d.cfg.LoginLimit, now); err != nil {
+	limit := dialects.Limit{Key: d.keys.Key("login", dialects.ClientIP(r)), Window: d.cfg.LoginWindow, Max: d.cfg.LoginLimit}
+	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
 		d.WriteError(w, r, err)
 		return
 	}
@@ -279,7 +222,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		Attrs:     map[string]string{"owner": owner, "account": u.Account},
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	data, err := d.issue(u, sid, owner, refresh, refreshExp, now)
@@ -323,7 +266,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	if sess.Attrs["owner"] != owner {
@@ -335,7 +278,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	if !ok || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
 		// The user left the users file (or the project) since login.
 		if err := d.store.RevokeSession(ctx, sess.ID); err != nil {
-			d.WriteError(w, r, dialects.StoreFailure(err))
+			d.WriteError(w, r, err)
 			return
 		}
 		d.metrics.Refreshed(d.name, "revoked")
@@ -361,51 +304,8 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
-}
-
-// Authenticate implements dialects.Dialect: XownerId, XverifyApi, then a
-// Bearer access token issued under that same owner, of a live session.
-func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
-	owner, err := d.checkContext(r)
-	if err != nil {
-		return dialects.Identity{}, err
-	}
-	token, ok := dialects.BearerToken(r, "Authorization")
-	if !ok || token == "" {
-		return dialects.Identity{}, refuse(codeTokenMissing, dialects.ReasonMissing, "Authorization: Bearer token is required", nil)
-	}
-	tok, err := d.access.Verify(token)
-	switch {
-	case errors.Is(err, jwtkit.ErrExpired):
-		return dialects.Identity{}, refuse(codeTokenExpired, dialects.ReasonExpired, "access token expired", err)
-	case errors.Is(err, jwtkit.ErrSignature):
-		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonSignature, "access token is invalid", err)
-	case err != nil:
-		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", err)
-	}
-	sid, ok1 := jwtkit.String(tok, "sid")
-	tokOwner, ok2 := jwtkit.String(tok, "owner")
-	userID, ok3 := jwtkit.String(tok, "id")
-	if !ok1 || !ok2 || !ok3 || !slices.Contains(tok.Audience(), d.cfg.Audience) {
-		return dialects.Identity{}, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", nil)
-	}
-	if tokOwner != owner {
-		return dialects.Identity{}, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the token was issued for another project (XownerId)", nil)
-	}
-	if _, err := d.store.Session(r.Context(), sid, d.now()); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) {
-			return dialects.Identity{}, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the login has ended", err)
-		}
-		return dialects.Identity{}, dialects.StoreFailure(err)
-	}
-	roles, _ := tok.Get("role_id")
-	roleStr, _ := roles.(string)
-	return dialects.Identity{
-		Dialect: d.name, Subject: userID, SessionID: sid,
-		Attrs: map[string]string{"owner_id": owner, "roles": roleStr},
-	}, nil
 }

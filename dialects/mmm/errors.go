@@ -68,35 +68,34 @@ type refreshedError struct{ pair Pair }
 
 func (e *refreshedError) Error() string { return "mmm 10026: access token expired; refreshed" }
 
+// classCodes is this dialect's row for each of the shared error classes.
+var classCodes = map[dialects.Class]wireError{
+	dialects.ClassInternal:         {code: CodeInternal, msg: "服务内部错误"},
+	dialects.ClassBadRequest:       {code: CodeMalformedRequest, msg: "请求格式错误"},
+	dialects.ClassBodyTooLarge:     {code: CodeBodyTooLarge, msg: "请求体过大"},
+	dialects.ClassMethodNotAllowed: {code: CodeMethodNotAllowed, msg: "请求方式不支持"},
+	dialects.ClassRateLimited:      {code: CodeRateLimited, msg: "请求过于频繁,请稍后再试"},
+	dialects.ClassStoreDown:        {code: CodeStoreDown, msg: "服务暂不可用"},
+	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
+	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
+}
+
 // toWire maps any error to its wire form; the one place codes are chosen.
 func toWire(err error) (code, msg string, status int, data any) {
 	var we *wireError
 	var re *refreshedError
-	var reqErr *dialects.RequestError
 	switch {
 	case errors.As(err, &re):
 		return CodeRefreshed, "access_token 已过期,已刷新 token", http.StatusOK, re.pair
 	case errors.As(err, &we):
 		return we.code, we.msg, we.status, struct{}{}
-	case errors.As(err, &reqErr):
-		return CodeMalformedRequest, "请求格式错误: " + reqErr.Msg, http.StatusBadRequest, struct{}{}
-	case errors.Is(err, dialects.ErrBodyTooLarge):
-		return CodeBodyTooLarge, "请求体过大", http.StatusRequestEntityTooLarge, struct{}{}
-	case errors.Is(err, dialects.ErrMalformedRequest):
-		return CodeMalformedRequest, "请求格式错误", http.StatusBadRequest, struct{}{}
-	case errors.Is(err, dialects.ErrMethodNotAllowed):
-		return CodeMethodNotAllowed, "请求方式不支持", http.StatusMethodNotAllowed, struct{}{}
-	case errors.Is(err, dialects.ErrRateLimited):
-		return CodeRateLimited, "请求过于频繁,请稍后再试", http.StatusTooManyRequests, struct{}{}
-	case errors.Is(err, dialects.ErrStoreUnavailable):
-		return CodeStoreDown, "服务暂不可用", http.StatusServiceUnavailable, struct{}{}
-	case errors.Is(err, dialects.ErrUpstreamTimeout):
-		return CodeUpstreamTimeout, "上游服务超时", http.StatusGatewayTimeout, struct{}{}
-	case errors.Is(err, dialects.ErrUpstreamUnavailable):
-		return CodeUpstreamDown, "上游服务不可用", http.StatusBadGateway, struct{}{}
-	default:
-		return CodeInternal, "服务内部错误", http.StatusInternalServerError, struct{}{}
 	}
+	class := dialects.Classify(err)
+	row := classCodes[class]
+	if detail := dialects.Detail(err); detail != "" {
+		row.msg += ": " + detail
+	}
+	return row.code, row.msg, class.Status(), struct{}{}
 }
 
 // WriteError implements dialects.Dialect.

@@ -80,12 +80,19 @@ type users interface {
 	ByID(id int64) (identity.User, bool)
 }
 
+// store is what the dialect keeps in the token store.
+type store interface {
+	tokenstore.Sessions
+	tokenstore.Counters
+}
+
 // Dialect is one mmm instance.
 type Dialect struct {
 	name    string
+	keys    dialects.Namespace
 	cfg     Config
 	signer  *signer
-	store   tokenstore.Store
+	store   store
 	users   users
 	now     func() time.Time
 	log     *slog.Logger
@@ -135,6 +142,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	}
 	return &Dialect{
 		name:    name,
+		keys:    dialects.Namespace(name),
 		cfg:     cfg,
 		signer:  newSigner(cfg.Issuer, secret, now),
 		store:   deps.Store,
@@ -178,7 +186,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	now := d.now()
 	// Attempts are counted before the password hash is checked, so a flood
 	// of logins can neither guess passwords nor burn the CPU on argon2id.
-	if err := dialects.CountAttempt(ctx, d.store, "mmm:"+d.name+":login:"+dialects.ClientIP(r), d.cfg.LoginWindow, d.cfg.LoginLimit, now); err != nil {
+	limit := dialects.Limit{Key: d.keys.Key("login", dialects.ClientIP(r)), Window: d.cfg.LoginWindow, Max: d.cfg.LoginLimit}
+	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
 		d.WriteError(w, r, err)
 		return
 	}
@@ -204,7 +213,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		RefreshHash: dialects.HashToken(pair.RefreshToken),
 	}
 	if err := d.store.CreateSession(ctx, sess, now); err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	d.metrics.Issued(d.name, "login")

@@ -20,11 +20,11 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if err != nil {
 		return dialects.Identity{}, err
 	}
-	if _, err := d.store.Session(r.Context(), c.SessionID, d.now()); err != nil {
+	if err := d.store.CheckSession(r.Context(), c.SessionID, d.now()); err != nil {
 		if errors.Is(err, tokenstore.ErrNotFound) {
 			return dialects.Identity{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
 		}
-		return dialects.Identity{}, dialects.StoreFailure(err)
+		return dialects.Identity{}, err
 	}
 	return dialects.Identity{
 		Dialect:   d.name,
@@ -36,20 +36,22 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 
 // accessClaims verifies x-mmm-accesstoken. When it has expired, the
 // refresh token in x-mmm-refreshtoken is rotated and the new pair comes
-// back as a refreshedError (10026), or 10024 when that cannot be done.
+// back as a refreshedError (10026), or 10024 when that cannot be done. A
+// missing token, or one this instance did not sign, is not its to decide
+// (dialects.NotMine).
 func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	token := strings.TrimSpace(r.Header.Get(HeaderAccess))
 	if token == "" {
-		return claims{}, refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil)
+		return claims{}, dialects.NotMine(refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil))
 	}
 	c, err := verify(d.signer.access, token)
 	switch {
 	case err == nil:
 		return c, nil
 	case errors.Is(err, jwtkit.ErrMalformed):
-		return claims{}, refuse(CodeAccessMalformed, dialects.ReasonMalformed, "x-mmm-accesstoken 格式错误", err)
+		return claims{}, dialects.NotMine(refuse(CodeAccessMalformed, dialects.ReasonMalformed, "x-mmm-accesstoken 格式错误", err))
 	case errors.Is(err, jwtkit.ErrSignature):
-		return claims{}, refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err)
+		return claims{}, dialects.NotMine(refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err))
 	}
 	// Expired but genuine: the seed's 10026 / 10024 protocol.
 	refresh := strings.TrimSpace(r.Header.Get(HeaderRefresh))
@@ -82,7 +84,7 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 	if user, ok := d.users.ByID(c.UID); !ok || !user.BelongsTo(c.CompanyID) {
 		// The user left the users file or the company since login.
 		if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
-			return Pair{}, dialects.StoreFailure(err)
+			return Pair{}, err
 		}
 		d.metrics.Refreshed(d.name, "revoked")
 		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
@@ -92,37 +94,20 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 	if err != nil {
 		return Pair{}, err
 	}
-	sealed, err := dialects.SealSuccessor(presented, next)
-	if err != nil {
-		return Pair{}, err
-	}
-	res, err := d.store.RotateRefresh(ctx, tokenstore.Rotation{
-		SessionID: c.SessionID, Presented: dialects.HashToken(presented),
-		Next: dialects.HashToken(next.RefreshToken), NextExpiresAt: time.Unix(next.RefreshExpires, 0),
-		Successor: sealed, Grace: d.cfg.RefreshGrace, Now: now,
+	pair, err := dialects.RotateRefresh(ctx, d.store, d.metrics, dialects.Rotation[Pair]{
+		Dialect: d.name, SessionID: c.SessionID, Presented: presented,
+		Next: next, NextRefresh: next.RefreshToken, NextExpiresAt: time.Unix(next.RefreshExpires, 0),
+		Grace: d.cfg.RefreshGrace, Now: now,
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		d.metrics.Refreshed(d.name, "reused")
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session revoked", "session", c.SessionID, "uid", c.UID)
 		return Pair{}, refuse(CodeRefreshReused, dialects.ReasonRevoked, "refresh_token 已被使用,登录已失效,请重新登录", err)
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.metrics.Refreshed(d.name, "revoked")
 		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
-	case err != nil:
-		return Pair{}, dialects.StoreFailure(err)
 	}
-	if res.Replayed {
-		var earlier Pair
-		if err := dialects.OpenSuccessor(presented, res.Successor, &earlier); err != nil {
-			return Pair{}, err
-		}
-		d.metrics.Refreshed(d.name, "grace_replay")
-		return earlier, nil
-	}
-	d.metrics.Refreshed(d.name, "rotated")
-	d.metrics.Issued(d.name, "refresh")
-	return next, nil
+	return pair, err
 }
 
 // refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
@@ -173,7 +158,7 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	_, err = d.store.ReissueRefresh(r.Context(), tokenstore.Reissue{
+	err = d.store.ReissueRefresh(r.Context(), tokenstore.Reissue{
 		SessionID: id.SessionID, Next: dialects.HashToken(pair.RefreshToken),
 		NextExpiresAt: time.Unix(pair.RefreshExpires, 0), Company: strconv.FormatInt(*req.CompanyID, 10), Now: now,
 	})
@@ -182,7 +167,7 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	d.metrics.Issued(d.name, "change_company")
@@ -198,7 +183,7 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, dialects.StoreFailure(err))
+		d.WriteError(w, r, err)
 		return
 	}
 	writeOK(w, struct{}{})

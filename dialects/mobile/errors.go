@@ -69,35 +69,36 @@ func refuse(code int, reason, msg string, err error) error {
 	return &dialects.AuthError{Reason: reason, Err: &wireError{code: code, msg: msg, status: http.StatusUnauthorized, err: err}}
 }
 
+// classCodes is this dialect's row for each of the shared error classes.
+var classCodes = map[dialects.Class]wireError{
+	dialects.ClassInternal:         {code: CodeInternal, msg: "服务内部错误"},
+	dialects.ClassBadRequest:       {code: CodeMalformedRequest, msg: "请求格式错误"},
+	dialects.ClassBodyTooLarge:     {code: CodeBodyTooLarge, msg: "请求体过大"},
+	dialects.ClassMethodNotAllowed: {code: CodeMethodNotAllowed, msg: "请求方式不支持"},
+	dialects.ClassRateLimited:      {code: CodeRateLimited, msg: "请求过于频繁"},
+	dialects.ClassStoreDown:        {code: CodeStoreDown, msg: "服务暂不可用"},
+	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
+	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
+}
+
 // toWire maps any error to its wire form; the one place codes are chosen.
+// A rate limit with a message of its own also tells the client, in data,
+// how many seconds to wait.
 func toWire(err error) (code int, msg string, status int, data any) {
 	var we *wireError
 	var rl *dialects.RateLimited
-	var reqErr *dialects.RequestError
 	switch {
-	case errors.As(err, &rl):
+	case errors.As(err, &rl) && rl.Msg != "":
 		return CodeRateLimited, rl.Msg, http.StatusTooManyRequests, map[string]int64{"retryAfter": int64((rl.Wait + time.Second - 1) / time.Second)}
 	case errors.As(err, &we):
 		return we.code, we.msg, we.status, nil
-	case errors.As(err, &reqErr):
-		return CodeMalformedRequest, "请求格式错误: " + reqErr.Msg, http.StatusBadRequest, nil
-	case errors.Is(err, dialects.ErrBodyTooLarge):
-		return CodeBodyTooLarge, "请求体过大", http.StatusRequestEntityTooLarge, nil
-	case errors.Is(err, dialects.ErrMalformedRequest):
-		return CodeMalformedRequest, "请求格式错误", http.StatusBadRequest, nil
-	case errors.Is(err, dialects.ErrMethodNotAllowed):
-		return CodeMethodNotAllowed, "请求方式不支持", http.StatusMethodNotAllowed, nil
-	case errors.Is(err, dialects.ErrRateLimited):
-		return CodeRateLimited, "请求过于频繁", http.StatusTooManyRequests, nil
-	case errors.Is(err, dialects.ErrStoreUnavailable):
-		return CodeStoreDown, "服务暂不可用", http.StatusServiceUnavailable, nil
-	case errors.Is(err, dialects.ErrUpstreamTimeout):
-		return CodeUpstreamTimeout, "上游服务超时", http.StatusGatewayTimeout, nil
-	case errors.Is(err, dialects.ErrUpstreamUnavailable):
-		return CodeUpstreamDown, "上游服务不可用", http.StatusBadGateway, nil
-	default:
-		return CodeInternal, "服务内部错误", http.StatusInternalServerError, nil
 	}
+	class := dialects.Classify(err)
+	row := classCodes[class]
+	if detail := dialects.Detail(err); detail != "" {
+		row.msg += ": " + detail
+	}
+	return row.code, row.msg, class.Status(), nil
 }
 
 // WriteError implements dialects.Dialect.

@@ -15,8 +15,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
@@ -136,55 +134,31 @@ type users interface {
 	ByMobile(mobile string) (identity.User, bool)
 }
 
+// store is what the dialect keeps in the token store.
+type store interface {
+	tokenstore.Sessions
+	tokenstore.Codes
+	tokenstore.Counters
+	tokenstore.Accounts
+	tokenstore.Seats
+}
+
 // Dialect is one mobile instance.
 type Dialect struct {
 	name       string
+	keys       dialects.Namespace
 	cfg        Config
 	access     *jwtkit.HS256
 	codeSecret []byte
 	loc        *time.Location
 	mobile     *regexp.Regexp
 	sender     sms.Sender
-	store      tokenstore.Store
+	store      store
 	users      users
 	now        func() time.Time
 	log        *slog.Logger
 	metrics    *dialects.Metrics
-	m          *ownMetrics
-}
-
-// ownMetrics are this dialect's series; the registerer adds the
-// dialect label.
-type ownMetrics struct {
-	codesSent      *prometheus.CounterVec
-	sendFailures   *prometheus.CounterVec
-	verifyFailures *prometheus.CounterVec
-	kicks          prometheus.Counter
-	registrations  prometheus.Counter
-}
-
-func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
-	m := &ownMetrics{
-		codesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_sms_codes_sent_total", Help: "SMS login codes handed to the sender and accepted by it.",
-		}, []string{"sender"}),
-		sendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_sms_send_failures_total", Help: "SMS login codes the sender could not deliver.",
-		}, []string{"sender"}),
-		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_sms_verify_failures_total", Help: "SMS code checks that failed, by reason (mismatch, expired, exhausted).",
-		}, []string{"reason"}),
-		kicks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "authgate_device_kicks_total", Help: "Sessions displaced by a login of the same user on another device.",
-		}),
-		registrations: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "authgate_mobile_registrations_total", Help: "Users registered on their first SMS login.",
-		}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.codesSent, m.sendFailures, m.verifyFailures, m.kicks, m.registrations)
-	}
-	return m
+	m          *metrics
 }
 
 // New builds an instance from its config block.
@@ -246,11 +220,11 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("authgate mobile sms code key"))
 	d := &Dialect{
-		name: name, cfg: cfg,
+		name: name, keys: dialects.Namespace(name), cfg: cfg,
 		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize),
 		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
-		m: newOwnMetrics(deps.Registerer),
+		m: newMetrics(deps.Registerer),
 	}
 	if deps.Users != nil {
 		d.users = deps.Users

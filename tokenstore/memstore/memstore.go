@@ -29,15 +29,10 @@ type code struct {
 	attempts int
 }
 
-type displacement struct {
-	at time.Time
-	by string
-}
-
 type seat struct {
 	holder    tokenstore.Seat
 	expiresAt time.Time
-	displaced map[string]displacement
+	displaced map[string]time.Time
 }
 
 type counter struct {
@@ -48,6 +43,8 @@ type counter struct {
 // Store keeps everything in maps behind one mutex. The zero value is not
 // usable; call New.
 type Store struct {
+	tokenstore.Probe
+
 	mu       sync.Mutex
 	sessions map[string]tokenstore.Session
 	rotated  map[string]map[string]rotated // session id → presented hash → record
@@ -65,7 +62,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ tokenstore.Store = (*Store)(nil)
+var (
+	_ tokenstore.Store      = (*Store)(nil)
+	_ tokenstore.Observable = (*Store)(nil)
+)
 
 // New returns an empty store whose background sweep reads the time from now
 // (time.Now when nil). Close stops the sweep.
@@ -188,7 +188,8 @@ func copySession(sess tokenstore.Session) tokenstore.Session {
 }
 
 // CreateSession implements tokenstore.Store.
-func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now time.Time) error {
+func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now time.Time) (err error) {
+	defer s.Done("create_session", time.Now(), &err)
 	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
 		return fmt.Errorf("memstore: create session: %w", tokenstore.ErrInvalid)
 	}
@@ -204,7 +205,8 @@ func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now ti
 }
 
 // Session implements tokenstore.Store.
-func (s *Store) Session(_ context.Context, id string, now time.Time) (tokenstore.Session, error) {
+func (s *Store) Session(_ context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
+	defer s.Done("session", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.liveSessionLocked(id, now)
@@ -214,8 +216,20 @@ func (s *Store) Session(_ context.Context, id string, now time.Time) (tokenstore
 	return copySession(sess), nil
 }
 
+// CheckSession implements tokenstore.Store.
+func (s *Store) CheckSession(_ context.Context, id string, now time.Time) (err error) {
+	defer s.Done("check_session", time.Now(), &err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.liveSessionLocked(id, now); !ok {
+		return fmt.Errorf("memstore: check session: %w", tokenstore.ErrNotFound)
+	}
+	return nil
+}
+
 // RotateRefresh implements tokenstore.Store.
-func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (tokenstore.RotateResult, error) {
+func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
+	defer s.Done("rotate_refresh", time.Now(), &err)
 	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrInvalid)
 	}
@@ -234,7 +248,7 @@ func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (tokenst
 		sess.ExpiresAt = r.NextExpiresAt
 		sess.LastSeen = r.Now
 		s.sessions[sess.ID] = sess
-		return tokenstore.RotateResult{Session: copySession(sess)}, nil
+		return tokenstore.RotateResult{}, nil
 	}
 	rec, ok := s.rotated[sess.ID][r.Presented]
 	if !ok || !r.Now.Before(rec.expiresAt) {
@@ -248,26 +262,28 @@ func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (tokenst
 }
 
 // ReissueRefresh implements tokenstore.Store.
-func (s *Store) ReissueRefresh(_ context.Context, r tokenstore.Reissue) (tokenstore.Session, error) {
+func (s *Store) ReissueRefresh(_ context.Context, r tokenstore.Reissue) (err error) {
+	defer s.Done("reissue_refresh", time.Now(), &err)
 	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
-		return tokenstore.Session{}, fmt.Errorf("memstore: reissue: %w", tokenstore.ErrInvalid)
+		return fmt.Errorf("memstore: reissue: %w", tokenstore.ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.liveSessionLocked(r.SessionID, r.Now)
 	if !ok {
-		return tokenstore.Session{}, fmt.Errorf("memstore: reissue: %w", tokenstore.ErrNotFound)
+		return fmt.Errorf("memstore: reissue: %w", tokenstore.ErrNotFound)
 	}
 	sess.RefreshHash = r.Next
 	sess.ExpiresAt = r.NextExpiresAt
 	sess.Company = r.Company
 	sess.LastSeen = r.Now
 	s.sessions[sess.ID] = sess
-	return copySession(sess), nil
+	return nil
 }
 
 // RevokeSession implements tokenstore.Store.
-func (s *Store) RevokeSession(_ context.Context, id string) error {
+func (s *Store) RevokeSession(_ context.Context, id string) (err error) {
+	defer s.Done("revoke_session", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deleteSessionLocked(id)
@@ -275,7 +291,8 @@ func (s *Store) RevokeSession(_ context.Context, id string) error {
 }
 
 // RevokeSubject implements tokenstore.Store.
-func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now time.Time) (int, error) {
+func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now time.Time) (_ int, err error) {
+	defer s.Done("revoke_subject", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -289,7 +306,8 @@ func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now ti
 }
 
 // PutCode implements tokenstore.Store.
-func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now time.Time) error {
+func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now time.Time) (err error) {
+	defer s.Done("put_code", time.Now(), &err)
 	if key == "" || c.Hash == "" || c.MaxAttempts < 1 || !now.Before(c.ExpiresAt) {
 		return fmt.Errorf("memstore: put code: %w", tokenstore.ErrInvalid)
 	}
@@ -300,7 +318,8 @@ func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now ti
 }
 
 // VerifyCode implements tokenstore.Store.
-func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (tokenstore.CodeResult, error) {
+func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (_ tokenstore.CodeResult, err error) {
+	defer s.Done("verify_code", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[key]
@@ -322,7 +341,8 @@ func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (
 }
 
 // UseNonce implements tokenstore.Store.
-func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now time.Time) (bool, error) {
+func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now time.Time) (_ bool, err error) {
+	defer s.Done("use_nonce", time.Now(), &err)
 	if nonce == "" || ttl <= 0 {
 		return false, fmt.Errorf("memstore: use nonce: %w", tokenstore.ErrInvalid)
 	}
@@ -336,7 +356,8 @@ func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now
 }
 
 // Hit implements tokenstore.Store.
-func (s *Store) Hit(_ context.Context, key string, window time.Duration, now time.Time) (int64, time.Duration, error) {
+func (s *Store) Hit(_ context.Context, key string, window time.Duration, now time.Time) (_ int64, _ time.Duration, err error) {
+	defer s.Done("hit", time.Now(), &err)
 	if key == "" || window <= 0 {
 		return 0, 0, fmt.Errorf("memstore: hit: %w", tokenstore.ErrInvalid)
 	}
@@ -352,7 +373,8 @@ func (s *Store) Hit(_ context.Context, key string, window time.Duration, now tim
 }
 
 // Release implements tokenstore.Store.
-func (s *Store) Release(_ context.Context, key string, now time.Time) error {
+func (s *Store) Release(_ context.Context, key string, now time.Time) (err error) {
+	defer s.Done("release", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.counters[key]; ok && now.Before(c.resetAt) && c.count > 0 {
@@ -363,7 +385,8 @@ func (s *Store) Release(_ context.Context, key string, now time.Time) error {
 }
 
 // EnsureAccount implements tokenstore.Store.
-func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (tokenstore.Account, bool, error) {
+func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (_ tokenstore.Account, _ bool, err error) {
+	defer s.Done("ensure_account", time.Now(), &err)
 	if key == "" {
 		return tokenstore.Account{}, false, fmt.Errorf("memstore: ensure account: %w", tokenstore.ErrInvalid)
 	}
@@ -381,7 +404,8 @@ func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]st
 }
 
 // Account implements tokenstore.Store.
-func (s *Store) Account(_ context.Context, key string) (tokenstore.Account, error) {
+func (s *Store) Account(_ context.Context, key string) (_ tokenstore.Account, err error) {
+	defer s.Done("account", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[key]
@@ -393,7 +417,8 @@ func (s *Store) Account(_ context.Context, key string) (tokenstore.Account, erro
 }
 
 // ClaimSeat implements tokenstore.Store.
-func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (tokenstore.Seat, error) {
+func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (_ tokenstore.Seat, err error) {
+	defer s.Done("claim_seat", time.Now(), &err)
 	if c.Key == "" || c.SessionID == "" || !c.Now.Before(c.ExpiresAt) {
 		return tokenstore.Seat{}, fmt.Errorf("memstore: claim seat: %w", tokenstore.ErrInvalid)
 	}
@@ -401,29 +426,29 @@ func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (tokenstore
 	defer s.mu.Unlock()
 	st, ok := s.seats[c.Key]
 	if !ok || !c.Now.Before(st.expiresAt) {
-		st = seat{displaced: map[string]displacement{}}
+		st = seat{displaced: map[string]time.Time{}}
 	}
 	prev := st.holder
 	if prev.SessionID != "" && prev.Device != c.Device {
-		st.displaced[prev.Device] = displacement{at: c.Now, by: c.SessionID}
+		st.displaced[prev.Device] = c.Now
 	}
 	delete(st.displaced, c.Device)
-	st.holder = tokenstore.Seat{SessionID: c.SessionID, Device: c.Device, Since: c.Now}
+	st.holder = tokenstore.Seat{SessionID: c.SessionID, Device: c.Device}
 	st.expiresAt = later(st.expiresAt, c.ExpiresAt)
 	s.seats[c.Key] = st
 	return prev, nil
 }
 
 // SeatState implements tokenstore.Store.
-func (s *Store) SeatState(_ context.Context, key, device string, now time.Time) (tokenstore.SeatState, error) {
+func (s *Store) SeatState(_ context.Context, key, device string, now time.Time) (_ tokenstore.SeatState, err error) {
+	defer s.Done("seat_state", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.seats[key]
 	if !ok || !now.Before(st.expiresAt) {
 		return tokenstore.SeatState{}, nil
 	}
-	d := st.displaced[device]
-	return tokenstore.SeatState{Holder: st.holder, DisplacedAt: d.at, DisplacedBy: d.by}, nil
+	return tokenstore.SeatState{Holder: st.holder, DisplacedAt: st.displaced[device]}, nil
 }
 
 func later(a, b time.Time) time.Time {
@@ -434,7 +459,10 @@ func later(a, b time.Time) time.Time {
 }
 
 // Ping implements tokenstore.Store; memory always answers.
-func (s *Store) Ping(context.Context) error { return nil }
+func (s *Store) Ping(context.Context) (err error) {
+	defer s.Done("ping", time.Now(), &err)
+	return nil
+}
 
 // Close stops the background sweep. It is safe to call more than once.
 func (s *Store) Close() error {

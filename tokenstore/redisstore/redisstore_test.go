@@ -4,14 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"net"
 	"os"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 	"github.com/authgate/authgate/tokenstore/storetest"
+	"github.com/redis/go-redis/v9"
 )
 
 // addr is the real Redis server the tests use. A missing server fails the
@@ -119,5 +124,89 @@ func TestKeysShareSlot(t *testing.T) {
 	b, _ := s.Client().ClusterKeySlot(ctx, keys[1]).Result()
 	if a != b {
 		t.Fatalf("keys %v in slots %d and %d", keys, a, b)
+	}
+}
+
+// commandCounter counts the commands a client sends.
+type commandCounter struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.cmds = append(c.cmds, cmd.Name())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		for _, cmd := range cmds {
+			c.cmds = append(c.cmds, cmd.Name())
+		}
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// TestCheckSessionIsOneHGET: the hot path's liveness check costs one
+// command, an HGET of one field, live or not.
+func TestCheckSessionIsOneHGET(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.CreateSession(ctx, tokenstore.Session{ID: "live", Subject: "1", RefreshHash: "h", ExpiresAt: now.Add(time.Hour)}, now); err != nil {
+		t.Fatal(err)
+	}
+	counter := &commandCounter{}
+	s.Client().AddHook(counter)
+	if err := s.CheckSession(ctx, "live", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSession(ctx, "gone", now); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+	if !reflect.DeepEqual(counter.cmds, []string{"hget", "hget"}) {
+		t.Fatalf("two checks sent %v, want one hget each", counter.cmds)
+	}
+}
+
+// TestOutageIsErrUnavailable: with no server behind the address, every
+// operation fails with tokenstore.ErrUnavailable, never with a verdict.
+func TestOutageIsErrUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	_ = ln.Close()
+	s, err := redisstore.New(redisstore.Options{Addrs: []string{dead}, DialTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	errs := map[string]error{
+		"ping":           s.Ping(ctx),
+		"check_session":  s.CheckSession(ctx, "x", now),
+		"create_session": s.CreateSession(ctx, tokenstore.Session{ID: "x", RefreshHash: "h", ExpiresAt: now.Add(time.Hour)}, now),
+		"revoke_session": s.RevokeSession(ctx, "x"),
+	}
+	_, errs["session"] = s.Session(ctx, "x", now)
+	_, errs["rotate_refresh"] = s.RotateRefresh(ctx, tokenstore.Rotation{SessionID: "x", Presented: "a", Next: "b", NextExpiresAt: now.Add(time.Hour), Now: now})
+	_, _, errs["hit"] = s.Hit(ctx, "k", time.Minute, now)
+	_, errs["use_nonce"] = s.UseNonce(ctx, "n", time.Minute, now)
+	_, errs["verify_code"] = s.VerifyCode(ctx, "k", "h", now)
+	_, errs["seat_state"] = s.SeatState(ctx, "k", "d", now)
+	_, errs["account"] = s.Account(ctx, "k")
+	for op, err := range errs {
+		if !errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrNotFound) {
+			t.Errorf("%s with Redis down: err = %v, want ErrUnavailable", op, err)
+		}
 	}
 }

@@ -1,0 +1,35 @@
+package appkey
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are this dialect's own series; the registerer adds the dialect
+// label.
+type metrics struct {
+	logins      *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	appsLoaded  prometheus.Gauge
+	appsFileBad prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_appkey_logins_total",
+			Help: "App logins by result (ok, bad_credentials, disabled, rate_limited, bad_request).",
+		}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_appkey_apps_reloads_total",
+			Help: "Re-reads of a changed apps file, by result (ok, error: the last good set stays).",
+		}, []string{"result"}),
+		appsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps", Help: "Apps in the set in use.",
+		}),
+		appsFileBad: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps_file_broken", Help: "1 while the apps file on disk is broken and the last good set is in use.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.logins, m.reloads, m.appsLoaded, m.appsFileBad)
+	}
+	return m
+}

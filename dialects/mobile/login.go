@@ -1,0 +1,214 @@
+package mobile
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// Token is the seed's {expire, value} pair of a token and its expiry.
+type Token struct {
+	Expire string `json:"expire"`
+	Value  string `json:"value"`
+}
+
+// UserInfo is the seed's userInfo, with its JSON types.
+type UserInfo struct {
+	AvatarURL   string `json:"avatarUrl"`
+	CompanyType int32  `json:"companyType"`
+	ID          int64  `json:"id"`
+	Mobile      string `json:"mobile"`
+	NickName    string `json:"nickName"`
+	RealName    string `json:"realName"`
+	UserName    string `json:"userName"`
+}
+
+// LoginResponse is the seed's MobileLoginResp.
+type LoginResponse struct {
+	AccessToken  Token    `json:"accessToken"`
+	RefreshToken Token    `json:"refreshToken"`
+	UserInfo     UserInfo `json:"userInfo"`
+}
+
+type loginRequest struct {
+	CompanyType  *int32  `json:"companyType"`
+	Mobile       *string `json:"mobile"`
+	ProductType  *int32  `json:"productType"`
+	Source       *string `json:"source"`
+	ValidateNo   *string `json:"validateNo"`
+	DeviceNumber *string `json:"deviceNumber"`
+}
+
+func (req loginRequest) missing() string {
+	var m []string
+	if req.CompanyType == nil {
+		m = append(m, "companyType")
+	}
+	if req.Mobile == nil || *req.Mobile == "" {
+		m = append(m, "mobile")
+	}
+	if req.ProductType == nil {
+		m = append(m, "productType")
+	}
+	if req.Source == nil {
+		m = append(m, "source")
+	}
+	if req.ValidateNo == nil || *req.ValidateNo == "" {
+		m = append(m, "validateNo")
+	}
+	return strings.Join(m, ", ")
+}
+
+// login is POST /auth/mobile/login, exactly as the seed.
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if missing := req.missing(); missing != "" {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "required: " + missing})
+		return
+	}
+	mobile := *req.Mobile
+	if err := d.checkMobile(mobile); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	device := r.Header.Get(d.cfg.DeviceHeader)
+	if device == "" && req.DeviceNumber != nil {
+		device = *req.DeviceNumber
+	}
+	if len(device) > 128 || strings.ContainsFunc(device, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		d.WriteError(w, r, &dialects.RequestError{Msg: "device number must be at most 128 printable characters"})
+		return
+	}
+	ctx, now := r.Context(), d.now()
+	res, err := d.store.VerifyCode(ctx, d.codeStoreKey(mobile), d.codeHash(mobile, *req.ValidateNo), now)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		d.m.verifyFailures.WithLabelValues("expired").Inc()
+		d.WriteError(w, r, fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", nil))
+		return
+	case err != nil:
+		d.WriteError(w, r, err)
+		return
+	case res == tokenstore.CodeMismatch:
+		d.m.verifyFailures.WithLabelValues("mismatch").Inc()
+		d.WriteError(w, r, fail(CodeBadCode, http.StatusOK, "验证码错误", nil))
+		return
+	case res == tokenstore.CodeExhausted:
+		d.m.verifyFailures.WithLabelValues("exhausted").Inc()
+		d.WriteError(w, r, fail(CodeTooManyAttempts, http.StatusOK, "验证码错误次数过多,请重新获取", nil))
+		return
+	}
+	info, err := d.resolveUser(ctx, mobile, req, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	resp, err := d.startSession(ctx, info, device, *req.ProductType, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	d.metrics.Issued(d.name, "login")
+	writeOK(w, resp)
+}
+
+// resolveUser finds the number's user: the identity file first, then the
+// store's registered accounts, registering it when allowed.
+func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginRequest, now time.Time) (UserInfo, error) {
+	if d.users != nil {
+		if u, ok := d.users.ByMobile(mobile); ok {
+			return UserInfo{AvatarURL: u.AvatarURL, CompanyType: *req.CompanyType, ID: u.ID, Mobile: mobile,
+				NickName: u.NickName, RealName: u.Name, UserName: u.Account}, nil
+		}
+	}
+	key := "mobile:" + mobile
+	var acct tokenstore.Account
+	var err error
+	if d.cfg.AutoRegister {
+		var created bool
+		acct, created, err = d.store.EnsureAccount(ctx, key, map[string]string{
+			"mobile": mobile, "source": *req.Source,
+			"companyType": strconv.Itoa(int(*req.CompanyType)), "productType": strconv.Itoa(int(*req.ProductType)),
+		}, d.cfg.IDBase, now)
+		if created {
+			d.m.registrations.Inc()
+			d.log.InfoContext(ctx, "registered a new mobile user", "user_id", acct.ID, "source", *req.Source)
+		}
+	} else {
+		acct, err = d.store.Account(ctx, key)
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return UserInfo{}, fail(CodeNotRegistered, http.StatusOK, "该手机号未注册", nil)
+		}
+	}
+	if err != nil {
+		return UserInfo{}, err
+	}
+	ct, _ := strconv.Atoi(acct.Attrs["companyType"])
+	return UserInfo{CompanyType: int32(ct), ID: acct.ID, Mobile: mobile, NickName: maskMobile(mobile), UserName: mobile}, nil
+}
+
+// maskMobile is the nickname a registered number starts with: 138****8000.
+func maskMobile(m string) string {
+	if len(m) < 8 {
+		return m
+	}
+	return m[:3] + "****" + m[len(m)-4:]
+}
+
+func (d *Dialect) seatKey(uid int64, product int32) string {
+	if d.cfg.KickScope == "user_product" {
+		return d.keys.Key("seat", strconv.FormatInt(uid, 10), strconv.Itoa(int(product)))
+	}
+	return d.keys.Key("seat", strconv.FormatInt(uid, 10))
+}
+
+// startSession creates the session, takes the device seat (kicking the
+// holder before it) and issues the tokens.
+func (d *Dialect) startSession(ctx context.Context, u UserInfo, device string, product int32, now time.Time) (LoginResponse, error) {
+	sid := dialects.NewID()
+	access, accessExp, err := d.issueAccess(u.ID, sid, device, u.Mobile, u.CompanyType, product, now)
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	refresh := dialects.NewID() + dialects.NewID()
+	refreshExp := now.Add(d.cfg.RefreshTTL)
+	err = d.store.CreateSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(u.ID, 10), Device: device,
+		Attrs: map[string]string{
+			"mobile": u.Mobile, "company_type": strconv.Itoa(int(u.CompanyType)), "product_type": strconv.Itoa(int(product)),
+		},
+		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
+	}, now)
+	if err != nil {
+		return LoginResponse{}, err
+	}
+	if d.cfg.SingleDevice {
+		prev, err := d.store.ClaimSeat(ctx, tokenstore.SeatClaim{Key: d.seatKey(u.ID, product), SessionID: sid, Device: device, ExpiresAt: refreshExp, Now: now})
+		if err != nil {
+			return LoginResponse{}, err
+		}
+		if prev.SessionID != "" && prev.SessionID != sid {
+			if err := d.store.RevokeSession(ctx, prev.SessionID); err != nil {
+				return LoginResponse{}, err
+			}
+			if prev.Device != device {
+				d.m.kicks.Inc()
+			}
+		}
+	}
+	return LoginResponse{
+		AccessToken:  Token{Expire: d.formatTime(accessExp), Value: access},
+		RefreshToken: Token{Expire: d.formatTime(refreshExp), Value: refresh},
+		UserInfo:     u,
+	}, nil
+}

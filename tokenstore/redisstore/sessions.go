@@ -1,0 +1,253 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/tokenstore"
+)
+
+func sessionFields(sess tokenstore.Session) ([]any, error) {
+	attrs, err := json.Marshal(sess.Attrs)
+	if err != nil {
+		return nil, err
+	}
+	return []any{
+		"d", sess.Dialect, "u", sess.Subject, "c", sess.Company, "v", sess.Device,
+		"a", string(attrs), "ct", ms(sess.CreatedAt), "ls", ms(sess.LastSeen),
+		"ex", ms(sess.ExpiresAt), "rh", sess.RefreshHash,
+	}, nil
+}
+
+func parseSession(id string, m map[string]string) (tokenstore.Session, error) {
+	sess := tokenstore.Session{
+		ID: id, Dialect: m["d"], Subject: m["u"], Company: m["c"], Device: m["v"],
+		CreatedAt: fromMS(m["ct"]), LastSeen: fromMS(m["ls"]), ExpiresAt: fromMS(m["ex"]),
+		RefreshHash: m["rh"],
+	}
+	if a := m["a"]; a != "" && a != "null" {
+		if err := json.Unmarshal([]byte(a), &sess.Attrs); err != nil {
+			return tokenstore.Session{}, fmt.Errorf("session %s attrs: %w", id, err)
+		}
+	}
+	return sess, nil
+}
+
+// addToSubject indexes a session under its subject and stretches the
+// index's TTL to cover it.
+var addToSubject = redis.NewScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+// CreateSession implements tokenstore.Store.
+func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now time.Time) (err error) {
+	defer s.Done("create_session", time.Now(), &err)
+	ttl := sess.ExpiresAt.Sub(now)
+	if sess.ID == "" || sess.RefreshHash == "" || ttl <= 0 {
+		return fmt.Errorf("redisstore: create session: %w", tokenstore.ErrInvalid)
+	}
+	fields, err := sessionFields(sess)
+	if err != nil {
+		return fmt.Errorf("redisstore: create session: %w", err)
+	}
+	key := s.sessionKey(sess.ID)
+	if _, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.HSet(ctx, key, fields...)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	}); err != nil {
+		return wrap("create session", err)
+	}
+	return s.indexSubject(ctx, sess, ttl)
+}
+
+func (s *Store) indexSubject(ctx context.Context, sess tokenstore.Session, ttl time.Duration) error {
+	err := addToSubject.Run(ctx, s.c, []string{s.subjectKey(sess.Dialect, sess.Subject)}, sess.ID, ttl.Milliseconds()).Err()
+	if err != nil {
+		return wrap("index session under subject", err)
+	}
+	return nil
+}
+
+// Session implements tokenstore.Store.
+func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
+	defer s.Done("session", time.Now(), &err)
+	m, err := s.c.HGetAll(ctx, s.sessionKey(id)).Result()
+	if err != nil {
+		return tokenstore.Session{}, wrap("session", err)
+	}
+	if len(m) == 0 {
+		return tokenstore.Session{}, fmt.Errorf("redisstore: session: %w", tokenstore.ErrNotFound)
+	}
+	sess, err := parseSession(id, m)
+	if err != nil {
+		return tokenstore.Session{}, fmt.Errorf("redisstore: %w", err)
+	}
+	if !now.Before(sess.ExpiresAt) {
+		return tokenstore.Session{}, fmt.Errorf("redisstore: session: %w", tokenstore.ErrNotFound)
+	}
+	return sess, nil
+}
+
+// CheckSession implements tokenstore.Store: one HGET of the expiry, the
+// only field the answer depends on.
+func (s *Store) CheckSession(ctx context.Context, id string, now time.Time) (err error) {
+	defer s.Done("check_session", time.Now(), &err)
+	return s.live(ctx, id, now, "check session")
+}
+
+// live answers nil when the session's stored expiry is after now.
+func (s *Store) live(ctx context.Context, id string, now time.Time, op string) error {
+	ex, err := s.c.HGet(ctx, s.sessionKey(id), "ex").Int64()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if ms(now) >= ex {
+		return fmt.Errorf("redisstore: %s: %w", op, tokenstore.ErrNotFound)
+	}
+	return nil
+}
+
+// rotate: KEYS session, rotated-record-of-presented.
+// ARGV presented, next, next expiry ms, successor, now ms, grace ms.
+// Returns {1, dialect, subject} rotated, {2, successor} replay in grace,
+// {3} reused (session deleted), {0} not found.
+var rotate = redis.NewScript(`
+local now = tonumber(ARGV[5])
+local ex = redis.call('HGET', KEYS[1], 'ex')
+if not ex or tonumber(ex) <= now then return {0} end
+if redis.call('HGET', KEYS[1], 'rh') == ARGV[1] then
+  local keep = tonumber(ex) - now
+  redis.call('HSET', KEYS[2], 'at', now, 'succ', ARGV[4], 'ex', ex)
+  redis.call('PEXPIRE', KEYS[2], keep)
+  redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'ex', ARGV[3], 'ls', now)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) - now)
+  local who = redis.call('HMGET', KEYS[1], 'd', 'u')
+  return {1, who[1], who[2]}
+end
+local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex')
+if not rec[1] or tonumber(rec[3]) <= now then return {0} end
+local grace = tonumber(ARGV[6])
+if grace > 0 and now - tonumber(rec[1]) <= grace then return {2, rec[2]} end
+redis.call('DEL', KEYS[1])
+return {3}`)
+
+// RotateRefresh implements tokenstore.Store.
+func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
+	defer s.Done("rotate_refresh", time.Now(), &err)
+	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
+		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrInvalid)
+	}
+	keys := []string{s.sessionKey(r.SessionID), s.rotatedKey(r.SessionID, r.Presented)}
+	res, err := rotate.Run(ctx, s.c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
+		string(r.Successor), ms(r.Now), r.Grace.Milliseconds()).Slice()
+	if err != nil {
+		return tokenstore.RotateResult{}, wrap("rotate", err)
+	}
+	status, _ := res[0].(int64)
+	switch status {
+	case 1:
+		if err := s.stretchSubject(ctx, r.SessionID, res[1], res[2], r.NextExpiresAt.Sub(r.Now)); err != nil {
+			return tokenstore.RotateResult{}, err
+		}
+		return tokenstore.RotateResult{}, nil
+	case 2:
+		succ, _ := res[1].(string)
+		return tokenstore.RotateResult{Replayed: true, Successor: []byte(succ)}, nil
+	case 3:
+		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate session %s: %w", r.SessionID, tokenstore.ErrReused)
+	default:
+		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrNotFound)
+	}
+}
+
+// stretchSubject keeps a session's subject index alive as long as the
+// session, after a script (which cannot reach the index: it lives in
+// another Cluster slot) moved the session's expiry forward.
+func (s *Store) stretchSubject(ctx context.Context, id string, dialect, subject any, ttl time.Duration) error {
+	d, _ := dialect.(string)
+	u, _ := subject.(string)
+	return s.indexSubject(ctx, tokenstore.Session{ID: id, Dialect: d, Subject: u}, ttl)
+}
+
+// reissue: KEYS session. ARGV next, next expiry ms, company, now ms.
+// Returns {1, dialect, subject} or {0} not found.
+var reissue = redis.NewScript(`
+local now = tonumber(ARGV[4])
+local ex = redis.call('HGET', KEYS[1], 'ex')
+if not ex or tonumber(ex) <= now then return {0} end
+redis.call('HSET', KEYS[1], 'rh', ARGV[1], 'ex', ARGV[2], 'c', ARGV[3], 'ls', now)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - now)
+local who = redis.call('HMGET', KEYS[1], 'd', 'u')
+return {1, who[1], who[2]}`)
+
+// ReissueRefresh implements tokenstore.Store.
+func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err error) {
+	defer s.Done("reissue_refresh", time.Now(), &err)
+	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
+		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrInvalid)
+	}
+	res, err := reissue.Run(ctx, s.c, []string{s.sessionKey(r.SessionID)}, r.Next, ms(r.NextExpiresAt), r.Company, ms(r.Now)).Slice()
+	if err != nil {
+		return wrap("reissue", err)
+	}
+	if status, _ := res[0].(int64); status != 1 {
+		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrNotFound)
+	}
+	return s.stretchSubject(ctx, r.SessionID, res[1], res[2], r.NextExpiresAt.Sub(r.Now))
+}
+
+// RevokeSession implements tokenstore.Store. The subject index keeps the
+// id until RevokeSubject prunes it; a missing session there is harmless.
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer s.Done("revoke_session", time.Now(), &err)
+	if err := s.c.Del(ctx, s.sessionKey(id)).Err(); err != nil {
+		return wrap("revoke session", err)
+	}
+	return nil
+}
+
+// RevokeSubject implements tokenstore.Store. Each session is deleted
+// atomically; the sessions of one subject live in different Cluster slots,
+// so the set as a whole is not one transaction. Ids are removed from the
+// index one by one, never by deleting the index, so a session created
+// meanwhile stays revocable.
+func (s *Store) RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (_ int, err error) {
+	defer s.Done("revoke_subject", time.Now(), &err)
+	idx := s.subjectKey(dialect, subject)
+	ids, err := s.c.SMembers(ctx, idx).Result()
+	if err != nil {
+		return 0, wrap("revoke subject", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.live(ctx, id, now, "revoke subject")
+		if err == nil {
+			n++
+		} else if !errors.Is(err, tokenstore.ErrNotFound) {
+			return n, err
+		}
+		if err := s.c.Del(ctx, s.sessionKey(id)).Err(); err != nil {
+			return n, wrap("revoke subject", err)
+		}
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := s.c.SRem(ctx, idx, members...).Err(); err != nil {
+		return n, wrap("revoke subject", err)
+	}
+	return n, nil
+}

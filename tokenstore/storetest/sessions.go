@@ -1,0 +1,315 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/tokenstore"
+)
+
+func newSession(id string) tokenstore.Session {
+	return tokenstore.Session{
+		ID: id, Dialect: "mmm", Subject: "10", Company: "1", Device: "dev-1",
+		Attrs:     map[string]string{"product": "2"},
+		CreatedAt: base, LastSeen: base, ExpiresAt: base.Add(time.Hour),
+		RefreshHash: "h0",
+	}
+}
+
+func mustCreate(t *testing.T, s tokenstore.Sessions, sess tokenstore.Session) {
+	t.Helper()
+	if err := s.CreateSession(context.Background(), sess, base); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+}
+
+func sameTime(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
+
+func testSessionRoundTrip(t *testing.T, s tokenstore.Sessions) {
+	want := newSession("s1")
+	mustCreate(t, s, want)
+	got, err := s.Session(context.Background(), "s1", base.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	if got.ID != want.ID || got.Dialect != want.Dialect || got.Subject != want.Subject ||
+		got.Company != want.Company || got.Device != want.Device || got.RefreshHash != want.RefreshHash ||
+		got.Attrs["product"] != "2" || len(got.Attrs) != 1 ||
+		!sameTime(got.CreatedAt, want.CreatedAt) || !sameTime(got.LastSeen, want.LastSeen) ||
+		!sameTime(got.ExpiresAt, want.ExpiresAt) {
+		t.Fatalf("Session = %+v, want %+v", got, want)
+	}
+	got.Attrs["product"] = "changed"
+	again, _ := s.Session(context.Background(), "s1", base)
+	if again.Attrs["product"] != "2" {
+		t.Fatal("store shares its Attrs map with callers")
+	}
+}
+
+func testSessionExpires(t *testing.T, s tokenstore.Sessions) {
+	mustCreate(t, s, newSession("s1"))
+	_, err := s.Session(context.Background(), "s1", base.Add(time.Hour))
+	if !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("Session at expiry: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Session(context.Background(), "nope", base); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("unknown session: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateRejectsInvalid(t *testing.T, s tokenstore.Sessions) {
+	for name, mod := range map[string]func(*tokenstore.Session){
+		"empty id":      func(x *tokenstore.Session) { x.ID = "" },
+		"empty hash":    func(x *tokenstore.Session) { x.RefreshHash = "" },
+		"already dead":  func(x *tokenstore.Session) { x.ExpiresAt = base },
+		"expired early": func(x *tokenstore.Session) { x.ExpiresAt = base.Add(-time.Second) },
+	} {
+		sess := newSession("bad")
+		mod(&sess)
+		if err := s.CreateSession(context.Background(), sess, base); !errors.Is(err, tokenstore.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := s.Session(context.Background(), "bad", base); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("invalid session was stored: %v", err)
+	}
+}
+
+func rotation(presented, next string, now time.Time, succ string) tokenstore.Rotation {
+	return tokenstore.Rotation{
+		SessionID: "s1", Presented: presented, Next: next,
+		NextExpiresAt: now.Add(2 * time.Hour), Successor: []byte(succ),
+		Grace: 10 * time.Second, Now: now,
+	}
+}
+
+func testRotateReplacesToken(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	now := base.Add(time.Minute)
+	res, err := s.RotateRefresh(ctx, rotation("h0", "h1", now, "pair1"))
+	if err != nil || res.Replayed {
+		t.Fatalf("RotateRefresh = %+v, %v", res, err)
+	}
+	got, err := s.Session(ctx, "s1", now)
+	if err != nil || got.RefreshHash != "h1" || !sameTime(got.ExpiresAt, now.Add(2*time.Hour)) ||
+		!sameTime(got.LastSeen, now) || got.Subject != "10" || got.Attrs["product"] != "2" {
+		t.Fatalf("rotated session = %+v, %v", got, err)
+	}
+	// The session now outlives its original expiry.
+	if _, err := s.Session(ctx, "s1", base.Add(90*time.Minute)); err != nil {
+		t.Fatalf("session after rotation: %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("h1", "h2", now.Add(time.Minute), "pair2")); err != nil {
+		t.Fatalf("second rotation: %v", err)
+	}
+}
+
+func testRotateGrace(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	now := base.Add(time.Minute)
+	if _, err := s.RotateRefresh(ctx, rotation("h0", "h1", now, "pair1\x00binary\xff")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.RotateRefresh(ctx, rotation("h0", "hX", now.Add(10*time.Second), "other"))
+	if err != nil {
+		t.Fatalf("replay within grace: %v", err)
+	}
+	if !res.Replayed || string(res.Successor) != "pair1\x00binary\xff" {
+		t.Fatalf("replay within grace = %+v, want the first successor", res)
+	}
+	sess, err := s.Session(ctx, "s1", now)
+	if err != nil || sess.RefreshHash != "h1" {
+		t.Fatalf("replay changed the session: %+v %v", sess, err)
+	}
+}
+
+func testRotateReuseAfterGrace(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	now := base.Add(time.Minute)
+	if _, err := s.RotateRefresh(ctx, rotation("h0", "h1", now, "pair1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RotateRefresh(ctx, rotation("h0", "hX", now.Add(11*time.Second), "other"))
+	if !errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("reuse after grace: err = %v, want ErrReused", err)
+	}
+	if _, err := s.Session(ctx, "s1", now.Add(12*time.Second)); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("session survived reuse: %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("h1", "h2", now.Add(13*time.Second), "x")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("the thief's successor still rotates: %v", err)
+	}
+}
+
+func testRotateGraceZero(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	r := rotation("h0", "h1", base, "pair1")
+	r.Grace = 0
+	if _, err := s.RotateRefresh(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r = rotation("h0", "h2", base, "pair2")
+	r.Grace = 0
+	if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("grace 0 replay: err = %v, want ErrReused", err)
+	}
+}
+
+func testRotateUnknown(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	if _, err := s.RotateRefresh(ctx, rotation("never", "h1", base, "p")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("unknown token: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Session(ctx, "s1", base); err != nil {
+		t.Fatalf("an unknown token must not revoke the session: %v", err)
+	}
+	r := rotation("h0", "h1", base, "p")
+	r.SessionID = "other"
+	if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("unknown session: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("h0", "h1", base.Add(time.Hour), "p")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("expired session: err = %v, want ErrNotFound", err)
+	}
+}
+
+// testRotateConcurrent presents one refresh token from many goroutines at
+// once: exactly one rotation wins, every other caller within the grace
+// window receives the winner's successor, and nobody is logged out.
+func testRotateConcurrent(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	const n = 16
+	var wg sync.WaitGroup
+	results := make([]tokenstore.RotateResult, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.RotateRefresh(ctx, rotation("h0", fmt.Sprintf("next-%d", i), base, fmt.Sprintf("pair-%d", i)))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if !results[i].Replayed {
+			if winner >= 0 {
+				t.Fatalf("callers %d and %d both rotated", winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatal("nobody rotated")
+	}
+	for i := range n {
+		if results[i].Replayed && string(results[i].Successor) != fmt.Sprintf("pair-%d", winner) {
+			t.Fatalf("caller %d got %q, want the winner's pair-%d", i, results[i].Successor, winner)
+		}
+	}
+	sess, err := s.Session(ctx, "s1", base)
+	if err != nil || sess.RefreshHash != fmt.Sprintf("next-%d", winner) {
+		t.Fatalf("session after race = %+v, %v", sess, err)
+	}
+}
+
+func testReissue(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	now := base.Add(time.Minute)
+	if err := s.ReissueRefresh(ctx, tokenstore.Reissue{SessionID: "s1", Next: "h9", NextExpiresAt: now.Add(time.Hour), Company: "2", Now: now}); err != nil {
+		t.Fatalf("ReissueRefresh: %v", err)
+	}
+	sess, err := s.Session(ctx, "s1", now)
+	if err != nil || sess.Company != "2" || sess.RefreshHash != "h9" || sess.Subject != "10" || !sameTime(sess.LastSeen, now) {
+		t.Fatalf("reissued session = %+v, %v", sess, err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("h0", "h1", now, "p")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("old refresh token after reissue: err = %v, want ErrNotFound", err)
+	}
+	err = s.ReissueRefresh(ctx, tokenstore.Reissue{SessionID: "gone", Next: "h9", NextExpiresAt: now.Add(time.Hour), Company: "2", Now: now})
+	if !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("reissue of unknown session: err = %v", err)
+	}
+}
+
+func testRevokeSession(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	if err := s.RevokeSession(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, "s1", base); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("revoked session: err = %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("h0", "h1", base, "p")); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("rotate revoked session: err = %v", err)
+	}
+	if err := s.RevokeSession(ctx, "s1"); err != nil {
+		t.Fatalf("revoking twice: %v", err)
+	}
+}
+
+func testRevokeSubject(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		mustCreate(t, s, newSession(id))
+	}
+	other := newSession("d")
+	other.Subject = "11"
+	mustCreate(t, s, other)
+	otherDialect := newSession("e")
+	otherDialect.Dialect = "mobile"
+	mustCreate(t, s, otherDialect)
+
+	n, err := s.RevokeSubject(ctx, "mmm", "10", base)
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeSubject = %d, %v; want 3", n, err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Session(ctx, id, base); !errors.Is(err, tokenstore.ErrNotFound) {
+			t.Errorf("session %s survived: %v", id, err)
+		}
+	}
+	for _, id := range []string{"d", "e"} {
+		if _, err := s.Session(ctx, id, base); err != nil {
+			t.Errorf("session %s of another subject or dialect revoked: %v", id, err)
+		}
+	}
+	if n, err := s.RevokeSubject(ctx, "mmm", "10", base); err != nil || n != 0 {
+		t.Fatalf("second RevokeSubject = %d, %v", n, err)
+	}
+}
+
+func testCheckSession(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	if err := s.CheckSession(ctx, "s1", base.Add(59*time.Minute)); err != nil {
+		t.Fatalf("CheckSession of a live session: %v", err)
+	}
+	if err := s.CheckSession(ctx, "s1", base.Add(time.Hour)); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("CheckSession at expiry: err = %v, want ErrNotFound", err)
+	}
+	if err := s.CheckSession(ctx, "nope", base); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("CheckSession of an unknown session: err = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeSession(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSession(ctx, "s1", base); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("CheckSession of a revoked session: err = %v, want ErrNotFound", err)
+	}
+}
