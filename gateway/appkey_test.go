@@ -72,16 +72,23 @@ func (e *appEnv) writeApps(t *testing.T, content string) {
 
 func startAppkey(t *testing.T, store string, extra string) *appEnv {
 	t.Helper()
+	return startAppkeyRoutes(t, store, extra, defaultRoutes+`  - name: partner
+    path_prefix: /api/
+    dialects: [appkey]
+    upstream: echo
+`)
+}
+
+// startAppkeyRoutes is startAppkey with a routes block of the test's own;
+// extra may add further dialect instances after the appkey block.
+func startAppkeyRoutes(t *testing.T, store, extra, routes string) *appEnv {
+	t.Helper()
 	o := gwOptions{store: store, more: `  appkey:
     type: appkey
     secret: appkey-test-signing-key-0123456789abcdef
     apps_file: apps.yaml
     reload_interval: 10ms
-` + extra, routes: defaultRoutes + `  - name: partner
-    path_prefix: /api/
-    dialects: [appkey]
-    upstream: echo
-`}
+` + extra, routes: routes}
 	if store == "redis" {
 		o.prefix = newPrefix(t)
 	}
