@@ -110,6 +110,28 @@ const (
 	ClassUpstreamDown
 )
 
+// String names the class (the golden files of the envelopes use it).
+func (c Class) String() string {
+	switch c {
+	case ClassBadRequest:
+		return "bad_request"
+	case ClassBodyTooLarge:
+		return "body_too_large"
+	case ClassMethodNotAllowed:
+		return "method_not_allowed"
+	case ClassRateLimited:
+		return "rate_limited"
+	case ClassStoreDown:
+		return "store_down"
+	case ClassUpstreamTimeout:
+		return "upstream_timeout"
+	case ClassUpstreamDown:
+		return "upstream_down"
+	default:
+		return "internal"
+	}
+}
+
 // Classes lists every Class, for tests that check a dialect's table is
 // complete.
 var Classes = []Class{ClassInternal, ClassBadRequest, ClassBodyTooLarge, ClassMethodNotAllowed,

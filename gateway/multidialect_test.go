@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/sms/smstest"
 )
 
 // TestRouteTriesItsDialectsInOrder: mobile and appkey both read
@@ -11,17 +13,8 @@ import (
 // refused in the envelope of the route's first dialect.
 func TestRouteTriesItsDialectsInOrder(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store string) {
-		svc := newSMSService(t)
-		e := startAppkeyRoutes(t, store, `  mobile:
-    type: mobile
-    secret: mobile-test-signing-key-0123456789abcdef
-    sms:
-      sender:
-        type: webhook
-        url: `+svc.URL+`
-        secret: `+webhookSecret+`
-        backoff: 1ms
-`, `routes:
+		svc := smstest.NewReceiver(t)
+		e := startAppkeyRoutes(t, store, "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n"+svc.SenderYAML("    "), `routes:
   - name: mobile-first
     path_prefix: /ma/
     dialects: [mobile, appkey]
