@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -25,7 +26,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
@@ -435,9 +435,27 @@ func Bearer(token string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + token}
 }
 
-// RedisClient is a client of the test Redis, for tests that look at keys.
-func RedisClient(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: RedisAddr()})
-	t.Cleanup(func() { _ = c.Close() })
+// Claims decodes a JWT's claims (numbers as json.Number) without
+// verifying it, and fails unless it is an HS256 JWS.
+func Claims(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not a JWS", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var c map[string]any
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	if !strings.Contains(string(head), `"alg":"HS256"`) {
+		t.Fatalf("header %s, want HS256", head)
+	}
 	return c
 }

@@ -1,7 +1,6 @@
 package mmm_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -74,29 +73,6 @@ func TestContract(t *testing.T) {
 	})
 }
 
-func claimsOf(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWS", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	var c map[string]any
-	if err := dec.Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	head, _ := base64.RawURLEncoding.DecodeString(parts[0])
-	if !strings.Contains(string(head), `"alg":"HS256"`) {
-		t.Fatalf("header %s, want HS256", head)
-	}
-	return c
-}
-
 func intClaim(t *testing.T, c map[string]any, k string) int64 {
 	t.Helper()
 	n, ok := c[k].(json.Number)
@@ -122,7 +98,7 @@ func TestMMMLoginWire(t *testing.T) {
 		if p.ExpiresIn != now.Add(30*time.Minute).Unix() || p.RefreshExpires != now.Add(24*time.Hour).Unix() {
 			t.Fatalf("expiries %d %d, want absolute unix seconds now+30m, now+24h (%d)", p.ExpiresIn, p.RefreshExpires, now.Unix())
 		}
-		c := claimsOf(t, p.Access)
+		c := dialecttest.Claims(t, p.Access)
 		for _, k := range []string{"exp", "iat", "iss", "nbf", "uid", "company_id", "sid"} {
 			if _, ok := c[k]; !ok {
 				t.Errorf("access token lacks claim %s: %v", k, c)
@@ -132,7 +108,7 @@ func TestMMMLoginWire(t *testing.T) {
 			intClaim(t, c, "exp") != p.ExpiresIn || intClaim(t, c, "iat") != now.Unix() || intClaim(t, c, "nbf") != now.Unix() {
 			t.Fatalf("access claims %v", c)
 		}
-		rc := claimsOf(t, p.Refresh)
+		rc := dialecttest.Claims(t, p.Refresh)
 		if intClaim(t, rc, "exp") != p.RefreshExpires || rc["sid"] != c["sid"] || intClaim(t, rc, "uid") != 10 {
 			t.Fatalf("refresh claims %v", rc)
 		}
@@ -247,7 +223,7 @@ func TestMMMChangeCompany(t *testing.T) {
 			t.Fatalf("change to 2: %s", r.Raw)
 		}
 		p2 := readPair(t, r)
-		if intClaim(t, claimsOf(t, p2.Access), "company_id") != 2 || intClaim(t, claimsOf(t, p2.Refresh), "company_id") != 2 {
+		if intClaim(t, dialecttest.Claims(t, p2.Access), "company_id") != 2 || intClaim(t, dialecttest.Claims(t, p2.Refresh), "company_id") != 2 {
 			t.Fatal("new pair does not carry company 2")
 		}
 		if r, seen := tg.Protected(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p2.Access}); seen == nil || seen.Company != "2" {
@@ -259,7 +235,7 @@ func TestMMMChangeCompany(t *testing.T) {
 			t.Fatalf("pre-switch refresh = %s, want 10014", r.Raw)
 		}
 		r = tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p2.Refresh}, "")
-		if p3 := readPair(t, r); intClaim(t, claimsOf(t, p3.Access), "company_id") != 2 {
+		if p3 := readPair(t, r); intClaim(t, dialecttest.Claims(t, p3.Access), "company_id") != 2 {
 			t.Fatal("refresh lost the company")
 		}
 		for _, body := range []string{`{"company_id": 3}`, `{"company_id": 5}`, `{"company_id": 0}`} {
