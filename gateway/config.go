@@ -1,16 +1,11 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -19,8 +14,6 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
-
-	"github.com/authgate/authgate/upstream"
 )
 
 // EnvPrefix starts every environment override: GATEWAY_SERVER__LISTEN sets
@@ -262,133 +255,6 @@ func (c *Config) resolve(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
-}
-
-var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-
-// validate checks what can be checked without building anything.
-func (c *Config) validate() []string {
-	var p []string
-	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
-	if c.Server.Listen == "" {
-		add("server.listen: required")
-	}
-	if c.Server.AdminListen == "" {
-		add("server.admin_listen: required")
-	}
-	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
-		add("server.tls_cert_file: set both tls_cert_file and tls_key_file, or neither")
-	} else if c.Server.TLSCertFile != "" {
-		if _, err := tls.LoadX509KeyPair(c.resolve(c.Server.TLSCertFile), c.resolve(c.Server.TLSKeyFile)); err != nil {
-			add("server.tls_cert_file: %v", err)
-		}
-	}
-	for i, cidr := range c.Server.TrustedProxies {
-		if _, err := parseCIDR(cidr); err != nil {
-			add("server.trusted_proxies[%d]: %q is not an IP or CIDR", i, cidr)
-		}
-	}
-	for key, d := range map[string]time.Duration{
-		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
-		"server.idle_timeout": c.Server.IdleTimeout,
-	} {
-		if d <= 0 {
-			add("%s: must be positive", key)
-		}
-	}
-	switch c.Store.Driver {
-	case "memory":
-	case "redis":
-		if len(c.Store.Redis.Addrs) == 0 {
-			add("store.redis.addrs: at least one address is required with store.driver redis")
-		}
-		set := 0
-		for _, s := range []string{c.Store.Redis.Password, c.Store.Redis.PasswordEnv, c.Store.Redis.PasswordFile} {
-			if s != "" {
-				set++
-			}
-		}
-		if set > 1 {
-			add("store.redis.password: set at most one of password, password_env, password_file")
-		}
-	default:
-		add("store.driver: %q is not one of memory, redis", c.Store.Driver)
-	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
-	}
-	if c.Identity.UsersFile != "" {
-		if _, err := os.Stat(c.resolve(c.Identity.UsersFile)); err != nil {
-			add("identity.users_file: %v", errors.Unwrap(err))
-		}
-	}
-	names := make([]string, 0, len(c.Dialects))
-	for name := range c.Dialects {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if _, ok := c.Dialects[name]["type"].(string); !ok {
-			add("dialects.%s.type: required (one of the dialect types)", name)
-		}
-	}
-	if len(c.Routes) == 0 {
-		add("routes: at least one route is required")
-	}
-	seen := map[string]int{}
-	for i, r := range c.Routes {
-		at := fmt.Sprintf("routes[%d]", i)
-		if r.PathPrefix == "" || r.PathPrefix[0] != '/' {
-			add("%s.path_prefix: must start with /", at)
-		} else if canon, err := upstream.Canonicalize(r.PathPrefix); err != nil || canon != r.PathPrefix {
-			add("%s.path_prefix: %q is not a canonical path", at, r.PathPrefix)
-		}
-		name := r.Name
-		if name == "" {
-			name = r.PathPrefix
-		}
-		if j, dup := seen[name]; dup {
-			add("%s.name: %q is also the name of routes[%d]", at, name, j)
-		}
-		seen[name] = i
-		for _, m := range r.Methods {
-			if !slices.Contains(methods, m) {
-				add("%s.methods: %q is not one of %s", at, m, strings.Join(methods, ", "))
-			}
-		}
-		if len(r.Dialects) == 0 && !r.Public {
-			add("%s.dialects: required; a route without authentication must say `public: true`", at)
-		}
-		if len(r.Dialects) > 0 && r.Public {
-			add("%s.public: a public route takes no dialects", at)
-		}
-		for _, d := range r.Dialects {
-			if _, ok := c.Dialects[d]; !ok {
-				add("%s.dialects: no dialect instance named %q under dialects", at, d)
-			}
-		}
-		if r.Upstream == "" {
-			add("%s.upstream: required (\"echo\" or an http(s) URL)", at)
-		} else if r.Upstream != "echo" {
-			if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add("%s.upstream: %q is not \"echo\" or an http(s) URL", at, r.Upstream)
-			}
-		}
-		if r.StripPrefix != "" && !strings.HasPrefix(r.PathPrefix, r.StripPrefix) {
-			add("%s.strip_prefix: %q is not a prefix of path_prefix %q", at, r.StripPrefix, r.PathPrefix)
-		}
-		if r.Timeout < 0 {
-			add("%s.timeout: must not be negative", at)
-		}
-		for k, h := range r.IdentityHeaders {
-			if h == "" || strings.ContainsAny(h, " :\r\n") {
-				add("%s.identity_headers.%s: %q is not a header name", at, k, h)
-			}
-		}
-	}
-	return p
 }
 
 func parseCIDR(s string) (*net.IPNet, error) {

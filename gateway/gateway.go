@@ -152,7 +152,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 		return nil, &ConfigError{Problems: problems}
 	}
 
-	h, err := g.buildHandler(instances, m, o)
+	h, err := g.buildHandler(instances, m)
 	if err != nil {
 		_ = g.Close()
 		return nil, err

@@ -1,45 +1,13 @@
 package gateway_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/authgate/authgate/dialects/dialecttest"
 )
-
-func claimsOf(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWS", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	var c map[string]any
-	if err := dec.Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	head, _ := base64.RawURLEncoding.DecodeString(parts[0])
-	if !strings.Contains(string(head), `"alg":"HS256"`) {
-		t.Fatalf("header %s, want HS256", head)
-	}
-	return c
-}
-
-func intClaim(t *testing.T, c map[string]any, k string) int64 {
-	t.Helper()
-	n, ok := c[k].(json.Number)
-	if !ok || strings.ContainsAny(n.String(), ".eE") {
-		t.Fatalf("claim %s = %v (%T), want an integer", k, c[k], c[k])
-	}
-	v, _ := n.Int64()
-	return v
-}
 
 func TestMMMProtectedRouteSetsIdentityAndStripsSpoofing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store string) {
@@ -63,7 +31,7 @@ func TestMMMProtectedRouteSetsIdentityAndStripsSpoofing(t *testing.T) {
 				t.Errorf("upstream %s = %v, want exactly [%s]", k, got, v)
 			}
 		}
-		if sid := seen["X-Auth-Session-Id"]; len(sid) != 1 || sid[0] != claimsOf(t, p.Access)["sid"] {
+		if sid := seen["X-Auth-Session-Id"]; len(sid) != 1 || sid[0] != dialecttest.Claims(t, p.Access)["sid"] {
 			t.Errorf("X-Auth-Session-Id = %v", sid)
 		}
 		for k := range seen {

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -31,6 +32,11 @@ const Type = "appkey"
 
 // Factory registers the dialect type.
 var Factory = dialects.Factory{Type: Type, New: New}
+
+var (
+	_ dialects.Dialect = (*Dialect)(nil)
+	_ io.Closer        = (*Dialect)(nil)
+)
 
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {

@@ -34,6 +34,11 @@ const (
 // Factory registers the dialect type.
 var Factory = dialects.Factory{Type: Type, New: New}
 
+var (
+	_ dialects.Dialect       = (*Dialect)(nil)
+	_ dialects.HeaderSpeller = (*Dialect)(nil)
+)
+
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {
 	// Secret signs access tokens and derives session ids from refresh

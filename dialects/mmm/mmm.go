@@ -31,6 +31,8 @@ const (
 // Factory registers the dialect type.
 var Factory = dialects.Factory{Type: Type, New: New}
 
+var _ dialects.Dialect = (*Dialect)(nil)
+
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {
 	// Issuer is the iss claim; the legacy service used mmm_oppmg.

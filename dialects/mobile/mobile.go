@@ -29,6 +29,8 @@ const Type = "mobile"
 // Factory registers the dialect type.
 var Factory = dialects.Factory{Type: Type, New: New}
 
+var _ dialects.Dialect = (*Dialect)(nil)
+
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {
 	// Secret signs access tokens and keys the code hashes; one of

@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/authgate/authgate/dialects"
+)
+
+// dialectFor is the dialect whose envelope answers a failure after
+// authentication (a method not allowed, an upstream error): the one that
+// decided the request, else the route's first.
+func (rt *route) dialectFor(r *http.Request) dialects.Dialect {
+	if id, ok := r.Context().Value(identityKey).(dialects.Identity); ok {
+		for i, n := range rt.names {
+			if n == id.Dialect {
+				return rt.dialects[i]
+			}
+		}
+	}
+	if len(rt.dialects) > 0 {
+		return rt.dialects[0]
+	}
+	return nil
+}
+
+// authenticate asks the route's dialects in order; the first that claims
+// the request (answers anything but dialects.ErrNotMine) decides it. When
+// none does, the first dialect's refusal stands, so a request with no
+// credential at all is answered as the route's first dialect would.
+func (rt *route) authenticate(r *http.Request) (int, dialects.Identity, error) {
+	var first error
+	for i, d := range rt.dialects {
+		id, err := d.Authenticate(r)
+		if !errors.Is(err, dialects.ErrNotMine) {
+			return i, id, err
+		}
+		if i == 0 {
+			first = err
+		}
+	}
+	return 0, dialects.Identity{}, first
+}

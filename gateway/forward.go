@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/dialects"
+)
+
+// Default identity header names; a route's identity_headers renames them.
+var defaultIdentityHeaders = map[string]string{
+	"user_id":    "X-Auth-User-Id",
+	"company_id": "X-Auth-Company-Id",
+	"dialect":    "X-Auth-Dialect",
+	"session_id": "X-Auth-Session-Id",
+}
+
+// headerKey normalises a header name the way permissive backends do
+// (CGI maps X_Auth_User and X-Auth-User to one variable), so spoofing by
+// spelling is stripped too.
+func headerKey(h string) string { return strings.ToLower(strings.ReplaceAll(h, "_", "-")) }
+
+// rewrite prepares the outbound request: identity headers are the
+// gateway's alone, and tokens never reach the backend.
+func (rt *route) rewrite(pr *httputil.ProxyRequest) {
+	for k := range pr.Out.Header {
+		hk := headerKey(k)
+		if strings.HasPrefix(hk, "x-auth-") || rt.strip[hk] {
+			delete(pr.Out.Header, k)
+		}
+	}
+	for canon, spelled := range rt.spell {
+		if v, ok := pr.Out.Header[canon]; ok && canon != spelled {
+			delete(pr.Out.Header, canon)
+			pr.Out.Header[spelled] = v
+		}
+	}
+	in := info(pr.In)
+	if in.trustedPeer {
+		// SetXForwarded saw only the peer; keep the trusted chain before it.
+		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			pr.Out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+pr.Out.Header.Get("X-Forwarded-For"))
+		}
+		if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto == "http" || proto == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", proto)
+		}
+	}
+	pr.Out.Header.Set("X-Request-Id", in.id)
+	id, ok := pr.In.Context().Value(identityKey).(dialects.Identity)
+	if !ok {
+		return
+	}
+	set := func(field, value string) {
+		if value != "" {
+			pr.Out.Header[rt.headers[field]] = []string{value}
+		}
+	}
+	set("user_id", id.Subject)
+	set("company_id", id.Company)
+	set("dialect", id.Dialect)
+	set("session_id", id.SessionID)
+	for k, v := range id.Attrs {
+		name, ok := rt.headers[k]
+		if !ok {
+			name = http.CanonicalHeaderKey("X-Auth-" + strings.ReplaceAll(k, "_", "-"))
+		}
+		if v != "" {
+			pr.Out.Header[name] = []string{v}
+		}
+	}
+}
+
+// timedTransport observes the time to the upstream's response headers.
+type timedTransport struct {
+	next http.RoundTripper
+	hist interface{ Observe(float64) }
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	t.hist.Observe(time.Since(start).Seconds())
+	return resp, err
+}

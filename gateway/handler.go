@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/authgate/authgate/dialects"
+)
+
+type ctxKey int
+
+const (
+	identityKey ctxKey = iota
+	infoKey
+)
+
+// requestInfo collects what the access log and metrics report; handlers
+// deeper in the chain fill it in.
+type requestInfo struct {
+	id       string
+	route    string
+	dialect  string
+	subject  string
+	clientIP string
+	// trustedPeer: the direct peer is a trusted proxy, so its
+	// X-Forwarded-For / -Proto are carried on.
+	trustedPeer bool
+}
+
+func info(r *http.Request) *requestInfo {
+	if i, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics) (http.Handler, error) {
+	trusted := make([]*net.IPNet, 0, len(g.cfg.Server.TrustedProxies))
+	for _, c := range g.cfg.Server.TrustedProxies {
+		n, _ := parseCIDR(c)
+		trusted = append(trusted, n)
+	}
+
+	table := make([]*route, 0, len(g.cfg.Routes))
+	for i, rc := range g.cfg.Routes {
+		rt, err := g.compileRoute(rc, instances, m)
+		if err != nil {
+			return nil, &ConfigError{Problems: []string{fmt.Sprintf("routes[%d]: %v", i, err)}}
+		}
+		table = append(table, rt)
+	}
+	// Host-specific routes first, then the longest prefix: the most
+	// specific route wins whatever the order in the file.
+	sort.SliceStable(table, func(i, j int) bool {
+		if (table[i].host != "") != (table[j].host != "") {
+			return table[i].host != ""
+		}
+		return len(table[i].prefix) > len(table[j].prefix)
+	})
+
+	r := chi.NewRouter()
+	r.Use(recoverer(g.log), withRequestInfo(trusted), accessLog(g.log, m), canonicalPath)
+	mounted := map[string]string{}
+	names := make([]string, 0, len(instances))
+	for name := range instances {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var problems []string
+	for _, name := range names {
+		d := instances[name]
+		byPath := map[string][]dialects.Endpoint{}
+		for _, ep := range d.Endpoints() {
+			if other, dup := mounted[ep.Path]; dup && other != name {
+				problems = append(problems, fmt.Sprintf("dialects.%s: endpoint %s is also served by dialect %s", name, ep.Path, other))
+				continue
+			}
+			mounted[ep.Path] = name
+			byPath[ep.Path] = append(byPath[ep.Path], ep)
+		}
+		for path, eps := range byPath {
+			h := endpointHandler(name, d, eps)
+			r.HandleFunc(path, h)
+			if slices.ContainsFunc(eps, func(ep dialects.Endpoint) bool { return ep.Prefix }) {
+				r.HandleFunc(strings.TrimSuffix(path, "/")+"/*", h)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
+	}
+	r.NotFound(g.routeTable(table, m))
+	r.MethodNotAllowed(g.routeTable(table, m))
+	return r, nil
+}
+
+// endpointHandler serves a dialect's auth endpoint, answering other
+// methods in the dialect's envelope.
+func endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint) http.HandlerFunc {
+	allow := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		allow = append(allow, ep.Method)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		in := info(r)
+		in.route = "auth:" + name
+		in.dialect = name
+		for _, ep := range eps {
+			if r.Method == ep.Method {
+				ep.Handler(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		d.WriteError(w, r, dialects.ErrMethodNotAllowed)
+	}
+}

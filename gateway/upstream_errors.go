@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/upstream"
+)
+
+// upstreamError answers a failed forward in the envelope of the dialect
+// that authenticated the request (or the route's first one).
+func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	var wireErr error
+	status := http.StatusBadGateway
+	switch {
+	case errors.Is(err, upstream.ErrClientGone):
+		// Nobody is listening; 499 is what the access log records.
+		w.WriteHeader(499)
+		return
+	case errors.Is(err, upstream.ErrTimeout):
+		wireErr, status = dialects.ErrUpstreamTimeout, http.StatusGatewayTimeout
+	default:
+		wireErr = dialects.ErrUpstreamUnavailable
+	}
+	if d := rt.dialectFor(r); d != nil {
+		d.WriteError(w, r, fmt.Errorf("route %s: %w: %w", rt.name, wireErr, err))
+		return
+	}
+	writePlainJSON(w, status, map[string]string{"error": wireErr.Error()})
+}
+
+func writePlainJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

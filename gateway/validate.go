@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/upstream"
+)
+
+var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// problems collects a config's problems, each starting with its key path.
+type problems []string
+
+func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Sprintf(format, a...)) }
+
+// validate checks what can be checked without building anything, block by
+// block; dialect blocks are checked by their factories when built.
+func (c *Config) validate() []string {
+	var p problems
+	c.validateServer(&p)
+	c.validateStore(&p)
+	c.validateLog(&p)
+	c.validateIdentity(&p)
+	c.validateDialects(&p)
+	c.validateRoutes(&p)
+	return p
+}
+
+func (c *Config) validateServer(p *problems) {
+	s := c.Server
+	if s.Listen == "" {
+		p.add("server.listen: required")
+	}
+	if s.AdminListen == "" {
+		p.add("server.admin_listen: required")
+	}
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		p.add("server.tls_cert_file: set both tls_cert_file and tls_key_file, or neither")
+	} else if s.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.resolve(s.TLSCertFile), c.resolve(s.TLSKeyFile)); err != nil {
+			p.add("server.tls_cert_file: %v", err)
+		}
+	}
+	for i, cidr := range s.TrustedProxies {
+		if _, err := parseCIDR(cidr); err != nil {
+			p.add("server.trusted_proxies[%d]: %q is not an IP or CIDR", i, cidr)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"server.read_header_timeout", s.ReadHeaderTimeout}, {"server.idle_timeout", s.IdleTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout}} {
+		if d.d <= 0 {
+			p.add("%s: must be positive", d.key)
+		}
+	}
+}
+
+func (c *Config) validateStore(p *problems) {
+	switch c.Store.Driver {
+	case "memory":
+	case "redis":
+		r := c.Store.Redis
+		if len(r.Addrs) == 0 {
+			p.add("store.redis.addrs: at least one address is required with store.driver redis")
+		}
+		set := 0
+		for _, s := range []string{r.Password, r.PasswordEnv, r.PasswordFile} {
+			if s != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			p.add("store.redis.password: set at most one of password, password_env, password_file")
+		}
+	default:
+		p.add("store.driver: %q is not one of memory, redis", c.Store.Driver)
+	}
+}
+
+func (c *Config) validateLog(p *problems) {
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+}
+
+func (c *Config) validateIdentity(p *problems) {
+	if c.Identity.UsersFile != "" {
+		if _, err := os.Stat(c.resolve(c.Identity.UsersFile)); err != nil {
+			p.add("identity.users_file: %v", errors.Unwrap(err))
+		}
+	}
+}
+
+func (c *Config) validateDialects(p *problems) {
+	names := make([]string, 0, len(c.Dialects))
+	for name := range c.Dialects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := c.Dialects[name]["type"].(string); !ok {
+			p.add("dialects.%s.type: required (one of the dialect types)", name)
+		}
+	}
+}
+
+func (c *Config) validateRoutes(p *problems) {
+	if len(c.Routes) == 0 {
+		p.add("routes: at least one route is required")
+	}
+	seen := map[string]int{}
+	for i, r := range c.Routes {
+		name := r.Name
+		if name == "" {
+			name = r.PathPrefix
+		}
+		if j, dup := seen[name]; dup {
+			p.add("routes[%d].name: %q is also the name of routes[%d]", i, name, j)
+		}
+		seen[name] = i
+		c.validateRoute(p, fmt.Sprintf("routes[%d]", i), r)
+	}
+}
+
+func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
+	if r.PathPrefix == "" || r.PathPrefix[0] != '/' {
+		p.add("%s.path_prefix: must start with /", at)
+	} else if canon, err := upstream.Canonicalize(r.PathPrefix); err != nil || canon != r.PathPrefix {
+		p.add("%s.path_prefix: %q is not a canonical path", at, r.PathPrefix)
+	}
+	for _, m := range r.Methods {
+		if !slices.Contains(methods, m) {
+			p.add("%s.methods: %q is not one of %s", at, m, strings.Join(methods, ", "))
+		}
+	}
+	if len(r.Dialects) == 0 && !r.Public {
+		p.add("%s.dialects: required; a route without authentication must say `public: true`", at)
+	}
+	if len(r.Dialects) > 0 && r.Public {
+		p.add("%s.public: a public route takes no dialects", at)
+	}
+	for _, d := range r.Dialects {
+		if _, ok := c.Dialects[d]; !ok {
+			p.add("%s.dialects: no dialect instance named %q under dialects", at, d)
+		}
+	}
+	if r.Upstream == "" {
+		p.add("%s.upstream: required (\"echo\" or an http(s) URL)", at)
+	} else if r.Upstream != "echo" {
+		if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("%s.upstream: %q is not \"echo\" or an http(s) URL", at, r.Upstream)
+		}
+	}
+	if r.StripPrefix != "" && !strings.HasPrefix(r.PathPrefix, r.StripPrefix) {
+		p.add("%s.strip_prefix: %q is not a prefix of path_prefix %q", at, r.StripPrefix, r.PathPrefix)
+	}
+	if r.Timeout < 0 {
+		p.add("%s.timeout: must not be negative", at)
+	}
+	for k, h := range r.IdentityHeaders {
+		if h == "" || strings.ContainsAny(h, " :\r\n") {
+			p.add("%s.identity_headers.%s: %q is not a header name", at, k, h)
+		}
+	}
+}
