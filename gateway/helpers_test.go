@@ -2,9 +2,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,99 +10,32 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/internal/openstore"
 )
 
-// clock is the injected time: tests move it instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// The clock, log buffer, users file and Redis key prefixes of the
+// dialects' own tests.
+type (
+	clock      = dialecttest.Clock
+	syncBuffer = dialecttest.SyncBuffer
+)
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+var (
+	newClock  = dialecttest.NewClock
+	usersFile = dialecttest.UsersYAML
+	redisAddr = dialecttest.RedisAddr
+	newPrefix = dialecttest.NewPrefix
+)
 
 const testSecret = "test-mmm-signing-key-0123456789abcdef0123"
 
 // usersFile is a users file with bcrypt at its least cost, so the tests
 // spend their time on the gateway, not on hashing.
-var usersFile = sync.OnceValue(func() string {
-	h, err := bcrypt.GenerateFromPassword([]byte("demo123"), bcrypt.MinCost)
-	if err != nil {
-		panic(err)
-	}
-	return `users:
-  - id: 10
-    account: demo
-    password_hash: "` + string(h) + `"
-    companies: [1, 2]
-    default_company: 1
-    mobile: "13800138000"
-    name: Demo User
-    nick_name: demo
-    bo:
-      user_id: ptdev
-      client_id: ptdev
-      push_name: 开发管理员
-      role_id: [development]
-      developer: 1
-  - id: 12
-    account: owned
-    password_hash: "` + string(h) + `"
-    bo:
-      owners: [proj-a]
-  - id: 11
-    account: other
-    password_hash: "` + string(h) + `"
-    companies: [5]
-`
-})
-
-func redisAddr() string {
-	if a := os.Getenv("GATEWAY_TEST_REDIS_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}
-
 // storeYAML is the store block for a kind: "memory", or "redis" with a
 // key prefix of the test's own.
 func storeYAML(kind, prefix string) string {
@@ -113,34 +43,6 @@ func storeYAML(kind, prefix string) string {
 		return "store:\n  driver: memory\n"
 	}
 	return "store:\n  driver: redis\n  redis:\n    addrs: [\"" + redisAddr() + "\"]\n    key_prefix: \"" + prefix + "\"\n"
-}
-
-// newPrefix is a Redis key prefix of the test's own; its keys are deleted
-// when the test ends.
-func newPrefix(t testing.TB) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		c := redis.NewClient(&redis.Options{Addr: redisAddr()})
-		defer c.Close()
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, prefix+"*").Result()
-		// Whatever a test made the gateway write must expire, but the
-		// registered accounts, which are records.
-		for _, k := range keys {
-			if strings.HasPrefix(k, prefix+"{acct}:") {
-				continue
-			}
-			if ttl := c.PTTL(ctx, k).Val(); ttl == -1 || ttl == -1*time.Millisecond {
-				t.Errorf("redis key %s has no TTL", k)
-			}
-		}
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return prefix
 }
 
 // testGateway is a gateway served over HTTP by httptest.

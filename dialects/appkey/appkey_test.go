@@ -106,9 +106,9 @@ func appLogin(id, key, secret, typ string) string {
 
 func springShape(t *testing.T, r dialecttest.Reply, status int, path string) {
 	t.Helper()
-	got := decodeNumbers(t, string(r.Raw)).(map[string]any)
+	got := dialecttest.DecodeNumbers(t, string(r.Raw)).(map[string]any)
 	want := map[string]any{"timestamp": "string", "status": "number", "error": "string", "message": "string", "path": "string"}
-	if !reflect.DeepEqual(shape(got), want) {
+	if !reflect.DeepEqual(dialecttest.Shape(got), want) {
 		t.Fatalf("error body %s", r.Raw)
 	}
 	if got["status"].(json.Number).String() != fmt.Sprint(status) || got["error"] != http.StatusText(status) || got["path"] != path {
@@ -133,38 +133,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func shape(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, val := range t {
-			out[k] = shape(val)
-		}
-		return out
-	case []any:
-		return "array"
-	case json.Number:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "bool"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeNumbers(t *testing.T, raw string) any {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func TestAppkeyFlowAndSeedShape(t *testing.T) {
 	dialecttest.ForEachStore(t, func(t *testing.T, store string) {
 		e := start(t, store, "")
@@ -173,9 +141,9 @@ func TestAppkeyFlowAndSeedShape(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("login = %d %s", r.Status, r.Raw)
 		}
-		got := decodeNumbers(t, string(r.Raw))
-		if !reflect.DeepEqual(shape(got), shape(decodeNumbers(t, seedToken))) {
-			t.Fatalf("Token shape\n got %v\nwant %v", shape(got), shape(decodeNumbers(t, seedToken)))
+		got := dialecttest.DecodeNumbers(t, string(r.Raw))
+		if !reflect.DeepEqual(dialecttest.Shape(got), dialecttest.Shape(dialecttest.DecodeNumbers(t, seedToken))) {
+			t.Fatalf("Token shape\n got %v\nwant %v", dialecttest.Shape(got), dialecttest.Shape(dialecttest.DecodeNumbers(t, seedToken)))
 		}
 		lu := r.Body["loginUser"].(map[string]any)
 		if lu["loginType"] != "APP_KEY" || lu["loginUserType"] != "CLIENT" || lu["id"].(json.Number).String() != "9001" ||
@@ -194,7 +162,7 @@ func TestAppkeyFlowAndSeedShape(t *testing.T) {
 		// Refresh rotates; the used token is refused and ends the session.
 		e.Clock.Advance(time.Minute)
 		r = e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, "")
-		if r.Status != 200 || !reflect.DeepEqual(shape(decodeNumbers(t, string(r.Raw))), shape(decodeNumbers(t, seedToken))) {
+		if r.Status != 200 || !reflect.DeepEqual(dialecttest.Shape(dialecttest.DecodeNumbers(t, string(r.Raw))), dialecttest.Shape(dialecttest.DecodeNumbers(t, seedToken))) {
 			t.Fatalf("refresh = %d %s", r.Status, r.Raw)
 		}
 		next := r.Body["refreshToken"].(string)

@@ -79,38 +79,6 @@ func (e *env) login(t testing.TB, owner string) (access, refresh string) {
 	return d["accessToken"].(string), d["refreshToken"].(string)
 }
 
-func shape(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, val := range t {
-			out[k] = shape(val)
-		}
-		return out
-	case []any:
-		return "array"
-	case json.Number:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "bool"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeNumbers(t *testing.T, raw string) any {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func keysOf(m map[string]any) []string {
 	var k []string
 	for key := range m {
@@ -122,9 +90,9 @@ func keysOf(m map[string]any) []string {
 
 func errorShape(t *testing.T, r dialecttest.Reply) {
 	t.Helper()
-	got := decodeNumbers(t, string(r.Raw)).(map[string]any)
+	got := dialecttest.DecodeNumbers(t, string(r.Raw)).(map[string]any)
 	want := map[string]any{"success": "bool", "code": "number", "message": "string", "error": map[string]any{"errorCode": "string", "errorText": "string"}}
-	if !reflect.DeepEqual(shape(got), want) || got["success"] != false {
+	if !reflect.DeepEqual(dialecttest.Shape(got), want) || got["success"] != false {
 		t.Fatalf("error envelope %s", r.Raw)
 	}
 }
@@ -152,7 +120,7 @@ func TestBov3FlowAndSeedShape(t *testing.T) {
 		if r.Status != 200 || r.Body["success"] != true {
 			t.Fatalf("refresh = %d %s", r.Status, r.Raw)
 		}
-		got := decodeNumbers(t, string(r.Raw)).(map[string]any)
+		got := dialecttest.DecodeNumbers(t, string(r.Raw)).(map[string]any)
 		if want := []string{"cacheDate", "cacheType", "data", "success"}; !reflect.DeepEqual(keysOf(got), want) {
 			t.Fatalf("envelope keys %v, want %v", keysOf(got), want)
 		}
@@ -165,9 +133,9 @@ func TestBov3FlowAndSeedShape(t *testing.T) {
 		}
 		// Field by field against the seed's example: same keys, same
 		// JSON types, nested ones too.
-		seed := decodeNumbers(t, seedExample)
-		if !reflect.DeepEqual(shape(got["data"]), shape(seed)) {
-			t.Fatalf("data shape\n got %v\nwant %v", shape(got["data"]), shape(seed))
+		seed := dialecttest.DecodeNumbers(t, seedExample)
+		if !reflect.DeepEqual(dialecttest.Shape(got["data"]), dialecttest.Shape(seed)) {
+			t.Fatalf("data shape\n got %v\nwant %v", dialecttest.Shape(got["data"]), dialecttest.Shape(seed))
 		}
 		d := got["data"].(map[string]any)
 		if d["refreshToken"] != refresh || d["tokenType"] != "Bearer" || d["clientId"] != "ptdev" {
@@ -210,7 +178,7 @@ func TestBov3FlowAndSeedShape(t *testing.T) {
 
 		// snake_case: the same data, every key converted, nested ones too.
 		r = e.Do(t, "GET", "/bo/api/v3/auth/token/refresh?refreshToken="+refresh+"&_nodejs=common-data-under", e.headers("proj-1"), "")
-		under := decodeNumbers(t, string(r.Raw)).(map[string]any)
+		under := dialecttest.DecodeNumbers(t, string(r.Raw)).(map[string]any)
 		ud := under["data"].(map[string]any)
 		if want := []string{"access_token", "client_id", "expires", "expires_in", "refresh_token", "time_stamp", "token_type", "token_user"}; !reflect.DeepEqual(keysOf(ud), want) {
 			t.Fatalf("snake data keys %v", keysOf(ud))
@@ -241,7 +209,7 @@ func TestBov3FlowAndSeedShape(t *testing.T) {
 func TestBov3ExpiresInTimestampMode(t *testing.T) {
 	e := start(t, "memory", "    expires_in: timestamp_ms\n")
 	r := e.Do(t, "POST", "/bo/api/v3/auth/login", e.headers("p"), `{"userName":"demo","password":"demo123"}`)
-	got := decodeNumbers(t, string(r.Raw)).(map[string]any)["data"].(map[string]any)["expiresIn"].(json.Number).String()
+	got := dialecttest.DecodeNumbers(t, string(r.Raw)).(map[string]any)["data"].(map[string]any)["expiresIn"].(json.Number).String()
 	if want := fmt.Sprint(e.Clock.Now().Add(30 * time.Minute).UnixMilli()); got != want {
 		t.Fatalf("expiresIn %s, want %s", got, want)
 	}

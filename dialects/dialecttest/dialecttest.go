@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
@@ -80,9 +82,9 @@ func (s *SyncBuffer) String() string {
 // Password is the password of every user of Users.
 const Password = "demo123"
 
-// usersYAML is the test users file: bcrypt at its least cost, so tests
-// spend their time on the dialect, not on hashing.
-var usersYAML = sync.OnceValue(func() string {
+// UsersYAML is the test users file (see Users): bcrypt at its least
+// cost, so tests spend their time on the dialect, not on hashing.
+var UsersYAML = sync.OnceValue(func() string {
 	h, err := bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
 	if err != nil {
 		panic(err)
@@ -119,7 +121,7 @@ var usersYAML = sync.OnceValue(func() string {
 // other (id 11, company 5), all with Password.
 func Users(t testing.TB) *identity.Directory {
 	t.Helper()
-	d, err := identity.Parse([]byte(usersYAML()))
+	d, err := identity.Parse([]byte(UsersYAML()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +147,8 @@ func ForEachStore(t *testing.T, fn func(t *testing.T, kind string)) {
 	}
 }
 
-// NewStore opens a store of kind for the test. A Redis store has a key
-// prefix of its own; when the test ends every key it left must carry a
-// TTL (registered accounts, records, excepted) and all are deleted.
+// NewStore opens a store of kind for the test; a Redis store has a key
+// prefix of its own (NewPrefix).
 func NewStore(t testing.TB, kind string, now func() time.Time) tokenstore.Store {
 	t.Helper()
 	if kind == "memory" {
@@ -155,20 +156,29 @@ func NewStore(t testing.TB, kind string, now func() time.Time) tokenstore.Store 
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
+	prefix := NewPrefix(t)
 	s, err := redisstore.New(redisstore.Options{Addrs: []string{RedisAddr()}, KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := s.Ping(ctx); err != nil {
+	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("redis at %s (set GATEWAY_TEST_REDIS_ADDR): %v", RedisAddr(), err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// NewPrefix is a Redis key prefix of the test's own. When the test ends,
+// every key under it must carry a TTL (registered accounts, records,
+// excepted), and all are deleted.
+func NewPrefix(t testing.TB) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
 	t.Cleanup(func() {
-		defer s.Close()
-		c := s.Client()
+		c := redis.NewClient(&redis.Options{Addr: RedisAddr()})
+		defer c.Close()
+		ctx := context.Background()
 		keys, _ := c.Keys(ctx, prefix+"*").Result()
 		for _, k := range keys {
 			if strings.HasPrefix(k, prefix+"{acct}:") {
@@ -182,7 +192,7 @@ func NewStore(t testing.TB, kind string, now func() time.Time) tokenstore.Store 
 			c.Del(ctx, keys...)
 		}
 	})
-	return s
+	return prefix
 }
 
 // Env is one dialect instance served over HTTP: its endpoints, and every
@@ -458,4 +468,39 @@ func Claims(t testing.TB, token string) map[string]any {
 		t.Fatalf("header %s, want HS256", head)
 	}
 	return c
+}
+
+// Shape describes a JSON value's structure, its keys and types, to compare
+// an answer with a seed document's example field by field.
+func Shape(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, val := range t {
+			out[k] = Shape(val)
+		}
+		return out
+	case []any:
+		return "array"
+	case json.Number:
+		return "number"
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// DecodeNumbers decodes JSON keeping numbers as json.Number.
+func DecodeNumbers(t testing.TB, raw string) any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
