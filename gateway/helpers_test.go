@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -140,28 +139,8 @@ type reply struct {
 
 func (tg *testGateway) do(t testing.TB, method, path string, headers map[string]string, body string) reply {
 	t.Helper()
-	var rdr io.Reader
-	if body != "" {
-		rdr = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, tg.URL+path, rdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	_ = dec.Decode(&r.body)
-	return r
+	r := dialecttest.Send(t, tg.URL, method, path, headers, body)
+	return reply{status: r.Status, header: r.Header, raw: r.Raw, body: r.Body}
 }
 
 // code returns the mmm envelope's code, failing unless it is a string.

@@ -363,11 +363,17 @@ type Reply struct {
 // Do sends one request to the Env.
 func (e *Env) Do(t testing.TB, method, path string, headers map[string]string, body string) Reply {
 	t.Helper()
+	return Send(t, e.URL, method, path, headers, body)
+}
+
+// Send sends one request to the server at base and decodes the answer.
+func Send(t testing.TB, base, method, path string, headers map[string]string, body string) Reply {
+	t.Helper()
 	var rdr io.Reader
 	if body != "" {
 		rdr = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.URL+path, rdr)
+	req, err := http.NewRequest(method, base+path, rdr)
 	if err != nil {
 		t.Fatal(err)
 	}
