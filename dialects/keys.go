@@ -2,13 +2,17 @@ package dialects
 
 import "strings"
 
-// Namespace starts every store key of one dialect instance (its config
-// name), so two instances, even of one type, never share a rate-limit
-// window, a code or a nonce: Namespace("mmm").Key("login", ip) is
-// "mmm:login:<ip>". Sessions are keyed by their random ids and need none.
+// Namespace starts every store key of one dialect instance ("type:name"),
+// so two instances, even of one type, never share a rate-limit window, a
+// code or a nonce: NewNamespace("mmm", "web").Key("login", ip) is
+// "mmm:web:login:<ip>", the key the mmm dialect has always used. Sessions
+// are keyed by their random ids and need none.
 type Namespace string
 
-// Key joins the instance name, what the key is for, and its parts.
-func (n Namespace) Key(kind string, parts ...string) string {
-	return string(n) + ":" + kind + ":" + strings.Join(parts, ":")
+// NewNamespace is the namespace of the instance name of dialect type typ.
+func NewNamespace(typ, name string) Namespace { return Namespace(typ + ":" + name) }
+
+// Key joins the namespace and the parts with ":".
+func (n Namespace) Key(parts ...string) string {
+	return string(n) + ":" + strings.Join(parts, ":")
 }

@@ -158,7 +158,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		log = slog.Default()
 	}
 	d := &Dialect{
-		name: name, keys: dialects.Namespace(name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
+		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
 		path: path, stop: make(chan struct{}), done: make(chan struct{}),
 		m: newMetrics(deps.Registerer),

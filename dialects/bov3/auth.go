@@ -44,7 +44,7 @@ func (d *Dialect) checkContext(r *http.Request) (string, error) {
 		d.m.verifyFailures.WithLabelValues("skew").Inc()
 		return "", refuse(codeVerifyStale, dialects.ReasonExpired, "XverifyApi timestamp is outside the allowed window", ErrVerifyTimestamp)
 	}
-	fresh, err := d.store.UseNonce(r.Context(), d.keys.Key("verify", claim.GUID), d.cfg.Verify.ReplayWindow, now)
+	fresh, err := d.store.UseNonce(r.Context(), d.keys.Key(claim.GUID), d.cfg.Verify.ReplayWindow, now)
 	if err != nil {
 		return "", err
 	}

@@ -198,7 +198,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("authgate bov3 session id key"))
 	d := &Dialect{
-		name: name, keys: dialects.Namespace(name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
+		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
 		verify: vc, loc: loc, store: deps.Store, storeKind: deps.StoreKind, users: deps.Users,
 		now: now, log: log, metrics: deps.Metrics, m: newMetrics(deps.Registerer),
 	}

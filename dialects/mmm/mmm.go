@@ -144,7 +144,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	}
 	return &Dialect{
 		name:    name,
-		keys:    dialects.Namespace(name),
+		keys:    dialects.NewNamespace(Type, name),
 		cfg:     cfg,
 		signer:  newSigner(cfg.Issuer, secret, now),
 		store:   deps.Store,

@@ -3,6 +3,7 @@ package mobile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -165,11 +166,15 @@ func maskMobile(m string) string {
 	return m[:3] + "****" + m[len(m)-4:]
 }
 
+// seatKey names a user's single-device seat. It is "<instance>:<uid>"
+// (and ":<product>"), as it has always been, not under the instance's
+// Namespace: a seat outlives a gateway upgrade, and a lost one would tell
+// every logged-in device isLogin=false.
 func (d *Dialect) seatKey(uid int64, product int32) string {
 	if d.cfg.KickScope == "user_product" {
-		return d.keys.Key("seat", strconv.FormatInt(uid, 10), strconv.Itoa(int(product)))
+		return fmt.Sprintf("%s:%d:%d", d.name, uid, product)
 	}
-	return d.keys.Key("seat", strconv.FormatInt(uid, 10))
+	return fmt.Sprintf("%s:%d", d.name, uid)
 }
 
 // startSession creates the session, takes the device seat (kicking the

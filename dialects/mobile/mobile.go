@@ -222,7 +222,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("authgate mobile sms code key"))
 	d := &Dialect{
-		name: name, keys: dialects.Namespace(name), cfg: cfg,
+		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg,
 		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize),
 		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,

@@ -85,3 +85,12 @@ func TestRegistry(t *testing.T) {
 	}()
 	dialects.NewRegistry(dialects.Factory{Type: "a"}, dialects.Factory{Type: "a"})
 }
+
+func TestNamespaceKeys(t *testing.T) {
+	if got := dialects.NewNamespace("mmm", "web").Key("login", "10.0.0.1"); got != "mmm:web:login:10.0.0.1" {
+		t.Fatalf("key = %q", got)
+	}
+	if a, b := dialects.NewNamespace("mmm", "a").Key("login", "x"), dialects.NewNamespace("mmm", "b").Key("login", "x"); a == b {
+		t.Fatal("two instances share a key")
+	}
+}
