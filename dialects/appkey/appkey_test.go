@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/appkey"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/identity"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // seedToken is the response example of appkey-base-token.md, verbatim.

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/dialecttest"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 const desKey = "test-des"

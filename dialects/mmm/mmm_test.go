@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/dialects/mmm"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 const testSecret = "test-mmm-signing-key-0123456789abcdef0123"

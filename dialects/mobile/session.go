@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/tokenstore"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // accessClaims is what a mobile access token carries.

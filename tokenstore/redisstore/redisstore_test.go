@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 	"github.com/authgate/authgate/tokenstore/storetest"
-	"github.com/redis/go-redis/v9"
 )
 
 // addr is the real Redis server the tests use. A missing server fails the
