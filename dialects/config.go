@@ -1,30 +1,26 @@
 package dialects
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
-
+	"github.com/authgate/authgate/internal/confdecode"
 	"github.com/authgate/authgate/internal/secrets"
 )
 
-// DecodeBlock decodes a dialect's config block into out strictly: unknown
-// keys and wrong types are errors naming the key; "30m" style strings
-// become time.Duration.
-func DecodeBlock(block map[string]any, out any) error {
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result:           out,
-		ErrorUnused:      true,
-		WeaklyTypedInput: true,
-		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
-		TagName:          "koanf",
-	})
-	if err != nil {
-		return err
+// DecodeBlock decodes a dialect's config block into out strictly and
+// returns every problem, each naming its key relative to the block
+// ("sms.sender.colour: unknown key", `access_ttl: 1800 is a bare number,
+// not a duration; ...`). out keeps the defaults of keys that failed, so
+// the factory goes on to validate and lists those problems too.
+func DecodeBlock(block map[string]any, out any) []error {
+	var errs []error
+	for _, p := range confdecode.Decode(block, out) {
+		errs = append(errs, errors.New(p))
 	}
-	return dec.Decode(block)
+	return errs
 }
 
 // SecretRef is the secret / secret_env / secret_file trio of a dialect

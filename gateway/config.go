@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/authgate/authgate/internal/confdecode"
 )
 
 // EnvPrefix starts every environment override: GATEWAY_SERVER__LISTEN sets
@@ -164,22 +165,11 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, err
 	}
 	var cfg Config
-	dc := &mapstructure.DecoderConfig{
-		Result:           &cfg,
-		TagName:          "koanf",
-		ErrorUnused:      true,
-		WeaklyTypedInput: true,
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-		),
-	}
+	dc := confdecode.Config(&cfg, mapstructure.StringToSliceHookFunc(","))
 	// The decoder fills every field it can before it reports unknown keys
 	// or bad values, so validation still runs and every problem is listed.
-	var problems []string
-	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
-		problems = decodeProblems(err)
-	}
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
+	problems := confdecode.Problems(err, "gateway.Config")
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -215,34 +205,6 @@ func envOverrides(environ []string) map[string]any {
 			continue
 		}
 		out[key] = v
-	}
-	return out
-}
-
-// quoted matches mapstructure's 'a.b' key quoting in its messages.
-var quoted = regexp.MustCompile(`^'([^']*)' `)
-
-// decodeProblems splits mapstructure's joined error into one line per
-// problem, each starting with its key path.
-func decodeProblems(err error) []string {
-	var out []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
-		if line == "" || strings.HasPrefix(line, "decoding failed") || strings.HasSuffix(line, "error(s) decoding:") {
-			continue
-		}
-		if m := quoted.FindStringSubmatch(line); m != nil {
-			key := m[1]
-			rest := strings.TrimPrefix(line, m[0])
-			if key == "" || strings.HasPrefix(key, "gateway.") {
-				key = "(top level)"
-			}
-			line = key + ": " + rest
-		}
-		out = append(out, line)
-	}
-	if len(out) == 0 {
-		out = []string{err.Error()}
 	}
 	return out
 }

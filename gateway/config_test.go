@@ -102,7 +102,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		"unknown keys": {
 			yaml: "server:\n  listn: :1\nstorage: {}\n" + minimalConfig,
-			want: []string{"server: has invalid keys: listn", "(top level): has invalid keys: storage"},
+			want: []string{"server.listn: unknown key", "storage: unknown key"},
 		},
 		"bad duration": {
 			yaml: "server:\n  shutdown_timeout: soon\n" + minimalConfig,
@@ -111,6 +111,19 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"bad duration from env": {
 			yaml: minimalConfig, env: []string{"GATEWAY_SERVER__IDLE_TIMEOUT=-3"},
 			want: []string{"server.idle_timeout"},
+		},
+		"bare number as a duration": {
+			yaml: "server:\n  shutdown_timeout: 20\n" + strings.Replace(minimalConfig, "upstream: echo", "upstream: echo\n    timeout: 30", 1),
+			want: []string{`server.shutdown_timeout: 20 is a bare number, not a duration; write it with a unit, like "30s"`,
+				`routes[0].timeout: 30 is a bare number, not a duration`},
+		},
+		"bare number as a duration from env": {
+			yaml: minimalConfig, env: []string{"GATEWAY_SERVER__SHUTDOWN_TIMEOUT=20"},
+			want: []string{`server.shutdown_timeout: "20" is not a duration; write it with a unit, like "30s"`},
+		},
+		"wrong type, in the file's words": {
+			yaml: "server:\n  max_header_bytes: lots\n" + minimalConfig,
+			want: []string{"server.max_header_bytes: must be a whole number"},
 		},
 		"route names a missing dialect": {
 			yaml: strings.Replace(minimalConfig, "dialects: [mmm]", "dialects: [mobile]", 1),
@@ -167,7 +180,12 @@ func TestDialectConfigErrors(t *testing.T) {
 		"short secret":   {"    type: mmm\n    secret: short\n", []string{"dialects.mmm.secret: must be at least 32 bytes"}},
 		"unknown key and bad ttl": {
 			"    type: mmm\n    secret: " + testSecret + "\n    acess_ttl: 1m\n    refresh_ttl: soon\n",
-			[]string{"acess_ttl", "refresh_ttl"},
+			[]string{"dialects.mmm.acess_ttl: unknown key", `dialects.mmm.refresh_ttl: "soon" is not a duration`},
+		},
+		"every problem of a block at once": {
+			"    type: mmm\n    colour: red\n    access_ttl: 1800\n    login_limit: 0\n",
+			[]string{"dialects.mmm.colour: unknown key", "dialects.mmm.access_ttl: 1800 is a bare number, not a duration",
+				"dialects.mmm.login_limit: must be positive", "dialects.mmm.secret: set exactly one of"},
 		},
 		"unknown type": {"    type: oauth3\n", []string{`dialects.mmm.type: "oauth3" is not one of appkey, bov3, mmm, mobile`}},
 	}

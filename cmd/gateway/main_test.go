@@ -39,7 +39,7 @@ func TestCheckConfigListsEveryProblem(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	for _, want := range []string{"server: has invalid keys: listn", `store.driver: "etcd"`, `routes[0].dialects: no dialect instance named "ghost"`} {
+	for _, want := range []string{"server.listn: unknown key", `store.driver: "etcd"`, `routes[0].dialects: no dialect instance named "ghost"`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}

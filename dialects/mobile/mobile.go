@@ -166,10 +166,7 @@ type Dialect struct {
 // New builds an instance from its config block.
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
-	if err := dialects.DecodeBlock(block, &cfg); err != nil {
-		return nil, err
-	}
-	var errs []error
+	errs := dialects.DecodeBlock(block, &cfg)
 	secret, err := cfg.SecretRef.Resolve(deps, 32)
 	if err != nil {
 		errs = append(errs, err)
