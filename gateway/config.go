@@ -17,9 +17,21 @@ import (
 	"github.com/authgate/authgate/internal/confdecode"
 )
 
-// EnvPrefix starts every environment override: GATEWAY_SERVER__LISTEN sets
-// server.listen ("__" separates levels, since key names contain "_").
-const EnvPrefix = "GATEWAY_"
+// EnvPrefix starts every environment override: AUTHGATE_CFG__SERVER__LISTEN
+// sets server.listen ("__" separates levels, since key names contain "_").
+// It is a prefix of its own so that nothing else in a pod's environment
+// can look like config: Kubernetes injects <SERVICE>_PORT, <SERVICE>_SERVICE_HOST,
+// ... for every Service, and with the earlier prefix GATEWAY_ a Service
+// named gateway made start-up fail ("unknown key port"). Under the prefix
+// every name must be a config path; an unknown one is refused.
+const EnvPrefix = "AUTHGATE_CFG__"
+
+// oldEnvPrefix is the prefix before EnvPrefix. A variable under it whose
+// first part names a config block (AUTHGATE_CFG__STORE__DRIVER) is refused with
+// its new name, so an upgrade cannot silently drop an override (a store
+// driver falling back to memory would split the replicas' sessions);
+// anything else under it (a service link's GATEWAY_PORT) is not config.
+const oldEnvPrefix = "GATEWAY_"
 
 // Config is the whole gateway configuration (config.yaml).
 type Config struct {
@@ -150,7 +162,7 @@ func (e *ConfigError) Error() string {
 	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
 }
 
-// Load reads the YAML file at path, applies GATEWAY_ overrides from
+// Load reads the YAML file at path, applies AUTHGATE_CFG__ overrides from
 // environ (os.Environ() form) and validates the result. Every problem found
 // is reported at once, in a *ConfigError.
 func Load(path string, environ []string) (*Config, error) {
@@ -161,7 +173,8 @@ func Load(path string, environ []string) (*Config, error) {
 	if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 		return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s: %v", path, err)}}
 	}
-	if err := k.Load(confmap.Provider(envOverrides(environ), "."), nil); err != nil {
+	env, envProblems := envOverrides(environ)
+	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
 		return nil, err
 	}
 	var cfg Config
@@ -169,7 +182,7 @@ func Load(path string, environ []string) (*Config, error) {
 	// The decoder fills every field it can before it reports unknown keys
 	// or bad values, so validation still runs and every problem is listed.
 	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
-	problems := confdecode.Problems(err, "gateway.Config")
+	problems := append(envProblems, confdecode.Problems(err, "gateway.Config")...)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -182,15 +195,30 @@ func Load(path string, environ []string) (*Config, error) {
 	return &cfg, nil
 }
 
-// envOverrides turns GATEWAY_A__B_C=v into {"a.b_c": v}.
-func envOverrides(environ []string) map[string]any {
+// blocks are the top-level config keys, the first part of every path.
+var blocks = map[string]bool{"server": true, "store": true, "identity": true, "log": true, "dialects": true, "routes": true}
+
+// envOverrides turns AUTHGATE_CFG__A__B_C=v into {"a.b_c": v}, and refuses
+// overrides still under the old prefix.
+func envOverrides(environ []string) (map[string]any, []string) {
 	out := map[string]any{}
+	var problems []string
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(k, EnvPrefix) {
+		if !ok {
 			continue
 		}
-		key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, EnvPrefix), "__", "."))
+		if rest, old := strings.CutPrefix(k, oldEnvPrefix); old {
+			if first, _, _ := strings.Cut(rest, "__"); blocks[strings.ToLower(first)] && strings.Contains(rest, "__") {
+				problems = append(problems, fmt.Sprintf("%s: the environment prefix is now %s; rename it %s%s", k, EnvPrefix, EnvPrefix, rest))
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(k, EnvPrefix)
+		if !ok {
+			continue
+		}
+		key := strings.ToLower(strings.ReplaceAll(rest, "__", "."))
 		if key == "" {
 			continue
 		}
@@ -206,7 +234,7 @@ func envOverrides(environ []string) map[string]any {
 		}
 		out[key] = v
 	}
-	return out
+	return out, problems
 }
 
 // Dir is the folder relative paths in the config resolve against.

@@ -40,10 +40,10 @@ func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 	writeFile(t, dir, "users.yaml", usersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
 	cfg, err := gateway.Load(path, []string{
-		"GATEWAY_SERVER__LISTEN=:18080",
-		"GATEWAY_DIALECTS__MMM__ACCESS_TTL=2s",
-		"GATEWAY_STORE__REDIS__ADDRS=10.0.0.1:6379, 10.0.0.2:6379",
-		"GATEWAY_SERVER__TRUSTED_PROXIES=10.0.0.0/8",
+		"AUTHGATE_CFG__SERVER__LISTEN=:18080",
+		"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s",
+		"AUTHGATE_CFG__STORE__REDIS__ADDRS=10.0.0.1:6379, 10.0.0.2:6379",
+		"AUTHGATE_CFG__SERVER__TRUSTED_PROXIES=10.0.0.0/8",
 		"OTHER_VAR=ignored",
 	})
 	if err != nil {
@@ -75,7 +75,7 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "users.yaml", usersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
-	cfg, err := gateway.Load(path, []string{"GATEWAY_DIALECTS__MMM__ACCESS_TTL=2s"})
+	cfg, err := gateway.Load(path, []string{"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,21 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 	p := tg.login(t)
 	if p.ExpiresIn != clk.Now().Add(2*time.Second).Unix() {
 		t.Fatalf("expires_in = %d, want now+2s", p.ExpiresIn)
+	}
+}
+
+// TestKubernetesServiceLinksAreNotConfig: the variables Kubernetes injects
+// for Services named gateway or authgate do not touch the config.
+func TestKubernetesServiceLinksAreNotConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	var env []string
+	for _, svc := range []string{"GATEWAY", "AUTHGATE", "AUTHGATE_CFG"} {
+		env = append(env, svc+"_PORT=tcp://10.0.0.1:80", svc+"_SERVICE_HOST=10.0.0.1", svc+"_SERVICE_PORT=80",
+			svc+"_PORT_80_TCP=tcp://10.0.0.1:80", svc+"_PORT_80_TCP_ADDR=10.0.0.1")
+	}
+	if _, err := gateway.Load(writeFile(t, dir, "c.yaml", minimalConfig), env); err != nil {
+		t.Fatalf("service links broke the config: %v", err)
 	}
 }
 
@@ -109,7 +124,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			want: []string{"server.shutdown_timeout"},
 		},
 		"bad duration from env": {
-			yaml: minimalConfig, env: []string{"GATEWAY_SERVER__IDLE_TIMEOUT=-3"},
+			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__IDLE_TIMEOUT=-3"},
 			want: []string{"server.idle_timeout"},
 		},
 		"bare number as a duration": {
@@ -118,8 +133,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				`routes[0].timeout: 30 is a bare number, not a duration`},
 		},
 		"bare number as a duration from env": {
-			yaml: minimalConfig, env: []string{"GATEWAY_SERVER__SHUTDOWN_TIMEOUT=20"},
+			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__SHUTDOWN_TIMEOUT=20"},
 			want: []string{`server.shutdown_timeout: "20" is not a duration; write it with a unit, like "30s"`},
+		},
+		"override under the old prefix": {
+			yaml: minimalConfig, env: []string{"GATEWAY_STORE__DRIVER=redis", "GATEWAY_PORT=tcp://10.0.0.1:80", "GATEWAY_SERVICE_HOST=10.0.0.1"},
+			want: []string{"GATEWAY_STORE__DRIVER: the environment prefix is now AUTHGATE_CFG__; rename it AUTHGATE_CFG__STORE__DRIVER"},
+		},
+		"unknown path under the prefix": {
+			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__LISTN=:1"},
+			want: []string{"server.listn: unknown key"},
 		},
 		"wrong type, in the file's words": {
 			yaml: "server:\n  max_header_bytes: lots\n" + minimalConfig,

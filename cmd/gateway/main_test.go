@@ -47,7 +47,7 @@ func TestCheckConfigListsEveryProblem(t *testing.T) {
 }
 
 func TestCheckConfigSeesEnvironment(t *testing.T) {
-	code, _, errOut := runCmd(t, "", []string{"GATEWAY_STORE__DRIVER=nope"}, "check-config", "-config", "../../config.yaml")
+	code, _, errOut := runCmd(t, "", []string{"AUTHGATE_CFG__STORE__DRIVER=nope"}, "check-config", "-config", "../../config.yaml")
 	if code != 1 || !strings.Contains(errOut, `store.driver: "nope"`) {
 		t.Fatalf("env override not checked: %d %s", code, errOut)
 	}
@@ -86,7 +86,7 @@ func TestServeAndStop(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-config", "../../config.yaml"}, strings.NewReader(""), &bytes.Buffer{}, &syncWriter{w: &errOut},
-			[]string{"GATEWAY_SERVER__LISTEN=" + port, "GATEWAY_SERVER__ADMIN_LISTEN=" + admin})
+			[]string{"AUTHGATE_CFG__SERVER__LISTEN=" + port, "AUTHGATE_CFG__SERVER__ADMIN_LISTEN=" + admin})
 	}()
 	var resp *http.Response
 	var err error
