@@ -1,6 +1,7 @@
 package dialects
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -108,7 +109,15 @@ const (
 	ClassStoreDown
 	ClassUpstreamTimeout
 	ClassUpstreamDown
+	// ClassClientGone is a request its client abandoned (its context was
+	// canceled): nobody reads the answer, so it is neither logged as an
+	// error nor counted as a store failure; the access log shows 499.
+	ClassClientGone
 )
+
+// StatusClientClosed is the status the access log records for a request
+// the client abandoned (nginx's 499).
+const StatusClientClosed = 499
 
 // String names the class (the golden files of the envelopes use it).
 func (c Class) String() string {
@@ -127,6 +136,8 @@ func (c Class) String() string {
 		return "upstream_timeout"
 	case ClassUpstreamDown:
 		return "upstream_down"
+	case ClassClientGone:
+		return "client_gone"
 	default:
 		return "internal"
 	}
@@ -135,12 +146,14 @@ func (c Class) String() string {
 // Classes lists every Class, for tests that check a dialect's table is
 // complete.
 var Classes = []Class{ClassInternal, ClassBadRequest, ClassBodyTooLarge, ClassMethodNotAllowed,
-	ClassRateLimited, ClassStoreDown, ClassUpstreamTimeout, ClassUpstreamDown}
+	ClassRateLimited, ClassStoreDown, ClassUpstreamTimeout, ClassUpstreamDown, ClassClientGone}
 
 // Classify tells which Class err is; anything unknown is ClassInternal.
 // The order matters: a body over the limit is also malformed.
 func Classify(err error) Class {
 	switch {
+	case errors.Is(err, context.Canceled):
+		return ClassClientGone
 	case errors.Is(err, ErrBodyTooLarge):
 		return ClassBodyTooLarge
 	case errors.Is(err, ErrMalformedRequest):
@@ -177,6 +190,8 @@ func (c Class) Status() int {
 		return http.StatusGatewayTimeout
 	case ClassUpstreamDown:
 		return http.StatusBadGateway
+	case ClassClientGone:
+		return StatusClientClosed
 	default:
 		return http.StatusInternalServerError
 	}

@@ -467,3 +467,32 @@ func TestTLSConfigNeedsBothFiles(t *testing.T) {
 		t.Fatalf("Load with missing files = %v", err)
 	}
 }
+
+// TestClientCancelIsNotAStoreFailure: a request whose client went away
+// while the store was asked is recorded as 499, neither logged as an error
+// nor counted in authgate_store_errors_total.
+func TestClientCancelIsNotAStoreFailure(t *testing.T) {
+	tg := startGateway(t, gwOptions{store: "redis"})
+	p := tg.login(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/v1/orders", nil).WithContext(ctx)
+	req.Header.Set("x-mmm-accesstoken", p.Access)
+	rec := httptest.NewRecorder()
+	tg.gw.Handler().ServeHTTP(rec, req)
+	if rec.Code != 499 {
+		t.Fatalf("canceled request answered %d %s, want 499", rec.Code, rec.Body)
+	}
+	if logs := tg.logs.String(); strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"status":499`) {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	resp, err := http.Get(tg.admin.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(body), "authgate_store_errors_total{") {
+		t.Fatalf("a client cancel was counted as a store error")
+	}
+}

@@ -37,7 +37,9 @@ var (
 	// (down, timed out, connection lost), as opposed to its verdicts
 	// above. The stores wrap their outages with it once, so callers fail
 	// closed by testing errors.Is(err, ErrUnavailable) instead of
-	// classifying each call's error themselves.
+	// classifying each call's error themselves. A call whose context was
+	// canceled (the client went away) is not an outage: it comes back as
+	// context.Canceled.
 	ErrUnavailable = errors.New("tokenstore: store unavailable")
 )
 

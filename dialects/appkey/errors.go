@@ -55,6 +55,7 @@ var classMessages = map[dialects.Class]string{
 	dialects.ClassStoreDown:        "Service temporarily unavailable",
 	dialects.ClassUpstreamTimeout:  "Upstream timed out",
 	dialects.ClassUpstreamDown:     "Upstream unavailable",
+	dialects.ClassClientGone:       "Client closed request",
 }
 
 // toWire maps any error to a status and message; the one place they are

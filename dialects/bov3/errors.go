@@ -38,6 +38,8 @@ var (
 	codeUpstreamDown    = wireCode{50200, "UPSTREAM_UNAVAILABLE", http.StatusBadGateway}
 	codeStoreDown       = wireCode{50300, "STORE_UNAVAILABLE", http.StatusServiceUnavailable}
 	codeUpstreamTimeout = wireCode{50400, "UPSTREAM_TIMEOUT", http.StatusGatewayTimeout}
+	// codeClientGone answers a request its client abandoned; nobody reads it.
+	codeClientGone = wireCode{49900, "CLIENT_CLOSED_REQUEST", dialects.StatusClientClosed}
 )
 
 // errorBody is the seed's error envelope.
@@ -89,6 +91,7 @@ var classRows = map[dialects.Class]struct {
 	dialects.ClassStoreDown:        {codeStoreDown, "service temporarily unavailable"},
 	dialects.ClassUpstreamTimeout:  {codeUpstreamTimeout, "upstream timed out"},
 	dialects.ClassUpstreamDown:     {codeUpstreamDown, "upstream unavailable"},
+	dialects.ClassClientGone:       {codeClientGone, "client closed the request"},
 }
 
 // toWire maps any error to its row; the one place codes are chosen.

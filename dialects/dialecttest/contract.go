@@ -2,6 +2,7 @@ package dialecttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -150,6 +151,8 @@ func classError(c dialects.Class) error {
 		return fmt.Errorf("route x: %w", dialects.ErrUpstreamTimeout)
 	case dialects.ClassUpstreamDown:
 		return fmt.Errorf("route x: %w", dialects.ErrUpstreamUnavailable)
+	case dialects.ClassClientGone:
+		return fmt.Errorf("check session: %w", context.Canceled)
 	default:
 		return errors.New("something broke")
 	}

@@ -32,6 +32,8 @@ const (
 	CodeUpstreamDown     = "50200"
 	CodeStoreDown        = "50300"
 	CodeUpstreamTimeout  = "50400"
+	// CodeClientGone answers a request its client abandoned; nobody reads it.
+	CodeClientGone = "49900"
 )
 
 // envelope is the seed's common response: code and msg strings, data any.
@@ -78,6 +80,7 @@ var classCodes = map[dialects.Class]wireError{
 	dialects.ClassStoreDown:        {code: CodeStoreDown, msg: "服务暂不可用"},
 	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
 	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
+	dialects.ClassClientGone:       {code: CodeClientGone, msg: "客户端已断开"},
 }
 
 // toWire maps any error to its wire form; the one place codes are chosen.

@@ -34,6 +34,8 @@ const (
 	CodeUpstreamDown     = 5002
 	CodeStoreDown        = 5003
 	CodeUpstreamTimeout  = 5004
+	// CodeClientGone answers a request its client abandoned; nobody reads it.
+	CodeClientGone = 4990
 )
 
 // envelope is the seed's response: code int, msg string, data any.
@@ -79,6 +81,7 @@ var classCodes = map[dialects.Class]wireError{
 	dialects.ClassStoreDown:        {code: CodeStoreDown, msg: "服务暂不可用"},
 	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
 	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
+	dialects.ClassClientGone:       {code: CodeClientGone, msg: "客户端已断开"},
 }
 
 // toWire maps any error to its wire form; the one place codes are chosen.

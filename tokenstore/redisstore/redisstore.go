@@ -132,12 +132,16 @@ func fromMS(v string) time.Time {
 	return time.UnixMilli(n)
 }
 
-// wrap gives a Redis error context: redis.Nil means not found, anything
-// else is an outage (tokenstore.ErrUnavailable). It is the one place the
-// store tells its verdicts from its failures.
+// wrap gives a Redis error context: redis.Nil means not found; a request
+// its client abandoned (context canceled) is the client's doing, not the
+// store's; anything else is an outage (tokenstore.ErrUnavailable). It is
+// the one place the store tells its verdicts from its failures.
 func wrap(op string, err error) error {
-	if errors.Is(err, redis.Nil) {
+	switch {
+	case errors.Is(err, redis.Nil):
 		return fmt.Errorf("redisstore: %s: %w", op, tokenstore.ErrNotFound)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	return fmt.Errorf("redisstore: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
 }

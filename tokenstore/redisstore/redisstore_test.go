@@ -211,3 +211,15 @@ func TestOutageIsErrUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestCanceledIsNotAnOutage: a request its client abandoned fails with
+// context.Canceled, not tokenstore.ErrUnavailable, so it pages nobody.
+func TestCanceledIsNotAnOutage(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.CheckSession(ctx, "x", time.Now())
+	if !errors.Is(err, context.Canceled) || errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("err = %v, want context.Canceled and not ErrUnavailable", err)
+	}
+}
