@@ -58,7 +58,11 @@ type ServerConfig struct {
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
-	MaxHeaderBytes    int           `koanf:"max_header_bytes"`
+	// DrainDelay is how long, after SIGTERM, /readyz answers 503 while the
+	// public listener still serves, so load balancers stop sending before
+	// the listener closes; then in-flight requests get ShutdownTimeout.
+	DrainDelay     time.Duration `koanf:"drain_delay"`
+	MaxHeaderBytes int           `koanf:"max_header_bytes"`
 	// TLSCertFile and TLSKeyFile, both set, make the public listener
 	// speak HTTPS (TLS 1.2+, HTTP/2); relative to the config file.
 	TLSCertFile string `koanf:"tls_cert_file"`
@@ -136,6 +140,7 @@ func defaults() map[string]any {
 		"server.read_header_timeout": "10s",
 		"server.idle_timeout":        "120s",
 		"server.shutdown_timeout":    "20s",
+		"server.drain_delay":         "5s",
 		"server.max_header_bytes":    64 << 10,
 		"store.driver":               "memory",
 		"store.redis.dial_timeout":   "2s",
@@ -235,6 +240,15 @@ func envOverrides(environ []string) (map[string]any, []string) {
 		out[key] = v
 	}
 	return out, problems
+}
+
+// longestRouteTimeout is the longest wait of any route for its upstream.
+func (c *Config) longestRouteTimeout() time.Duration {
+	longest := defaultRouteTimeout
+	for _, r := range c.Routes {
+		longest = max(longest, r.Timeout)
+	}
+	return longest
 }
 
 // Dir is the folder relative paths in the config resolve against.

@@ -26,6 +26,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -66,6 +67,8 @@ type Gateway struct {
 	reg     *prometheus.Registry
 	handler http.Handler
 	admin   http.Handler
+	// draining is set from SIGTERM on: /readyz answers 503.
+	draining atomic.Bool
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
@@ -90,7 +93,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 		o.VerifySecret = identity.VerifySecret
 	}
 	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
-	m := newMetrics(g.reg)
+	m := newMetrics(g.reg, cfg.longestRouteTimeout())
 
 	var problems []string
 	g.store = o.Store
@@ -188,10 +191,18 @@ func (g *Gateway) Close() error {
 func (g *Gateway) buildAdmin() http.Handler {
 	r := chi.NewRouter()
 	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	getOrHead := func(path string, h http.HandlerFunc) {
+		r.Get(path, h)
+		r.Head(path, h)
+	}
+	getOrHead("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	getOrHead("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if g.draining.Load() {
+			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "store": g.cfg.Store.Driver})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := g.store.Ping(ctx); err != nil {
@@ -205,8 +216,10 @@ func (g *Gateway) buildAdmin() http.Handler {
 }
 
 // Run listens on server.listen and server.admin_listen and serves until
-// ctx is done, then shuts down gracefully: listeners close at once and
-// in-flight requests get server.shutdown_timeout to finish.
+// ctx is done, then shuts down gracefully: /readyz turns 503 at once, the
+// public listener keeps serving for server.drain_delay (load balancers
+// take the replica out meanwhile), then the listeners close and in-flight
+// requests get server.shutdown_timeout to finish.
 func (g *Gateway) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", g.cfg.Server.Listen)
 	if err != nil {
@@ -248,6 +261,16 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
+	}
+	g.draining.Store(true)
+	if serveErr == nil && s.DrainDelay > 0 {
+		g.log.Info("draining: readiness answers 503, still serving until load balancers stop sending", "drain_delay", s.DrainDelay.String())
+		drain := time.NewTimer(s.DrainDelay)
+		select {
+		case <-drain.C:
+		case serveErr = <-errc:
+			drain.Stop()
+		}
 	}
 	g.log.Info("shutting down; finishing in-flight requests", "timeout", s.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)

@@ -496,3 +496,71 @@ func TestClientCancelIsNotAStoreFailure(t *testing.T) {
 		t.Fatalf("a client cancel was counted as a store error")
 	}
 }
+
+// TestSIGTERMDrainsBeforeClosing: on SIGTERM /readyz answers 503 at once
+// (GET and HEAD alike) while the public listener still serves for
+// drain_delay; then the listener closes.
+func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
+	path := writeConfig(t, gwOptions{server: "  drain_delay: 2s\n", routes: `routes:
+  - path_prefix: /open/
+    public: true
+    upstream: echo
+`})
+	g := buildGateway(t, path, gateway.Options{})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	admin := "http://" + adminLn.Addr().String()
+	status := func(method, url string) int {
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, "the admin listener", func() bool { return status("GET", admin+"/readyz") == 200 })
+	for _, m := range []string{"GET", "HEAD"} {
+		if got := status(m, admin+"/healthz"); got != 200 {
+			t.Fatalf("%s /healthz = %d", m, got)
+		}
+		if got := status(m, admin+"/readyz"); got != 200 {
+			t.Fatalf("%s /readyz = %d", m, got)
+		}
+	}
+	cancel() // SIGTERM
+	waitFor(t, "readiness to turn 503", func() bool { return status("GET", admin+"/readyz") == 503 })
+	if got := status("HEAD", admin+"/readyz"); got != 503 {
+		t.Fatalf("HEAD /readyz while draining = %d", got)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned before the drain delay: %v", err)
+	default:
+	}
+	if got := status("GET", "http://"+ln.Addr().String()+"/open/x"); got != 200 {
+		t.Fatalf("public listener while draining = %d, want 200", got)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond); err == nil {
+		t.Fatal("listener still open after the drain")
+	}
+}
+
+// waitFor polls cond until it holds, for events on real timers (a
+// listener coming up, a file watcher).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -89,6 +89,9 @@ func writeConfig(t testing.TB, o gwOptions) string {
 	if o.routes == "" {
 		o.routes = defaultRoutes
 	}
+	if !strings.Contains(o.server, "drain_delay") {
+		o.server += "  drain_delay: 0s\n" // tests that drain say so
+	}
 	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + storeYAML(o.store, o.prefix) +
 		"identity:\n  users_file: users.yaml\n" +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.more + o.routes + o.extra

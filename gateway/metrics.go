@@ -21,7 +21,19 @@ type metrics struct {
 	storeErrors      *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+// latencyBuckets are the request and upstream latency buckets: the
+// defaults, and one at the longest route timeout, so the slowest answers
+// the gateway can give (a 504 after the timeout) land in a bucket of
+// their own rather than in +Inf.
+func latencyBuckets(longest time.Duration) []float64 {
+	b := append([]float64(nil), prometheus.DefBuckets...)
+	if s := longest.Seconds(); s > b[len(b)-1] {
+		b = append(b, s)
+	}
+	return b
+}
+
+func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_http_requests_total",
@@ -30,12 +42,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_http_request_duration_seconds",
 			Help:    "Time from request to response end, by route.",
-			Buckets: prometheus.DefBuckets,
+			Buckets: latencyBuckets(longestTimeout),
 		}, []string{"route"}),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_upstream_request_duration_seconds",
 			Help:    "Time until the upstream's response headers, by route.",
-			Buckets: prometheus.DefBuckets,
+			Buckets: latencyBuckets(longestTimeout),
 		}, []string{"route"}),
 		authDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_auth_decisions_total",
@@ -72,11 +84,14 @@ func statusClass(code int) string {
 }
 
 // observeStore is the tokenstore.Observer of the gateway's store: every
-// operation's latency, and the operations that failed because the store
-// did not answer (a verdict such as not found is an answer).
+// operation's latency (but the readiness probe's pings, which would
+// dilute the requests' latency), and the operations that failed because
+// the store did not answer (a verdict such as not found is an answer).
 func (m *metrics) observeStore(driver string) tokenstore.Observer {
 	return func(op string, took time.Duration, err error) {
-		m.storeDuration.WithLabelValues(driver, op).Observe(took.Seconds())
+		if op != "ping" {
+			m.storeDuration.WithLabelValues(driver, op).Observe(took.Seconds())
+		}
 		if errors.Is(err, tokenstore.ErrUnavailable) {
 			m.storeErrors.WithLabelValues(driver, op).Inc()
 		}

@@ -131,6 +131,9 @@ func TestMetricsExposed(t *testing.T) {
 	p := tg.login(t)
 	tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
 	tg.echo(t, "/v1/orders", nil)
+	if r, err := tg.admin.Client().Get(tg.admin.URL + "/readyz"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("readyz: %v", err)
+	}
 	r, err := tg.admin.Client().Get(tg.admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -161,5 +164,12 @@ func TestMetricsExposed(t *testing.T) {
 	}
 	if strings.Contains(body, p.Access) {
 		t.Fatal("a token reached the metrics")
+	}
+	if strings.Contains(body, `authgate_store_operation_duration_seconds_count{op="ping"`) {
+		t.Error("readiness pings are in the store latency histogram")
+	}
+	// The slowest answer (a 504 after the 30s default timeout) has a bucket.
+	if !strings.Contains(body, `authgate_http_request_duration_seconds_bucket{route="mmm-api",le="30"}`) {
+		t.Error("the latency histogram stops short of the route timeout")
 	}
 }

@@ -62,6 +62,9 @@ func (c *Config) validateServer(p *problems) {
 			p.add("%s: must be positive", d.key)
 		}
 	}
+	if s.DrainDelay < 0 {
+		p.add("server.drain_delay: must not be negative (0 closes the listener at once)")
+	}
 }
 
 func (c *Config) validateStore(p *problems) {
