@@ -68,11 +68,42 @@ func TestHashSecret(t *testing.T) {
 }
 
 func TestVersionAndUsage(t *testing.T) {
-	if code, out, _ := runCmd(t, "", nil, "version"); code != 0 || !strings.HasPrefix(out, "authgate ") {
-		t.Fatalf("version = %d %q", code, out)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if code, out, _ := runCmd(t, "", nil, args...); code != 0 || !strings.HasPrefix(out, "authgate ") {
+			t.Fatalf("%v = %d %q", args, code, out)
+		}
 	}
-	if code, _, errOut := runCmd(t, "", nil, "frobnicate"); code != 2 || !strings.Contains(errOut, "usage") {
-		t.Fatalf("unknown command = %d %q", code, errOut)
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
+		code, out, _ := runCmd(t, "", nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, c := range []string{"serve", "check-config", "healthcheck", "hash-secret", "bov3-verify-header", "version", "help", "AUTHGATE_CFG__"} {
+			if !strings.Contains(out, c) {
+				t.Errorf("%v lacks %q:\n%s", args, c, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "healthcheck"}, {"healthcheck", "-h"}} {
+		code, out, _ := runCmd(t, "", nil, args...)
+		if code != 0 || !strings.Contains(out, "-url") || !strings.Contains(out, "-timeout") || !strings.Contains(out, "readyz") {
+			t.Fatalf("%v = %d\n%s", args, code, out)
+		}
+	}
+	if code, out, _ := runCmd(t, "", nil, "help", "bov3-verify-header"); code != 0 || !strings.Contains(out, "-encoding") {
+		t.Fatalf("help bov3-verify-header = %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"help", "frobnicate"}, {"serve", "-colour"}, {"-colour"}, {"check-config", "extra"}} {
+		if code, _, errOut := runCmd(t, "", nil, args...); code != 2 || !strings.Contains(errOut, "usage") {
+			t.Errorf("%v = %d %q, want exit 2 with the usage", args, code, errOut)
+		}
+	}
+}
+
+func TestHealthcheckWithoutAServer(t *testing.T) {
+	addr := freePort(t)
+	if code, _, errOut := runCmd(t, "", nil, "healthcheck", "-url", "http://"+addr+"/readyz", "-timeout", "200ms"); code != 1 || !strings.Contains(errOut, addr) {
+		t.Fatalf("healthcheck of nothing = %d %q", code, errOut)
 	}
 }
 
@@ -86,7 +117,7 @@ func TestServeAndStop(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-config", "../../config.yaml"}, strings.NewReader(""), &bytes.Buffer{}, &syncWriter{w: &errOut},
-			[]string{"AUTHGATE_CFG__SERVER__LISTEN=" + port, "AUTHGATE_CFG__SERVER__ADMIN_LISTEN=" + admin})
+			[]string{"AUTHGATE_CFG__SERVER__LISTEN=" + port, "AUTHGATE_CFG__SERVER__ADMIN_LISTEN=" + admin, "AUTHGATE_CFG__SERVER__DRAIN_DELAY=0s"})
 	}()
 	var resp *http.Response
 	var err error
@@ -107,12 +138,19 @@ func TestServeAndStop(t *testing.T) {
 	if body.Code != "00000" {
 		t.Fatalf("login code %q", body.Code)
 	}
+	env := []string{"AUTHGATE_CFG__SERVER__ADMIN_LISTEN=" + admin}
+	if code, _, errOut := runCmd(t, "", env, "healthcheck", "-config", "../../config.yaml"); code != 0 {
+		t.Fatalf("healthcheck of a ready gateway = %d %s", code, errOut)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exit %d", code)
 	}
 	if !strings.Contains(errOut.String(), "DEMO IDENTITIES LOADED") {
 		t.Fatal("no demo warning logged")
+	}
+	if code, _, _ := runCmd(t, "", env, "healthcheck", "-config", "../../config.yaml", "-timeout", "200ms"); code != 1 {
+		t.Fatalf("healthcheck of a stopped gateway = %d, want 1", code)
 	}
 }
 
