@@ -16,6 +16,7 @@ package dialects
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -158,6 +159,25 @@ type Deps struct {
 	// VerifySecret checks a secret against a stored argon2id/bcrypt hash
 	// (identity.VerifySecret unless a test counts the calls).
 	VerifySecret func(hash, secret string) (bool, error)
+	// Warn reports a value that works but is likely a mistake, as
+	// "key: why" relative to the block; check-config prints it and serve
+	// logs it. Nil drops warnings.
+	Warn func(msg string)
+}
+
+// Warnf reports a config warning through Warn, if there is one.
+func (d Deps) Warnf(format string, a ...any) {
+	if d.Warn != nil {
+		d.Warn(fmt.Sprintf(format, a...))
+	}
+}
+
+// WarnGraceOutlivesAccess is the warning of a rotating dialect whose
+// refresh_grace is not shorter than its access_ttl.
+func (d Deps) WarnGraceOutlivesAccess(grace, access time.Duration) {
+	if grace > 0 && grace >= access {
+		d.Warnf("refresh_grace: %v is not shorter than access_ttl %v: a replay late in the grace window finds the successor's access token expired and gets a newly signed one; a grace of a few seconds is what lost responses need", grace, access)
+	}
 }
 
 // Factory constructs instances of one dialect type.

@@ -43,13 +43,20 @@ type Rotation[T any] struct {
 	NextExpiresAt time.Time
 	Grace         time.Duration
 	Now           time.Time
+	// Renew gives back a replayed answer with a live access token: the
+	// earlier winner's may have expired within the grace window (an
+	// access TTL shorter than the grace), and a client must never be
+	// handed an access token that is already dead. It keeps the refresh
+	// token, which the store holds; nil hands the answer back as it is.
+	Renew func(earlier T) (T, error)
 }
 
 // RotateRefresh runs the refresh-rotation protocol every rotating dialect
 // shares: the new answer is sealed with a key only the presented token
 // opens and handed to the store's atomic rotation. The winner gets Next;
 // a replay within the grace window gets the earlier winner's answer
-// unsealed (the very same pair); a replay after it comes back as
+// unsealed (the very same pair, its access token renewed by Renew if it
+// has expired meanwhile); a replay after it comes back as
 // tokenstore.ErrReused (the store has ended the session), an unknown or
 // revoked token as tokenstore.ErrNotFound, for the dialect to map to its
 // codes. Metrics count the rotated, grace_replay and reused outcomes.
@@ -75,6 +82,9 @@ func RotateRefresh[T any](ctx context.Context, store tokenstore.Sessions, m *Met
 			return zero, err
 		}
 		m.Refreshed(r.Dialect, "grace_replay")
+		if r.Renew != nil {
+			return r.Renew(earlier)
+		}
 		return earlier, nil
 	}
 	m.Refreshed(r.Dialect, "rotated")

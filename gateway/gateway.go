@@ -69,6 +69,8 @@ type Gateway struct {
 	admin   http.Handler
 	// draining is set from SIGTERM on: /readyz answers 503.
 	draining atomic.Bool
+	// warnings are the config's likely mistakes, each naming its key.
+	warnings []string
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
@@ -138,6 +140,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
 			VerifySecret: o.VerifySecret,
+			Warn:         func(msg string) { g.warnings = append(g.warnings, "dialects."+name+"."+msg) },
 		})
 		if err != nil {
 			for line := range strings.SplitSeq(err.Error(), "\n") {
@@ -172,6 +175,11 @@ func storeKind(driver string) string {
 	}
 	return "local"
 }
+
+// Warnings are the config's values that work but are likely mistakes,
+// each starting with its key path; check-config prints them, serve logs
+// them.
+func (g *Gateway) Warnings() []string { return g.warnings }
 
 // Handler is the public HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }

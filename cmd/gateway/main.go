@@ -219,6 +219,9 @@ func checkConfig(path string, stdout, stderr io.Writer, environ []string) int {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
 	}
+	for _, w := range g.Warnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
+	}
 	_ = g.Close()
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0
@@ -240,6 +243,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, environ []string)
 		return 1
 	}
 	defer g.Close()
+	for _, w := range g.Warnings() {
+		log.Warn("config warning", "config", path, "warning", w)
+	}
 	if err := g.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("gateway stopped", "err", err)
 		return 1

@@ -46,6 +46,16 @@ func TestCheckConfigListsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestCheckConfigWarnsButPasses(t *testing.T) {
+	code, out, errOut := runCmd(t, "", []string{"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=3s"}, "check-config", "-config", "../../config.yaml")
+	if code != 0 || !strings.Contains(out, "warning: dialects.mmm.refresh_grace: 10s is not shorter than access_ttl 3s") || !strings.HasSuffix(out, "ok\n") {
+		t.Fatalf("check-config = %d %q %q", code, out, errOut)
+	}
+	if _, out, _ := runCmd(t, "", nil, "check-config", "-config", "../../config.yaml"); strings.Contains(out, "warning") {
+		t.Fatalf("the shipped config has warnings: %s", out)
+	}
+}
+
 func TestCheckConfigSeesEnvironment(t *testing.T) {
 	code, _, errOut := runCmd(t, "", []string{"AUTHGATE_CFG__STORE__DRIVER=nope"}, "check-config", "-config", "../../config.yaml")
 	if code != 1 || !strings.Contains(errOut, `store.driver: "nope"`) {

@@ -142,6 +142,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	deps.WarnGraceOutlivesAccess(cfg.RefreshGrace, cfg.AccessTTL)
 	verify := deps.VerifySecret
 	if verify == nil {
 		verify = identity.VerifySecret

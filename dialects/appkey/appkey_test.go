@@ -386,3 +386,29 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestGraceReplayNeverHandsBackAnExpiredAccessToken: a replay within the
+// grace window after the successor's access token expired gets the
+// successor's refresh token with a live access token.
+func TestGraceReplayNeverHandsBackAnExpiredAccessToken(t *testing.T) {
+	dialecttest.ForEachStore(t, func(t *testing.T, store string) {
+		e := start(t, store, "    access_ttl: 3s\n    refresh_grace: 10s\n")
+		_, refresh := e.login(t, "app-1")
+		r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, "")
+		if r.Status != 200 {
+			t.Fatalf("refresh = %d %s", r.Status, r.Raw)
+		}
+		first := r.Body
+		e.Clock.Advance(5 * time.Second)
+		r = e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, "")
+		if r.Status != 200 || r.Body["refreshToken"] != first["refreshToken"] {
+			t.Fatalf("replay = %d %s, want the successor's refresh token", r.Status, r.Raw)
+		}
+		if r.Body["accessToken"] == first["accessToken"] {
+			t.Fatal("replay handed back the expired access token")
+		}
+		if r, id := e.Protected(t, "/api/x", dialecttest.Bearer(r.Body["accessToken"].(string))); id == nil {
+			t.Fatalf("the renewed access token is refused: %d %s", r.Status, r.Raw)
+		}
+	})
+}

@@ -199,6 +199,12 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	tok, err = dialects.RotateRefresh(ctx, d.store, d.metrics, dialects.Rotation[Token]{
 		Dialect: d.name, SessionID: sid, Presented: presented, Next: tok, NextRefresh: next,
 		NextExpiresAt: now.Add(d.cfg.RefreshTTL), Grace: d.cfg.RefreshGrace, Now: now,
+		Renew: func(earlier Token) (Token, error) {
+			if _, err := d.access.Verify(earlier.AccessToken); !errors.Is(err, jwtkit.ErrExpired) {
+				return earlier, err
+			}
+			return d.token(app, sid, earlier.RefreshToken, now)
+		},
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):

@@ -131,6 +131,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	deps.WarnGraceOutlivesAccess(cfg.RefreshGrace, cfg.AccessTTL)
 	now := deps.Now
 	if now == nil {
 		now = time.Now

@@ -392,3 +392,39 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestGraceReplayNeverHandsBackAnExpiredAccessToken: with an access token
+// shorter-lived than the grace window, a replay within grace gets the
+// successor's refresh token and an access token that is alive.
+func TestGraceReplayNeverHandsBackAnExpiredAccessToken(t *testing.T) {
+	dialecttest.ForEachStore(t, func(t *testing.T, store string) {
+		tg := start(t, store, "access_ttl: 3s\nrefresh_grace: 10s\n")
+		p := tg.login(t)
+		r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+		p2 := readPair(t, r)
+		tg.Clock.Advance(5 * time.Second) // p2's access token has expired; the grace has not
+		h := map[string]string{"x-mmm-accesstoken": p.Access, "x-mmm-refreshtoken": p.Refresh}
+		r = tg.Do(t, "GET", "/v1/orders", h, "")
+		if r.Str(t, "code") != "10026" {
+			t.Fatalf("expired access with the rotated refresh token = %s, want 10026", r.Raw)
+		}
+		again := readPair(t, r)
+		if again.Refresh != p2.Refresh || again.RefreshExpires != p2.RefreshExpires {
+			t.Fatalf("replay gave another refresh token than the successor")
+		}
+		if again.ExpiresIn <= tg.Clock.Now().Unix() || again.Access == p2.Access {
+			t.Fatalf("replay handed back an access token expiring at %d (now %d)", again.ExpiresIn, tg.Clock.Now().Unix())
+		}
+		if r, id := tg.Protected(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": again.Access}); id == nil {
+			t.Fatalf("the renewed access token is refused: %s", r.Raw)
+		}
+		// Within the successor's own lifetime the replay is the pair itself.
+		tg2 := start(t, store, "refresh_grace: 10s\n")
+		q := tg2.login(t)
+		q2 := readPair(t, tg2.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": q.Refresh}, ""))
+		tg2.Clock.Advance(5 * time.Second)
+		if q3 := readPair(t, tg2.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": q.Refresh}, "")); q3 != q2 {
+			t.Fatalf("replay of a live pair = %+v, want %+v", q3, q2)
+		}
+	})
+}

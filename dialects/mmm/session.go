@@ -98,6 +98,7 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 		Dialect: d.name, SessionID: c.SessionID, Presented: presented,
 		Next: next, NextRefresh: next.RefreshToken, NextExpiresAt: time.Unix(next.RefreshExpires, 0),
 		Grace: d.cfg.RefreshGrace, Now: now,
+		Renew: func(earlier Pair) (Pair, error) { return d.signer.renewAccess(earlier, now, d.cfg.AccessTTL) },
 	})
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):

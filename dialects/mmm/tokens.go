@@ -72,6 +72,25 @@ func (s *signer) pair(uid, company int64, sid string, now time.Time, accessTTL, 
 	return Pair{AccessToken: at, ExpiresIn: now.Add(accessTTL).Unix(), RefreshToken: rt, RefreshExpires: now.Add(refreshTTL).Unix()}, nil
 }
 
+// renewAccess gives p a new access token when its own has expired at now,
+// keeping its refresh token: what a grace-window replay hands back.
+func (s *signer) renewAccess(p Pair, now time.Time, accessTTL time.Duration) (Pair, error) {
+	if now.Unix() < p.ExpiresIn {
+		return p, nil
+	}
+	c, err := verify(s.refresh, p.RefreshToken)
+	if err != nil {
+		return Pair{}, err
+	}
+	now = now.Truncate(time.Second)
+	at, err := s.access.Sign(build(c, now, now.Add(accessTTL)))
+	if err != nil {
+		return Pair{}, err
+	}
+	p.AccessToken, p.ExpiresIn = at, now.Add(accessTTL).Unix()
+	return p, nil
+}
+
 // verify checks a token with k and reads its claims. An expired but
 // genuine token returns its claims with jwtkit.ErrExpired.
 func verify(k *jwtkit.HS256, token string) (claims, error) {
