@@ -50,11 +50,23 @@ type Identity struct {
 type Endpoint struct {
 	Method string
 	Path   string
+	// Kind is the audit event of the endpoint (KindLogin, KindRefresh,
+	// KindLogout, or another word); the gateway counts logins by result
+	// and writes an audit line for every request of an endpoint with a
+	// Kind. Empty for endpoints that are not audited.
+	Kind string
 	// Prefix also serves every path below Path (a path parameter the
 	// handler reads from r.URL.Path itself).
 	Prefix  bool
 	Handler http.HandlerFunc
 }
+
+// Endpoint kinds the gateway treats specially (logins are counted).
+const (
+	KindLogin   = "login"
+	KindRefresh = "refresh"
+	KindLogout  = "logout"
+)
 
 // Dialect is one configured instance of a dialect type.
 type Dialect interface {

@@ -88,6 +88,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Logger = slog.New(requestIDHandler{o.Logger.Handler()})
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}

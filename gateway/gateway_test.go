@@ -180,8 +180,38 @@ func TestUpstreamFailuresInDialectEnvelope(t *testing.T) {
 	if r := tg.do(t, "GET", "/v1/down", auth, ""); r.status != 502 || r.code(t) != "50200" {
 		t.Errorf("down upstream: %d %s, want 502 50200", r.status, r.raw)
 	}
-	if r := tg.do(t, "GET", "/v1/slow", auth, ""); r.status != 504 || r.code(t) != "50400" {
+	r := tg.do(t, "GET", "/v1/slow", auth, "")
+	if r.status != 504 || r.code(t) != "50400" {
 		t.Errorf("slow upstream: %d %s, want 504 50400", r.status, r.raw)
+	}
+	// The error line of that request carries its id, as its access line does.
+	id := r.header.Get("X-Request-Id")
+	var errLine, accessLine bool
+	for line := range strings.SplitSeq(tg.logs.String(), "\n") {
+		if strings.Contains(line, `"request_id":"`+id+`"`) {
+			errLine = errLine || strings.Contains(line, `"level":"ERROR"`)
+			accessLine = accessLine || strings.Contains(line, `"msg":"request"`)
+		}
+	}
+	if id == "" || !errLine || !accessLine {
+		t.Errorf("request %q: error line %v, access line %v in\n%s", id, errLine, accessLine, tg.logs.String())
+	}
+	resp, err := http.Get(tg.admin.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`authgate_http_requests_total{code="502",dialect="mmm",route="down"} 1`,
+		`authgate_http_requests_total{code="504",dialect="mmm",route="slow"} 1`,
+		`authgate_upstream_errors_total{kind="unavailable",route="down"} 1`,
+		`authgate_upstream_errors_total{kind="timeout",route="slow"} 1`,
+		`authgate_upstream_errors_total{kind="timeout",route="down"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

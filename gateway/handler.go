@@ -83,9 +83,16 @@ func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics
 			}
 			mounted[ep.Path] = name
 			byPath[ep.Path] = append(byPath[ep.Path], ep)
+			if ep.Kind == dialects.KindLogin {
+				// Every result's series exists from the start, so an alert
+				// on a rate sees the first failure.
+				for _, result := range dialects.LoginResults {
+					m.logins.WithLabelValues(name, result)
+				}
+			}
 		}
 		for path, eps := range byPath {
-			h := endpointHandler(name, d, eps)
+			h := g.endpointHandler(name, d, eps, m)
 			r.HandleFunc(path, h)
 			if slices.ContainsFunc(eps, func(ep dialects.Endpoint) bool { return ep.Prefix }) {
 				r.HandleFunc(strings.TrimSuffix(path, "/")+"/*", h)
@@ -101,8 +108,10 @@ func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics
 }
 
 // endpointHandler serves a dialect's auth endpoint, answering other
-// methods in the dialect's envelope.
-func endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint) http.HandlerFunc {
+// methods in the dialect's envelope. An endpoint with a Kind is audited:
+// its outcome (noted by the dialect) is counted for logins and written as
+// one audit line.
+func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics) http.HandlerFunc {
 	allow := make([]string, 0, len(eps))
 	for _, ep := range eps {
 		allow = append(allow, ep.Method)
@@ -112,10 +121,22 @@ func endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint) h
 		in.route = "auth:" + name
 		in.dialect = name
 		for _, ep := range eps {
-			if r.Method == ep.Method {
+			if r.Method != ep.Method {
+				continue
+			}
+			if ep.Kind == "" {
 				ep.Handler(w, r)
 				return
 			}
+			ctx, out := dialects.WithOutcome(r.Context())
+			ep.Handler(w, r.WithContext(ctx))
+			result := dialects.Result(out.Err)
+			if ep.Kind == dialects.KindLogin {
+				m.logins.WithLabelValues(name, result).Inc()
+			}
+			in.subject = out.Subject
+			dialects.Audit(r.Context(), g.log.With("dialect", name), ep.Kind, out.Subject, in.clientIP, result)
+			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		d.WriteError(w, r, dialects.ErrMethodNotAllowed)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ type metrics struct {
 	authDecisions    *prometheus.CounterVec
 	storeDuration    *prometheus.HistogramVec
 	storeErrors      *prometheus.CounterVec
+	upstreamErrors   *prometheus.CounterVec
+	logins           *prometheus.CounterVec
 }
 
 // latencyBuckets are the request and upstream latency buckets: the
@@ -37,7 +40,7 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_http_requests_total",
-			Help: "Requests served, by route, dialect instance and status class (2xx, 4xx, ...).",
+			Help: "Requests served, by route, dialect instance and HTTP status code (499: the client went away).",
 		}, []string{"route", "dialect", "code"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_http_request_duration_seconds",
@@ -63,24 +66,29 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 			Help: "Token store operations that failed (the store did not answer), by driver and operation.",
 		}, []string{"store", "op"}),
 	}
-	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors,
+	m.upstreamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_upstream_errors_total",
+		Help: "Forwards that got no answer from the upstream, by route and kind (unavailable, timeout); a client that went away is not counted.",
+	}, []string{"route", "kind"})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_logins_total",
+		Help: "Logins by dialect instance and result (ok, bad_credentials, locked, disabled, rate_limited, store_unavailable, bad_request, error).",
+	}, []string{"dialect", "result"})
+	reg.MustRegister(m.logins)
+	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func statusClass(code int) string {
-	switch {
-	case code < 200:
-		return "1xx"
-	case code < 300:
-		return "2xx"
-	case code < 400:
-		return "3xx"
-	case code < 500:
-		return "4xx"
-	default:
-		return "5xx"
+// statusLabel is the requests metric's code label: the exact status, so
+// a 502 (upstream down), a 503 (store down) and a 504 (upstream timeout)
+// are told apart; anything outside 100..599 (which HTTP does not have) is
+// "other", so the label set stays bounded.
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
 	}
+	return strconv.Itoa(code)
 }
 
 // observeStore is the tokenstore.Observer of the gateway's store: every

@@ -117,7 +117,7 @@ func accessLog(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 			if route == "" {
 				route = "none"
 			}
-			m.requests.WithLabelValues(route, in.dialect, statusClass(status)).Inc()
+			m.requests.WithLabelValues(route, in.dialect, statusLabel(status)).Inc()
 			m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", in.id),
@@ -150,4 +150,28 @@ func canonicalPath(next http.Handler) http.Handler {
 		r.URL.RawPath = ""
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestIDHandler adds the request id to every log record made with a
+// request's context (a dialect's error line, a store warning), so an
+// operator can find the access-log line and the error of one request
+// together.
+type requestIDHandler struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if in, ok := ctx.Value(infoKey).(*requestInfo); ok && in.id != "" && rec.Message != "request" {
+		rec.AddAttrs(slog.String("request_id", in.id))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+// WithAttrs implements slog.Handler.
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+// WithGroup implements slog.Handler.
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

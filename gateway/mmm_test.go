@@ -150,7 +150,7 @@ func TestMetricsExposed(t *testing.T) {
 	}
 	body := sb.String()
 	for _, want := range []string{
-		`authgate_http_requests_total{code="2xx",dialect="mmm",route="mmm-api"} 2`,
+		`authgate_http_requests_total{code="200",dialect="mmm",route="mmm-api"} 2`,
 		`authgate_auth_decisions_total{dialect="mmm",result="ok"} 1`,
 		`authgate_auth_decisions_total{dialect="mmm",result="missing"} 1`,
 		`authgate_tokens_issued_total{dialect="mmm",reason="login"} 1`,

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/upstream"
@@ -35,6 +38,8 @@ type route struct {
 	// spell maps canonical header names to the exact spelling the route's
 	// dialects want upstream.
 	spell map[string]string
+	// upstreamErrors counts the route's failed forwards by kind.
+	upstreamErrors *prometheus.CounterVec
 }
 
 func (rt *route) matches(r *http.Request) bool {
@@ -64,6 +69,11 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	if rt.name == "" {
 		rt.name = rc.PathPrefix
 	}
+	rt.upstreamErrors = m.upstreamErrors.MustCurryWith(prometheus.Labels{"route": rt.name})
+	// Both kinds exist from the start, so an alert on their rate sees the
+	// first failure.
+	rt.upstreamErrors.WithLabelValues("unavailable")
+	rt.upstreamErrors.WithLabelValues("timeout")
 	for k, v := range defaultIdentityHeaders {
 		rt.headers[k] = v
 	}
@@ -140,6 +150,10 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 		i, id, err := rt.authenticate(r)
 		in.dialect = rt.names[i]
 		m.authDecisions.WithLabelValues(rt.names[i], dialects.Reason(err)).Inc()
+		if dialects.Reason(err) == dialects.ReasonRefreshed {
+			// The mmm 10026 answer: a refresh on a protected route.
+			dialects.Audit(r.Context(), g.log.With("dialect", rt.names[i]), dialects.KindRefresh, "", in.clientIP, "ok", slog.String("via", "expired access token"))
+		}
 		if err != nil {
 			rt.dialects[i].WriteError(w, r, err)
 			return

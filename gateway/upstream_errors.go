@@ -22,8 +22,10 @@ func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		return
 	case errors.Is(err, upstream.ErrTimeout):
 		wireErr, status = dialects.ErrUpstreamTimeout, http.StatusGatewayTimeout
+		rt.upstreamErrors.WithLabelValues("timeout").Inc()
 	default:
 		wireErr = dialects.ErrUpstreamUnavailable
+		rt.upstreamErrors.WithLabelValues("unavailable").Inc()
 	}
 	if d := rt.dialectFor(r); d != nil {
 		d.WriteError(w, r, fmt.Errorf("route %s: %w: %w", rt.name, wireErr, err))

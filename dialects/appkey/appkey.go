@@ -236,8 +236,8 @@ func (d *Dialect) Close() error {
 // Endpoints implements dialects.Dialect.
 func (d *Dialect) Endpoints() []dialects.Endpoint {
 	return []dialects.Endpoint{
-		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
-		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Kind: dialects.KindLogin, Handler: d.login},
+		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Kind: dialects.KindRefresh, Handler: d.refresh},
 	}
 }
 

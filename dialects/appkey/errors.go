@@ -75,6 +75,7 @@ func toWire(err error) (int, string) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := toWire(err)
+	dialects.Note(r, err)
 	dialects.SetRetryAfter(w, err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)

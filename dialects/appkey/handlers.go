@@ -74,6 +74,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, fail(http.StatusBadRequest, "loginType must be APP_KEY", nil))
 		return
 	}
+	dialects.NoteSubject(r, *req.AppID)
 	ctx, now := r.Context(), d.now()
 	// Failures are counted per appId and per client IP: each attempt is
 	// counted first and taken back if it succeeds, so concurrent guesses
@@ -103,13 +104,13 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	keyOK := subtle.ConstantTimeCompare([]byte(app.AppKey), []byte(*req.AppKey)) == 1
 	if !known || !keyOK || !secretOK {
 		d.m.logins.WithLabelValues("bad_credentials").Inc()
-		d.WriteError(w, r, fail(http.StatusUnauthorized, badCredentials, nil))
+		d.WriteError(w, r, fail(http.StatusUnauthorized, badCredentials, dialects.ErrBadCredentials))
 		return
 	}
 	counted.Release(ctx, d.log)
 	if !app.enabled() {
 		d.m.logins.WithLabelValues("disabled").Inc()
-		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", nil))
+		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", dialects.ErrDisabled))
 		return
 	}
 	sid := dialects.NewID()
@@ -216,6 +217,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		d.WriteError(w, r, err)
 	default:
+		dialects.NoteSubject(r, app.AppID)
 		dialects.WriteJSON(w, http.StatusOK, tok)
 	}
 }

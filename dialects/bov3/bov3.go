@@ -208,9 +208,9 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 // Endpoints implements dialects.Dialect.
 func (d *Dialect) Endpoints() []dialects.Endpoint {
 	return []dialects.Endpoint{
-		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
-		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Handler: d.refresh},
-		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Handler: d.logout},
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Kind: dialects.KindLogin, Handler: d.login},
+		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Kind: dialects.KindRefresh, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Kind: dialects.KindLogout, Handler: d.logout},
 	}
 }
 

@@ -110,6 +110,7 @@ func toWire(err error) (wireCode, string) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	wc, msg := toWire(err)
+	dialects.Note(r, err)
 	dialects.SetRetryAfter(w, err)
 	if wc.status >= 500 {
 		d.log.ErrorContext(r.Context(), "bov3 request failed", "code", wc.code, "err", err)

@@ -192,6 +192,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, &dialects.RequestError{Msg: "userName and password are required"})
 		return
 	}
+	dialects.NoteSubject(r, *req.UserName)
 	ctx, now := r.Context(), d.now()
 	limit := dialects.Limit{Key: d.keys.Key("login", dialects.ClientIP(r)), Window: d.cfg.LoginWindow, Max: d.cfg.LoginLimit}
 	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
@@ -231,6 +232,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.metrics.Issued(d.name, "login")
+	dialects.NoteSubject(r, u.BO.UserID)
 	d.writeData(w, snake, data, now)
 }
 
@@ -292,6 +294,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	d.metrics.Refreshed(d.name, "rotated")
 	d.metrics.Issued(d.name, "refresh")
+	dialects.NoteSubject(r, sess.Subject)
 	d.writeData(w, snake, data, now)
 }
 
@@ -307,5 +310,6 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
+	dialects.NoteSubject(r, id.Subject)
 	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
 }

@@ -156,10 +156,10 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 // Endpoints implements dialects.Dialect.
 func (d *Dialect) Endpoints() []dialects.Endpoint {
 	return []dialects.Endpoint{
-		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
-		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Handler: d.refresh},
-		{Method: http.MethodPost, Path: d.cfg.ChangeCompanyPath, Handler: d.changeCompany},
-		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Handler: d.logout},
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Kind: dialects.KindLogin, Handler: d.login},
+		{Method: http.MethodGet, Path: d.cfg.RefreshPath, Kind: dialects.KindRefresh, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.ChangeCompanyPath, Kind: "change_company", Handler: d.changeCompany},
+		{Method: http.MethodPost, Path: d.cfg.LogoutPath, Kind: dialects.KindLogout, Handler: d.logout},
 	}
 }
 
@@ -182,6 +182,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, &dialects.RequestError{Msg: "account and password are required"})
 		return
 	}
+	dialects.NoteSubject(r, req.Account)
 	ctx := r.Context()
 	now := d.now()
 	// Attempts are counted before the password hash is checked, so a flood
@@ -217,5 +218,6 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.metrics.Issued(d.name, "login")
+	dialects.NoteSubject(r, sess.Subject)
 	writeOK(w, pair)
 }

@@ -1,7 +1,6 @@
 package mmm
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -58,7 +57,7 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if refresh == "" {
 		return claims{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "access_token 已过期且无 refresh_token,请重新登录", nil)
 	}
-	pair, err := d.rotate(r.Context(), refresh, c.SessionID)
+	pair, err := d.rotate(r, refresh, c.SessionID)
 	if err != nil {
 		return claims{}, err
 	}
@@ -68,7 +67,8 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 // rotate exchanges a refresh token for a new pair. wantSession, when set,
 // is the session the refresh token must belong to (that of the expired
 // access token presented with it).
-func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pair, error) {
+func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, error) {
+	ctx := r.Context()
 	c, err := verify(d.signer.refresh, presented)
 	switch {
 	case errors.Is(err, jwtkit.ErrExpired):
@@ -108,6 +108,7 @@ func (d *Dialect) rotate(ctx context.Context, presented, wantSession string) (Pa
 		d.metrics.Refreshed(d.name, "revoked")
 		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
 	}
+	dialects.NoteSubject(r, strconv.FormatInt(c.UID, 10))
 	return pair, err
 }
 
@@ -118,7 +119,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil))
 		return
 	}
-	pair, err := d.rotate(r.Context(), token, "")
+	pair, err := d.rotate(r, token, "")
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
@@ -172,6 +173,7 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.metrics.Issued(d.name, "change_company")
+	dialects.NoteSubject(r, id.Subject)
 	writeOK(w, pair)
 }
 
@@ -187,5 +189,6 @@ func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
+	dialects.NoteSubject(r, id.Subject)
 	writeOK(w, struct{}{})
 }

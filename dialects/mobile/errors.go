@@ -107,6 +107,7 @@ func toWire(err error) (code int, msg string, status int, data any) {
 // WriteError implements dialects.Dialect.
 func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, status, data := toWire(err)
+	dialects.Note(r, err)
 	dialects.SetRetryAfter(w, err)
 	if status >= 500 {
 		d.log.ErrorContext(r.Context(), "mobile request failed", "code", code, "err", err)

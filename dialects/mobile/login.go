@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mobile := *req.Mobile
+	dialects.NoteSubject(r, mobile)
 	if err := d.checkMobile(mobile); err != nil {
 		d.WriteError(w, r, err)
 		return
@@ -95,18 +97,19 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.m.verifyFailures.WithLabelValues("expired").Inc()
-		d.WriteError(w, r, fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", nil))
+		d.WriteError(w, r, fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", dialects.ErrBadCredentials))
 		return
 	case err != nil:
 		d.WriteError(w, r, err)
 		return
 	case res == tokenstore.CodeMismatch:
 		d.m.verifyFailures.WithLabelValues("mismatch").Inc()
-		d.WriteError(w, r, fail(CodeBadCode, http.StatusOK, "验证码错误", nil))
+		d.WriteError(w, r, fail(CodeBadCode, http.StatusOK, "验证码错误", dialects.ErrBadCredentials))
 		return
 	case res == tokenstore.CodeExhausted:
 		d.m.verifyFailures.WithLabelValues("exhausted").Inc()
-		d.WriteError(w, r, fail(CodeTooManyAttempts, http.StatusOK, "验证码错误次数过多,请重新获取", nil))
+		dialects.Audit(ctx, d.log, "lockout", "", dialects.ClientIP(r), "locked", slog.String("reason", "sms code attempts used up"))
+		d.WriteError(w, r, fail(CodeTooManyAttempts, http.StatusOK, "验证码错误次数过多,请重新获取", dialects.ErrLocked))
 		return
 	}
 	info, err := d.resolveUser(ctx, mobile, req, now)
@@ -114,12 +117,13 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	resp, err := d.startSession(ctx, info, device, *req.ProductType, now)
+	resp, err := d.startSession(ctx, info, device, *req.ProductType, dialects.ClientIP(r), now)
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
 	}
 	d.metrics.Issued(d.name, "login")
+	dialects.NoteSubject(r, strconv.FormatInt(info.ID, 10))
 	writeOK(w, resp)
 }
 
@@ -148,7 +152,7 @@ func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginReque
 	} else {
 		acct, err = d.store.Account(ctx, key)
 		if errors.Is(err, tokenstore.ErrNotFound) {
-			return UserInfo{}, fail(CodeNotRegistered, http.StatusOK, "该手机号未注册", nil)
+			return UserInfo{}, fail(CodeNotRegistered, http.StatusOK, "该手机号未注册", dialects.ErrBadCredentials)
 		}
 	}
 	if err != nil {
@@ -179,7 +183,7 @@ func (d *Dialect) seatKey(uid int64, product int32) string {
 
 // startSession creates the session, takes the device seat (kicking the
 // holder before it) and issues the tokens.
-func (d *Dialect) startSession(ctx context.Context, u UserInfo, device string, product int32, now time.Time) (LoginResponse, error) {
+func (d *Dialect) startSession(ctx context.Context, u UserInfo, device string, product int32, clientIP string, now time.Time) (LoginResponse, error) {
 	sid := dialects.NewID()
 	access, accessExp, err := d.issueAccess(u.ID, sid, device, u.Mobile, u.CompanyType, product, now)
 	if err != nil {
@@ -208,6 +212,8 @@ func (d *Dialect) startSession(ctx context.Context, u UserInfo, device string, p
 			}
 			if prev.Device != device {
 				d.m.kicks.Inc()
+				dialects.Audit(ctx, d.log, "kick", strconv.FormatInt(u.ID, 10), clientIP, "ok",
+					slog.String("device", device), slog.String("kicked_device", prev.Device))
 			}
 		}
 	}

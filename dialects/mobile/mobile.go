@@ -225,6 +225,10 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
 		m: newMetrics(deps.Registerer),
 	}
+	// The series the alerts divide exist from the start: a sender that
+	// fails from its first message still shows as a failure rate.
+	d.m.codesSent.WithLabelValues(sender.Name())
+	d.m.sendFailures.WithLabelValues(sender.Name())
 	if deps.Users != nil {
 		d.users = deps.Users
 	}
@@ -263,9 +267,9 @@ func newSender(c SenderConfig, deps dialects.Deps, log *slog.Logger) (sms.Sender
 // Endpoints implements dialects.Dialect.
 func (d *Dialect) Endpoints() []dialects.Endpoint {
 	return []dialects.Endpoint{
-		{Method: http.MethodPost, Path: d.cfg.SMSCodePath, Handler: d.sendCode},
-		{Method: http.MethodPost, Path: d.cfg.LoginPath, Handler: d.login},
-		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Handler: d.refresh},
+		{Method: http.MethodPost, Path: d.cfg.SMSCodePath, Kind: "send_code", Handler: d.sendCode},
+		{Method: http.MethodPost, Path: d.cfg.LoginPath, Kind: dialects.KindLogin, Handler: d.login},
+		{Method: http.MethodPost, Path: d.cfg.RefreshPath, Kind: dialects.KindRefresh, Handler: d.refresh},
 		{Method: http.MethodGet, Path: d.cfg.LoginStatusPath, Handler: d.loginStatus, Prefix: true},
 	}
 }

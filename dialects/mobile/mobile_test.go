@@ -469,3 +469,27 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestKickAndLockoutAreAudited: a login that kicks another device and a
+// code whose attempts run out each write an audit line.
+func TestKickAndLockoutAreAudited(t *testing.T) {
+	e := start(t, "memory", "")
+	e.login(t, "13912340090", "pc-1")
+	e.Clock.Advance(2 * time.Minute)
+	e.login(t, "13912340090", "phone-1")
+	e.Clock.Advance(2 * time.Minute)
+	e.requestCode(t, "13912340091")
+	for range 6 {
+		e.Do(t, "POST", "/auth/mobile/login", nil, loginBody("13912340091", "000000", 1))
+	}
+	logs := e.Logs.String()
+	for _, want := range []string{
+		`"msg":"audit","dialect":"mobile","event":"kick","subject":"1000000","client_ip":"127.0.0.1:`,
+		`"result":"ok","device":"phone-1","kicked_device":"pc-1"}`,
+		`"msg":"audit","dialect":"mobile","event":"lockout","subject":"","client_ip":"127.0.0.1:`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+}

@@ -160,6 +160,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	d.metrics.Refreshed(d.name, "rotated")
 	d.metrics.Issued(d.name, "refresh")
+	dialects.NoteSubject(r, strconv.FormatInt(c.UID, 10))
 	writeOK(w, Token{Expire: d.formatTime(exp), Value: access})
 }
 

@@ -1,0 +1,86 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/authgate/authgate/sms/smstest"
+)
+
+// TestLoginsCountedAndAudited: every dialect's logins are counted by
+// result, the failures too (an mmm wrong password answers 200), and each
+// login, refresh and logout writes one audit line with who, from where,
+// the result and the request id, never a secret.
+func TestLoginsCountedAndAudited(t *testing.T) {
+	svc := smstest.NewReceiver(t)
+	e := startAppkeyRoutes(t, "memory", "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n"+svc.SenderYAML("    "), defaultRoutes)
+	m := &mobileEnv{testGateway: e.testGateway, sms: svc}
+
+	e.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"wrong-password"}`)
+	p := e.testGateway.login(t)
+	e.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+	e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "wrong-secret", "APP_KEY"))
+	e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-off", "key-app-off", "s3cret-app", "APP_KEY"))
+	e.login(t, "app-1")
+	m.requestCode(t, "13912340001")
+	m.do(t, "POST", "/auth/mobile/login", nil, loginBody("13912340001", "000000", 1))
+	m.login(t, "13912340002", "d1")
+
+	resp, err := http.Get(e.admin.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`authgate_logins_total{dialect="mmm",result="bad_credentials"} 1`,
+		`authgate_logins_total{dialect="mmm",result="ok"} 1`,
+		`authgate_logins_total{dialect="mmm",result="rate_limited"} 0`,
+		`authgate_logins_total{dialect="appkey",result="bad_credentials"} 1`,
+		`authgate_logins_total{dialect="appkey",result="disabled"} 1`,
+		`authgate_logins_total{dialect="appkey",result="ok"} 1`,
+		`authgate_logins_total{dialect="mobile",result="bad_credentials"} 1`,
+		`authgate_logins_total{dialect="mobile",result="ok"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	var audits []map[string]any
+	logs := e.logs.String()
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "audit" {
+			audits = append(audits, entry)
+		}
+	}
+	find := func(event, dialect, result, subject string) {
+		t.Helper()
+		for _, a := range audits {
+			if a["event"] == event && a["dialect"] == dialect && a["result"] == result && a["subject"] == subject {
+				if a["client_ip"] != "127.0.0.1" || a["request_id"] == nil || a["request_id"] == "" {
+					t.Errorf("audit line without client ip or request id: %v", a)
+				}
+				return
+			}
+		}
+		t.Errorf("no audit line %s/%s/%s/%s in\n%s", event, dialect, result, subject, logs)
+	}
+	find("login", "mmm", "bad_credentials", "demo")
+	find("login", "mmm", "ok", "10")
+	find("refresh", "mmm", "ok", "10")
+	find("login", "appkey", "bad_credentials", "app-1")
+	find("login", "appkey", "disabled", "app-off")
+	find("login", "appkey", "ok", "app-1")
+	find("send_code", "mobile", "ok", "")
+	find("login", "mobile", "bad_credentials", "13912340001")
+	for _, secret := range []string{"wrong-password", "demo123", "wrong-secret", "s3cret-app", p.Access, p.Refresh} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("a secret reached the log: %.12s", secret)
+		}
+	}
+}
