@@ -169,7 +169,8 @@ func (e *ConfigError) Error() string {
 
 // Load reads the YAML file at path, applies AUTHGATE_CFG__ overrides from
 // environ (os.Environ() form) and validates the result. Every problem found
-// is reported at once, in a *ConfigError.
+// is reported at once, in a *ConfigError; with it comes the config as far
+// as it could be decoded (never to serve from: for CheckDialects).
 func Load(path string, environ []string) (*Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
@@ -193,9 +194,11 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, err
 	}
 	cfg.dir = filepath.Dir(abs)
-	problems = append(problems, cfg.validate()...)
+	problems = append(problems, withoutKeysOf(cfg.validate(), problems)...)
 	if len(problems) > 0 {
-		return nil, &ConfigError{Problems: problems}
+		// What could be decoded comes back too, so check-config can go on
+		// to check the dialect blocks (CheckDialects).
+		return &cfg, &ConfigError{Problems: problems}
 	}
 	return &cfg, nil
 }
@@ -249,6 +252,24 @@ func (c *Config) longestRouteTimeout() time.Duration {
 		longest = max(longest, r.Timeout)
 	}
 	return longest
+}
+
+// withoutKeysOf drops the problems of keys that already have one: a key
+// that failed to decode keeps its zero value, and "must be positive"
+// after "is a bare number, not a duration" says nothing new.
+func withoutKeysOf(problems, reported []string) []string {
+	seen := map[string]bool{}
+	for _, p := range reported {
+		key, _, _ := strings.Cut(p, ": ")
+		seen[key] = true
+	}
+	var out []string
+	for _, p := range problems {
+		if key, _, _ := strings.Cut(p, ": "); !seen[key] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Dir is the folder relative paths in the config resolve against.

@@ -76,11 +76,34 @@ type Gateway struct {
 // New builds a gateway from a loaded config. Problems with dialect blocks
 // (a missing secret, a bad TTL) come back together in a *ConfigError.
 func New(cfg *Config, o Options) (*Gateway, error) {
+	g, m, instances, problems, err := assemble(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		_ = g.Close()
+		return nil, &ConfigError{Problems: problems}
+	}
+
+	h, err := g.buildHandler(instances, m)
+	if err != nil {
+		_ = g.Close()
+		return nil, err
+	}
+	g.handler = h
+	g.admin = g.buildAdmin()
+	return g, nil
+}
+
+// assemble builds what New needs before the route table: the store's
+// observer, the users file and the dialect instances, with every problem
+// of theirs listed rather than the first.
+func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.Dialect, []string, error) {
 	if o.Registry == nil {
-		return nil, errors.New("gateway: no dialect registry")
+		return nil, nil, nil, nil, errors.New("gateway: no dialect registry")
 	}
 	if o.Store == nil {
-		return nil, errors.New("gateway: no token store")
+		return nil, nil, nil, nil, errors.New("gateway: no token store")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -154,19 +177,20 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 			g.closers = append(g.closers, c)
 		}
 	}
-	if len(problems) > 0 {
-		_ = g.Close()
-		return nil, &ConfigError{Problems: problems}
-	}
+	return g, m, instances, problems, nil
+}
 
-	h, err := g.buildHandler(instances, m)
+// CheckDialects lists the problems of cfg's users file and dialect
+// blocks, for check-config on a config whose other blocks failed to load
+// (Load returns what it could decode with its ConfigError), so one run
+// lists every problem. o.Store is any store (the dialects only hold it).
+func CheckDialects(cfg *Config, o Options) []string {
+	g, _, _, problems, err := assemble(cfg, o)
 	if err != nil {
-		_ = g.Close()
-		return nil, err
+		return []string{err.Error()}
 	}
-	g.handler = h
-	g.admin = g.buildAdmin()
-	return g, nil
+	_ = g.Close()
+	return problems
 }
 
 // storeKind is the store's name as wire formats report it.

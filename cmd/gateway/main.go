@@ -31,6 +31,7 @@ import (
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/internal/openstore"
+	"github.com/authgate/authgate/tokenstore/memstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 )
 
@@ -210,10 +211,16 @@ func build(cfg *gateway.Config, environ []string, log *slog.Logger) (*gateway.Ga
 }
 
 func checkConfig(path string, stdout, stderr io.Writer, environ []string) int {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg, err := gateway.Load(path, environ)
 	var g *gateway.Gateway
 	if err == nil {
-		g, err = build(cfg, environ, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		g, err = build(cfg, environ, quiet)
+	} else if ce := (*gateway.ConfigError)(nil); cfg != nil && errors.As(err, &ce) {
+		// The dialect blocks are checked too, so one run lists every problem.
+		ce.Problems = append(ce.Problems, gateway.CheckDialects(cfg, gateway.Options{
+			Registry: builtin.Registry(), Logger: quiet, LookupEnv: lookupIn(environ), Store: memstore.New(nil),
+		})...)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)

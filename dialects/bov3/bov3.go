@@ -179,7 +179,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		errs = append(errs, fmt.Errorf("verify_api.enforcement: %q is not one of required, optional, off", cfg.Verify.Enforcement))
 	}
 	if deps.Users == nil {
-		errs = append(errs, errors.New("needs identity.users_file: bov3 logs in by user name and password"))
+		errs = append(errs, errors.New("type: bov3 logs in by user name and password: set identity.users_file"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		errs = append(errs, fmt.Errorf("login_limit: must be positive"))
 	}
 	if deps.Users == nil {
-		errs = append(errs, fmt.Errorf("needs identity.users_file: mmm logs in by account and password"))
+		errs = append(errs, fmt.Errorf("type: mmm logs in by account and password: set identity.users_file"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
