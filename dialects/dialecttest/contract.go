@@ -87,6 +87,29 @@ func Contract(t *testing.T, c Case) {
 				t.Fatalf("a login's credential: %d %s", r.Status, r.Raw)
 			}
 		})
+		t.Run("AnotherSpellingOfTheTokenIsRefused", func(t *testing.T) {
+			e := Start(t, c.Factory, c.Name, c.Block, o)
+			headers := c.Login(t, e)
+			for _, respell := range []func(string) string{
+				func(tok string) string { return strings.Replace(tok, ".", "=.", 1) },                        // padding
+				func(tok string) string { i := strings.LastIndex(tok, "."); return tok[:i] + "=" + tok[i:] }, // padding
+			} {
+				h := headers()
+				changed := false
+				for k, v := range h {
+					if strings.Count(v, ".") >= 2 {
+						h[k] = respell(v)
+						changed = true
+					}
+				}
+				if !changed {
+					t.Fatal("the login's headers carry no JWT")
+				}
+				if r, id := e.Protected(t, "/x", h); id != nil || r.Status >= 500 {
+					t.Errorf("a respelt token: %d %s, want a refusal", r.Status, r.Raw)
+				}
+			}
+		})
 		t.Run("StoreOutageFailsClosed", func(t *testing.T) {
 			e := Start(t, c.Factory, c.Name, c.Block, o)
 			headers := c.Login(t, e)

@@ -5,9 +5,14 @@
 package jwtkit
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"strings"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -78,6 +83,9 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 			h.verified.Remove(token)
 		}
 	}
+	if !Canonical(token) {
+		return nil, ErrMalformed
+	}
 	tok, err := jwt.ParseString(token, jwt.WithKey(jwa.HS256, h.key), jwt.WithValidate(false))
 	if err != nil {
 		if _, perr := jwt.ParseString(token, jwt.WithVerify(false), jwt.WithValidate(false)); perr != nil {
@@ -101,6 +109,94 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 	default:
 		return nil, ErrMalformed
 	}
+}
+
+// Canonical reports whether token is spelt the one way RFC 7515 and 7519
+// allow: three segments of strict unpadded base64url (no padding, no
+// other alphabet, no stray bits in the last character), a header and a
+// claims set that are JSON objects without repeated members, and the
+// registered claims in their JSON types (exp, nbf, iat numbers; iss, sub,
+// jti strings; aud a string or an array). Libraries are lenient about
+// each of these; a gateway whose caches, replay stores and logs key on
+// the token's string must not accept two spellings of one token.
+func Canonical(token string) bool {
+	header, rest, ok1 := strings.Cut(token, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig, ".") {
+		return false
+	}
+	var h, c []byte
+	for i, seg := range []string{header, payload, sig} {
+		if seg == "" {
+			return false
+		}
+		raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		if err != nil {
+			return false
+		}
+		switch i {
+		case 0:
+			h = raw
+		case 1:
+			c = raw
+		}
+	}
+	if _, ok := members(h); !ok {
+		return false
+	}
+	claims, ok := members(c)
+	if !ok {
+		return false
+	}
+	for name, raw := range claims {
+		switch name {
+		case "exp", "nbf", "iat":
+			if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+				return false
+			}
+		case "iss", "sub", "jti":
+			if raw[0] != '"' {
+				return false
+			}
+		case "aud":
+			if raw[0] != '"' && raw[0] != '[' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// members reads a JSON object's members, refusing anything else and a
+// member named twice (decoders differ on which one wins).
+func members(raw []byte) (map[string]json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	out := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return nil, false
+		}
+		if _, dup := out[name]; dup {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil || len(v) == 0 {
+			return nil, false
+		}
+		out[name] = v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return out, true
 }
 
 // Int reads a claim that must be a whole JSON number.

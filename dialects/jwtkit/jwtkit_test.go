@@ -1,7 +1,12 @@
 package jwtkit_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +65,65 @@ func TestVerdicts(t *testing.T) {
 	tok, err = k.Verify(token)
 	if !errors.Is(err, jwtkit.ErrExpired) || tok == nil {
 		t.Fatalf("expired: %v, %v", tok, err)
+	}
+}
+
+// TestOneSpellingPerToken: a token spelt another way than strict unpadded
+// base64url, or with a registered claim of the wrong JSON type, is
+// malformed even though its signature verifies.
+func TestOneSpellingPerToken(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	k := jwtkit.New(key, "iss-a", func() time.Time { return now }, 10)
+	sign := func(header, payload string) string {
+		h := base64.RawURLEncoding.EncodeToString([]byte(header))
+		p := base64.RawURLEncoding.EncodeToString([]byte(payload))
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(h + "." + p))
+		return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	exp := fmt.Sprint(now.Add(time.Minute).Unix())
+	// A sid whose encoding has "-" or "_", so the standard alphabet spells
+	// the same bytes differently.
+	var good string
+	for sid := ">"; ; sid += "?" {
+		good = sign(`{"alg":"HS256","typ":"JWT"}`, `{"exp":`+exp+`,"iss":"iss-a","sid":"`+sid+`"}`)
+		if p := strings.Split(good, ".")[1]; strings.ContainsAny(p, "-_") {
+			break
+		}
+	}
+	if _, err := k.Verify(good); err != nil {
+		t.Fatalf("a canonical token: %v", err)
+	}
+	parts := strings.Split(good, ".")
+	std := func(s string) string {
+		raw, _ := base64.RawURLEncoding.DecodeString(s)
+		return base64.RawStdEncoding.EncodeToString(raw)
+	}
+	// The last character of a segment whose length leaves stray bits: flip
+	// one of those bits and the decoded bytes stay the same.
+	stray := func(s string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		last := strings.IndexByte(alphabet, s[len(s)-1])
+		return s[:len(s)-1] + string(alphabet[last^1])
+	}
+	for name, tok := range map[string]string{
+		"padded payload":         parts[0] + "." + parts[1] + "==." + parts[2],
+		"standard alphabet":      parts[0] + "." + std(parts[1]) + "." + parts[2],
+		"stray bits in the sig":  parts[0] + "." + parts[1] + "." + stray(parts[2]),
+		"exp as a string":        sign(`{"alg":"HS256"}`, `{"exp":"`+exp+`","iss":"iss-a","sid":"s"}`),
+		"nbf as a string":        sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"nbf":"0","iss":"iss-a","sid":"s"}`),
+		"iat as a bool":          sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iat":true,"iss":"iss-a","sid":"s"}`),
+		"iss as an array":        sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iss":["iss-a"],"sid":"s"}`),
+		"exp twice":              sign(`{"alg":"HS256"}`, `{"exp":1,"exp":`+exp+`,"iss":"iss-a","sid":"s"}`),
+		"alg twice":              sign(`{"alg":"none","alg":"HS256"}`, `{"exp":`+exp+`,"iss":"iss-a","sid":"s"}`),
+		"claims not an object":   sign(`{"alg":"HS256"}`, `[1]`),
+		"trailing data":          sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iss":"iss-a"} {}`),
+		"four segments":          good + ".x",
+		"empty signature":        parts[0] + "." + parts[1] + ".",
+		"space inside a segment": parts[0] + "." + parts[1][:4] + " " + parts[1][4:] + "." + parts[2],
+	} {
+		if _, err := k.Verify(tok); !errors.Is(err, jwtkit.ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
 	}
 }
