@@ -113,3 +113,27 @@ func SetRetryAfter(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", RetryAfter(rl.Wait))
 	}
 }
+
+// Single refuses a request that carries any of the named headers more
+// than once: which of two credentials counts must never be left to
+// whichever value a library reads first. The refusal is malformed
+// (ClassBadRequest in every dialect's table).
+func Single(r *http.Request, headers ...string) error {
+	for _, h := range headers {
+		if len(r.Header.Values(h)) > 1 {
+			return &AuthError{Reason: ReasonMalformed, Err: &RequestError{Msg: "header " + h + " must be sent once"}}
+		}
+	}
+	return nil
+}
+
+// SingleQuery is Single for query parameters.
+func SingleQuery(r *http.Request, names ...string) error {
+	q := r.URL.Query()
+	for _, n := range names {
+		if len(q[n]) > 1 {
+			return &AuthError{Reason: ReasonMalformed, Err: &RequestError{Msg: "query parameter " + n + " must be sent once"}}
+		}
+	}
+	return nil
+}

@@ -412,3 +412,16 @@ func TestGraceReplayNeverHandsBackAnExpiredAccessToken(t *testing.T) {
 		}
 	})
 }
+
+func TestRefreshTokenSentTwiceIsRefused(t *testing.T) {
+	e := start(t, "memory", "")
+	_, refresh := e.login(t, "app-1")
+	r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh+"&refreshToken=other", nil, "")
+	if r.Status != 400 {
+		t.Fatalf("two refreshToken parameters = %d %s, want 400", r.Status, r.Raw)
+	}
+	springShape(t, r, 400, "/api/base/token/refresh")
+	if r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, ""); r.Status != 200 {
+		t.Fatalf("the refused request used the token up: %d %s", r.Status, r.Raw)
+	}
+}

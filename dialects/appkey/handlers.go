@@ -158,6 +158,10 @@ func (d *Dialect) token(app App, sid, refresh string, now time.Time) (Token, err
 // refresh is POST /api/base/token/refresh?refreshToken=...: the same Token
 // with a rotated refresh token. A used, expired or revoked one is a 401.
 func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+	if err := dialects.SingleQuery(r, "refreshToken"); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
 	presented := r.URL.Query().Get("refreshToken")
 	if presented == "" {
 		d.WriteError(w, r, &dialects.RequestError{Msg: "Required request parameter 'refreshToken' is not present"})
@@ -225,6 +229,9 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 // Authenticate implements dialects.Dialect: a Bearer access token of a
 // live session of an app that is still enabled.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	if err := dialects.Single(r, d.cfg.TokenHeader); err != nil {
+		return dialects.Identity{}, err
+	}
 	token, ok := dialects.BearerToken(r, d.cfg.TokenHeader)
 	if !ok || token == "" {
 		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonMissing, "Full authentication is required to access this resource", nil))

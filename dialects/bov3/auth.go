@@ -14,6 +14,9 @@ import (
 // checkContext enforces the headers every bov3 request carries: XownerId,
 // and XverifyApi as configured. It returns the owner.
 func (d *Dialect) checkContext(r *http.Request) (string, error) {
+	if err := dialects.Single(r, append([]string{"Authorization", HeaderVerify}, ContextHeaders...)...); err != nil {
+		return "", err
+	}
 	owner := strings.TrimSpace(r.Header.Get(HeaderOwner))
 	if owner == "" {
 		return "", refuse(codeOwnerMissing, dialects.ReasonMissing, "XownerId header is required", nil)
@@ -74,6 +77,11 @@ func verifyReason(err error) string {
 // such a token is not this dialect's (dialects.NotMine); its nonce is
 // then left unused.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	// One of each, whoever's token it is: the context headers reach the
+	// upstream, which must not have to choose between two XownerId.
+	if err := dialects.Single(r, append([]string{"Authorization", HeaderVerify}, ContextHeaders...)...); err != nil {
+		return dialects.Identity{}, err
+	}
 	token, ok := dialects.BearerToken(r, "Authorization")
 	if !ok || token == "" {
 		return dialects.Identity{}, dialects.NotMine(d.contextRefusal(r, refuse(codeTokenMissing, dialects.ReasonMissing, "Authorization: Bearer token is required", nil)))

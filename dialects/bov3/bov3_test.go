@@ -3,6 +3,7 @@ package bov3_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"sort"
@@ -410,4 +411,27 @@ func FuzzAuthenticate(f *testing.F) {
 			t.Fatalf("refusal without a reason: %v", err)
 		}
 	})
+}
+
+func TestQueryAndContextSentTwiceAreRefused(t *testing.T) {
+	e := start(t, "memory", "")
+	access, refresh := e.login(t, "proj-1")
+	r := e.Do(t, "GET", "/bo/api/v3/auth/token/refresh?refreshToken="+refresh+"&refreshToken="+refresh, e.headers("proj-1"), "")
+	if r.Status != 400 || r.Int(t, "code") != 40000 {
+		t.Fatalf("two refreshToken parameters = %d %s, want 400 40000", r.Status, r.Raw)
+	}
+	req, _ := http.NewRequest("GET", e.URL+"/bo/api/v3/x", nil)
+	for k, v := range e.headers("proj-1") {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Authorization", "Bearer "+access)
+	req.Header.Add("XownerId", "proj-2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("two XownerId = %d, want 400", resp.StatusCode)
+	}
 }

@@ -64,6 +64,9 @@ const (
 // keyStyle reads _nodejs: "" or common-data → camelCase, common-data-under
 // → snake_case; anything else is refused.
 func keyStyle(r *http.Request) (snake bool, err error) {
+	if err := dialects.SingleQuery(r, "_nodejs", "refreshToken"); err != nil {
+		return false, err
+	}
 	switch v := r.URL.Query().Get("_nodejs"); v {
 	case "", "common-data":
 		return false, nil

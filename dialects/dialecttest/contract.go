@@ -110,6 +110,26 @@ func Contract(t *testing.T, c Case) {
 				}
 			}
 		})
+		t.Run("DuplicateCredentialIsRefused", func(t *testing.T) {
+			e := Start(t, c.Factory, c.Name, c.Block, o)
+			headers := c.Login(t, e)
+			for name, value := range headers() {
+				req := httptest.NewRequest("GET", "/x", nil)
+				for k, v := range headers() {
+					req.Header.Set(k, v)
+				}
+				req.Header.Add(name, value)
+				_, err := e.Dialect.Authenticate(req)
+				if err == nil || errors.Is(err, dialects.ErrNotMine) || dialects.Reason(err) != dialects.ReasonMalformed {
+					t.Errorf("%s sent twice: err = %v, want a malformed refusal that decides the request", name, err)
+				}
+				rec := httptest.NewRecorder()
+				e.Dialect.WriteError(rec, req, err)
+				if rec.Code >= 500 || rec.Body.Len() == 0 {
+					t.Errorf("%s sent twice answered %d", name, rec.Code)
+				}
+			}
+		})
 		t.Run("StoreOutageFailsClosed", func(t *testing.T) {
 			e := Start(t, c.Factory, c.Name, c.Block, o)
 			headers := c.Login(t, e)

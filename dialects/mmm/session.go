@@ -39,6 +39,9 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 // missing token, or one this instance did not sign, is not its to decide
 // (dialects.NotMine).
 func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
+	if err := dialects.Single(r, HeaderAccess, HeaderRefresh); err != nil {
+		return claims{}, err
+	}
 	token := strings.TrimSpace(r.Header.Get(HeaderAccess))
 	if token == "" {
 		return claims{}, dialects.NotMine(refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil))
@@ -114,6 +117,10 @@ func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, 
 
 // refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
 func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+	if err := dialects.Single(r, HeaderRefresh, HeaderAccess); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
 	token := strings.TrimSpace(r.Header.Get(HeaderRefresh))
 	if token == "" {
 		d.WriteError(w, r, refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil))

@@ -84,6 +84,10 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
+	if err := dialects.Single(r, d.cfg.DeviceHeader); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
 	device := r.Header.Get(d.cfg.DeviceHeader)
 	if device == "" && req.DeviceNumber != nil {
 		device = *req.DeviceNumber

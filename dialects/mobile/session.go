@@ -84,6 +84,9 @@ func (d *Dialect) gone(ctx context.Context, c accessClaims, now time.Time) error
 
 // Authenticate implements dialects.Dialect.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
+	if err := dialects.Single(r, d.cfg.TokenHeader); err != nil {
+		return dialects.Identity{}, err
+	}
 	token := d.bearer(r)
 	if token == "" {
 		return dialects.Identity{}, dialects.NotMine(refuse(CodeTokenMissing, dialects.ReasonMissing, "缺少 token", nil))
@@ -176,6 +179,10 @@ type LoginStatus struct {
 // asks with its old token, so a genuine token is enough here even when
 // its session is gone.
 func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
+	if err := errors.Join(dialects.Single(r, d.cfg.TokenHeader), dialects.SingleQuery(r, "deviceNumber")); err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
 	device := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, d.cfg.LoginStatusPath), "/")
 	if device == "" {
 		device = r.URL.Query().Get("deviceNumber")
