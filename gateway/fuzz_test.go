@@ -16,7 +16,8 @@ import (
 // echo upstream may only ever be reached under /open/, and it always gets
 // the canonical path the route table matched.
 func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
-	for _, s := range []string{"/v1/x", "/open/x", "/open/%2e%2e/v1/x", "/open/..%2fv1", "//open//../v1/", "/open/%252e%252e/v1", "/OPEN/x", "/open\\..\\v1"} {
+	for _, s := range []string{"/v1/x", "/open/x", "/open/%2e%2e/v1/x", "/open/..%2fv1", "//open//../v1/", "/open/%252e%252e/v1", "/OPEN/x", "/open\\..\\v1",
+		"/open/..;/v1/x", "/open;x/../v1/x", "/open/..%3b/v1", "/open/%3b/../v1", "/open\\;..\\v1", "/open/.;/x", "/;/open/x", "/open;jsessionid=1/x"} {
 		f.Add(s)
 	}
 	path := writeConfig(f, gwOptions{routes: `routes:
@@ -51,7 +52,7 @@ func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
 		if !strings.HasPrefix(echo.Path, "/open/") {
 			t.Fatalf("%q reached the upstream as %q without credentials", rawPath, echo.Path)
 		}
-		if strings.Contains(echo.Path, "/../") || strings.Contains(echo.Path, "//") || strings.HasSuffix(echo.Path, "/..") {
+		if strings.Contains(echo.Path, "/../") || strings.Contains(echo.Path, "//") || strings.HasSuffix(echo.Path, "/..") || strings.ContainsAny(echo.Path, ";\\") {
 			t.Fatalf("%q reached the upstream as the non-canonical %q", rawPath, echo.Path)
 		}
 		if _, ok := echo.Headers["X-Auth-User-Id"]; ok {

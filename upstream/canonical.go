@@ -16,8 +16,10 @@ import (
 var ErrBadPath = errors.New("upstream: path refused")
 
 // Canonicalize turns a request's escaped path into the one path the route
-// table matches and the upstream receives: percent-decoded, dot segments
-// ("." ".." and their %2e spellings) resolved, doubled slashes collapsed.
+// table matches and the upstream receives: percent-decoded, path
+// parameters (";jsessionid=..." and %3b spellings) removed from each
+// segment, dot segments ("." ".." and their %2e spellings) resolved,
+// doubled slashes collapsed.
 // Anything whose meaning could differ between the gateway and a backend is
 // refused rather than guessed: %2f and %5c (a backend may decode them into
 // separators after the gateway matched), a raw backslash, %25 (a double
@@ -56,7 +58,10 @@ func Canonicalize(escaped string) (string, error) {
 			b.WriteByte(c)
 		}
 	}
-	decoded := b.String()
+	decoded, err := stripParams(b.String())
+	if err != nil {
+		return "", err
+	}
 	// Climbing above the root is an attack, not a path: refuse it instead
 	// of letting path.Clean quietly pin it to "/".
 	depth := 0
@@ -77,6 +82,32 @@ func Canonicalize(escaped string) (string, error) {
 		clean += "/"
 	}
 	return clean, nil
+}
+
+// stripParams removes path parameters (";" and what follows, in each
+// segment) the way Tomcat, Spring and Jetty read a path: to them
+// "/v1;x/orders" is "/v1/orders" and "/v1/..;/admin" is "/admin". The
+// gateway matches routes on, and forwards, that same reading, so no
+// backend sees another path than the route table did. A segment that is
+// a dot segment once stripped ("..;", ".;x") is refused: it only ever
+// serves to make two readers disagree. One that is empty once stripped
+// (";x") becomes a doubled slash and is collapsed, as those servers do.
+func stripParams(p string) (string, error) {
+	if !strings.Contains(p, ";") {
+		return p, nil
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		cut, _, had := strings.Cut(seg, ";")
+		if !had {
+			continue
+		}
+		if cut == "." || cut == ".." {
+			return "", ErrBadPath
+		}
+		segs[i] = cut
+	}
+	return strings.Join(segs, "/"), nil
 }
 
 func unhex(c byte) (byte, bool) {
