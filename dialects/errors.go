@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -160,7 +161,7 @@ func Classify(err error) Class {
 		return ClassBadRequest
 	case errors.Is(err, ErrMethodNotAllowed):
 		return ClassMethodNotAllowed
-	case errors.Is(err, ErrRateLimited):
+	case errors.Is(err, ErrRateLimited), errors.Is(err, identity.ErrBusy):
 		return ClassRateLimited
 	case errors.Is(err, ErrStoreUnavailable):
 		return ClassStoreDown

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/identity"
 )
 
 // DefaultMaxBody bounds auth endpoint request bodies when a dialect sets
@@ -109,8 +111,11 @@ func RetryAfter(d time.Duration) string {
 // dialect's WriteError calls it.
 func SetRetryAfter(w http.ResponseWriter, err error) {
 	var rl *RateLimited
-	if errors.As(err, &rl) {
+	switch {
+	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", RetryAfter(rl.Wait))
+	case errors.Is(err, identity.ErrBusy):
+		w.Header().Set("Retry-After", "1")
 	}
 }
 

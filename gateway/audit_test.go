@@ -3,10 +3,15 @@ package gateway_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/sms/smstest"
 )
 
@@ -82,5 +87,61 @@ func TestLoginsCountedAndAudited(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("a secret reached the log: %.12s", secret)
 		}
+	}
+}
+
+// TestPasswordChecksAreBounded: with every check slot taken, a login
+// waits check_wait, then is answered as rate limited (429, Retry-After 1,
+// counted as rate_limited) without running another check.
+func TestPasswordChecksAreBounded(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var checks atomic.Int64
+	// The harness writes the identity block; the limits come from the
+	// environment, as an operator might set them.
+	cfgPath := writeConfig(t, gwOptions{})
+	cfg, err := gateway.Load(cfgPath, []string{"AUTHGATE_CFG__IDENTITY__MAX_CONCURRENT_CHECKS=1", "AUTHGATE_CFG__IDENTITY__CHECK_WAIT=20ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		VerifySecret: func(hash, secret string) (bool, error) {
+			checks.Add(1)
+			if secret == "slow" {
+				entered <- struct{}{}
+				<-release
+			}
+			return identity.VerifySecret(hash, secret)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tg := &testGateway{Server: newServer(t, g), clock: newClock(), admin: httptestServer(t, g.AdminHandler())}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"slow"}`)
+	}()
+	<-entered
+	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+	if r.status != 429 || r.code(t) != "10029" || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("login while the check slot is taken = %d %s Retry-After %q, want 429 10029 1", r.status, r.raw, r.header.Get("Retry-After"))
+	}
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("%d checks ran, want only the one holding the slot", n)
+	}
+	close(release)
+	<-done
+	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.code(t) != "00000" {
+		t.Fatalf("login with a free slot: %s", r.raw)
+	}
+	resp, err := http.Get(tg.admin.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `authgate_logins_total{dialect="mmm",result="rate_limited"} 1`) {
+		t.Error("the busy login is not counted as rate_limited")
 	}
 }

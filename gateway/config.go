@@ -100,6 +100,12 @@ type RedisConfig struct {
 type IdentityConfig struct {
 	// UsersFile is the YAML users file, relative to the config file.
 	UsersFile string `koanf:"users_file"`
+	// MaxConcurrentChecks bounds the password and app-secret checks that
+	// run at once (argon2id holds ~19 MiB each); 0 means the CPU count.
+	MaxConcurrentChecks int `koanf:"max_concurrent_checks"`
+	// CheckWait is how long a check waits for a free slot before the
+	// login is answered as rate limited (Retry-After: 1).
+	CheckWait time.Duration `koanf:"check_wait"`
 }
 
 // LogConfig is the `log` block.
@@ -143,6 +149,7 @@ func defaults() map[string]any {
 		"server.drain_delay":         "5s",
 		"server.max_header_bytes":    64 << 10,
 		"store.driver":               "memory",
+		"identity.check_wait":        "200ms",
 		"store.redis.dial_timeout":   "2s",
 		"store.redis.read_timeout":   "1s",
 		"store.redis.write_timeout":  "1s",

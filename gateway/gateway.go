@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -118,6 +119,11 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 	if o.VerifySecret == nil {
 		o.VerifySecret = identity.VerifySecret
 	}
+	slots := cfg.Identity.MaxConcurrentChecks
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	o.VerifySecret = identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
 	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
 	m := newMetrics(g.reg, cfg.longestRouteTimeout())
 

@@ -98,6 +98,12 @@ func (c *Config) validateLog(p *problems) {
 }
 
 func (c *Config) validateIdentity(p *problems) {
+	if c.Identity.MaxConcurrentChecks < 0 {
+		p.add("identity.max_concurrent_checks: must not be negative (0 means the CPU count)")
+	}
+	if c.Identity.CheckWait < 0 {
+		p.add("identity.check_wait: must not be negative")
+	}
 	if c.Identity.UsersFile != "" {
 		if _, err := os.Stat(c.resolve(c.Identity.UsersFile)); err != nil {
 			p.add("identity.users_file: %v", errors.Unwrap(err))

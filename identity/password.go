@@ -26,6 +26,22 @@ const (
 // ErrUnknownHash reports a stored hash in no format this package reads.
 var ErrUnknownHash = errors.New("identity: unknown password hash format")
 
+// Caps on the cost of a stored hash. A users or apps file is trusted to
+// hold hashes, not to decide how much memory a login may take: an
+// argon2id hash with m=4194304 (4 GiB) would take a replica down at its
+// first check. The caps sit well above OWASP's recommendations (19 MiB,
+// t=2; bcrypt cost 10-12).
+const (
+	maxArgonMemory  = 64 * 1024 // KiB
+	maxArgonTime    = 16
+	maxArgonThreads = 16
+	maxArgonKeyLen  = 64
+	maxBcryptCost   = 15
+)
+
+// ErrHashTooCostly reports a stored hash whose parameters pass the caps.
+var ErrHashTooCostly = errors.New("identity: hash parameters over the caps (argon2id m<=65536 KiB, t<=16, p<=16; bcrypt cost<=15)")
+
 // HashSecret returns an argon2id hash of secret in the PHC string format
 // ($argon2id$v=19$m=...,t=...,p=...$salt$key), the format other argon2
 // tools read. x/crypto/argon2 derives keys but has no encoder, hence this.
@@ -47,6 +63,9 @@ func VerifySecret(hash, secret string) (bool, error) {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		return verifyArgon2id(hash, secret)
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		if cost, err := bcrypt.Cost([]byte(hash)); err == nil && cost > maxBcryptCost {
+			return false, ErrHashTooCostly
+		}
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(secret))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
@@ -60,40 +79,70 @@ func VerifySecret(hash, secret string) (bool, error) {
 	}
 }
 
-// CheckHash reports whether hash is in a format VerifySecret reads, so a
-// broken users file is refused at start rather than at the first login.
+// CheckHash reports whether hash is in a format VerifySecret reads and
+// within the cost caps, without computing it, so a broken or hostile
+// users file is refused at start rather than at the first login.
 func CheckHash(hash string) error {
-	if _, err := VerifySecret(hash, ""); err != nil {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		_, err := parseArgon2id(hash)
 		return err
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			return fmt.Errorf("identity: bcrypt: %w", err)
+		}
+		if cost > maxBcryptCost {
+			return ErrHashTooCostly
+		}
+		return nil
+	default:
+		return ErrUnknownHash
 	}
-	return nil
 }
 
-func verifyArgon2id(hash, secret string) (bool, error) {
+// argon2idHash is a parsed argon2id PHC string.
+type argon2idHash struct {
+	memory, time uint32
+	threads      uint8
+	salt, key    []byte
+}
+
+// parseArgon2id reads a PHC string and enforces the caps.
+func parseArgon2id(hash string) (argon2idHash, error) {
+	var h argon2idHash
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 {
-		return false, fmt.Errorf("identity: argon2id hash: %w", ErrUnknownHash)
+		return h, fmt.Errorf("identity: argon2id hash: %w", ErrUnknownHash)
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, fmt.Errorf("identity: argon2id version %q: %w", parts[2], ErrUnknownHash)
+		return h, fmt.Errorf("identity: argon2id version %q: %w", parts[2], ErrUnknownHash)
 	}
-	var memory, time uint32
-	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err != nil || time == 0 || threads == 0 {
-		return false, fmt.Errorf("identity: argon2id parameters %q: %w", parts[3], ErrUnknownHash)
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.time, &h.threads); err != nil || h.time == 0 || h.threads == 0 {
+		return h, fmt.Errorf("identity: argon2id parameters %q: %w", parts[3], ErrUnknownHash)
 	}
 	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
+	var err error
+	if h.salt, err = enc.DecodeString(parts[4]); err != nil {
+		return h, fmt.Errorf("identity: argon2id salt: %w", ErrUnknownHash)
+	}
+	if h.key, err = enc.DecodeString(parts[5]); err != nil || len(h.key) == 0 {
+		return h, fmt.Errorf("identity: argon2id key: %w", ErrUnknownHash)
+	}
+	if h.memory > maxArgonMemory || h.time > maxArgonTime || h.threads > maxArgonThreads || len(h.key) > maxArgonKeyLen {
+		return h, fmt.Errorf("identity: argon2id %q: %w", parts[3], ErrHashTooCostly)
+	}
+	return h, nil
+}
+
+func verifyArgon2id(hash, secret string) (bool, error) {
+	h, err := parseArgon2id(hash)
 	if err != nil {
-		return false, fmt.Errorf("identity: argon2id salt: %w", ErrUnknownHash)
+		return false, err
 	}
-	want, err := enc.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
-		return false, fmt.Errorf("identity: argon2id key: %w", ErrUnknownHash)
-	}
-	got := argon2.IDKey([]byte(secret), salt, time, memory, threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	got := argon2.IDKey([]byte(secret), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
 }
 
 // DummyLike returns a hash of a throwaway secret of the same kind and cost
