@@ -94,6 +94,10 @@ type RedisConfig struct {
 	PoolSize      int           `koanf:"pool_size"`
 	MaxRetries    int           `koanf:"max_retries"`
 	KeyPrefix     string        `koanf:"key_prefix"`
+	// WaitReplicas makes revocations wait for that many replicas (WAIT),
+	// up to WaitTimeout, so a failover cannot undo a logout; 0 is off.
+	WaitReplicas int           `koanf:"wait_replicas"`
+	WaitTimeout  time.Duration `koanf:"wait_timeout"`
 }
 
 // IdentityConfig is the `identity` block.
@@ -154,6 +158,7 @@ func defaults() map[string]any {
 		"store.redis.read_timeout":   "1s",
 		"store.redis.write_timeout":  "1s",
 		"store.redis.key_prefix":     "authgate:",
+		"store.redis.wait_timeout":   "100ms",
 		"log.level":                  "info",
 	}
 }

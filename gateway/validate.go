@@ -84,6 +84,9 @@ func (c *Config) validateStore(p *problems) {
 		if set > 1 {
 			p.add("store.redis.password: set at most one of password, password_env, password_file")
 		}
+		if r.WaitReplicas < 0 || r.WaitTimeout <= 0 {
+			p.add("store.redis.wait_replicas: must not be negative, and store.redis.wait_timeout positive")
+		}
 	default:
 		p.add("store.driver: %q is not one of memory, redis", c.Store.Driver)
 	}

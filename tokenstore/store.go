@@ -41,6 +41,11 @@ var (
 	// canceled (the client went away) is not an outage: it comes back as
 	// context.Canceled.
 	ErrUnavailable = errors.New("tokenstore: store unavailable")
+	// ErrNotReplicated reports a security write (a revocation) that fewer
+	// replicas acknowledged than asked for: it stands on the master but
+	// could be lost in a failover. It is reported to the Observer (op
+	// "replicate"), not returned: the request itself succeeded.
+	ErrNotReplicated = errors.New("tokenstore: write not acknowledged by the replicas asked for")
 )
 
 // Session is one login: what the gateway needs to accept tokens issued for
@@ -183,7 +188,9 @@ type Sessions interface {
 	// RotateRefresh replaces the session's refresh token if Presented is
 	// current; answers a replay within the grace window with the earlier
 	// Successor; revokes the session (ErrReused) on a replay after it;
-	// answers ErrNotFound for an unknown token or session.
+	// answers ErrNotFound for an unknown token or session. The same
+	// Rotation run twice (a retry after a lost reply) is a replay, whatever
+	// the grace: a retry must never log its own client out.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// ReissueRefresh replaces the session's refresh token and company, or
 	// answers ErrNotFound.

@@ -40,6 +40,7 @@ func Open(cfg *gateway.Config, lookupEnv func(string) (string, bool), now func()
 		Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: password,
 		DB: rc.DB, TLS: tlsConf, DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout,
 		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, MaxRetries: rc.MaxRetries, KeyPrefix: rc.KeyPrefix,
+		WaitReplicas: rc.WaitReplicas, WaitTimeout: rc.WaitTimeout,
 	})
 	if err != nil {
 		return nil, &gateway.ConfigError{Problems: []string{"store.redis: " + err.Error()}}

@@ -22,6 +22,9 @@ type rotated struct {
 	at        time.Time
 	successor []byte
 	expiresAt time.Time
+	// next is the successor's hash: the same rotation presented again (a
+	// retry) is a replay, never a reuse.
+	next string
 }
 
 type code struct {
@@ -243,7 +246,7 @@ func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (_ token
 		if s.rotated[sess.ID] == nil {
 			s.rotated[sess.ID] = map[string]rotated{}
 		}
-		s.rotated[sess.ID][r.Presented] = rotated{at: r.Now, successor: r.Successor, expiresAt: sess.ExpiresAt}
+		s.rotated[sess.ID][r.Presented] = rotated{at: r.Now, successor: r.Successor, expiresAt: sess.ExpiresAt, next: r.Next}
 		sess.RefreshHash = r.Next
 		sess.ExpiresAt = r.NextExpiresAt
 		sess.LastSeen = r.Now
@@ -254,7 +257,7 @@ func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (_ token
 	if !ok || !r.Now.Before(rec.expiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrNotFound)
 	}
-	if r.Now.Sub(rec.at) <= r.Grace && r.Grace > 0 {
+	if rec.next == r.Next || r.Now.Sub(rec.at) <= r.Grace && r.Grace > 0 {
 		return tokenstore.RotateResult{Replayed: true, Successor: rec.successor}, nil
 	}
 	s.deleteSessionLocked(sess.ID)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,17 +13,28 @@ import (
 	"github.com/authgate/authgate/tokenstore"
 )
 
-func (s *Store) accountKey(k string) string { return s.prefix + "{acct}:" + k }
+// accountKey is where a registered account lives: a hash tag of its
+// own, so the accounts spread over a Cluster's slots instead of piling
+// onto one node. legacyAccountKey is where earlier versions kept them,
+// all under one tag; accounts found there are read, never recreated.
+func (s *Store) accountKey(k string) string       { return s.prefix + "{acct:" + k + "}" }
+func (s *Store) legacyAccountKey(k string) string { return s.prefix + "{acct}:" + k }
+func (s *Store) accountSeqKey() string            { return s.prefix + "{acct}:seq" }
 
-// ensureAccount: KEYS account, sequence. ARGV id base, now ms, attrs json.
-var ensureAccount = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGETALL', KEYS[1])} end
-local n = redis.call('INCR', KEYS[2])
+// nextAccountID: KEYS sequence. ARGV id base. The next id, idBase or above.
+var nextAccountID = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
 if n < tonumber(ARGV[1]) then
   n = tonumber(ARGV[1])
-  redis.call('SET', KEYS[2], n)
+  redis.call('SET', KEYS[1], n)
 end
-redis.call('HSET', KEYS[1], 'id', n, 'ct', ARGV[2], 'a', ARGV[3])
+return n`)
+
+// createAccount: KEYS account. ARGV id, now ms, attrs json. Creates the
+// account unless it exists; {created, fields}.
+var createAccount = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGETALL', KEYS[1])} end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ct', ARGV[2], 'a', ARGV[3])
 return {1, redis.call('HGETALL', KEYS[1])}`)
 
 // pairsToMap reads a script's HGETALL reply.
@@ -51,7 +63,10 @@ func parseAccount(m map[string]string) (tokenstore.Account, error) {
 	return a, nil
 }
 
-// EnsureAccount implements tokenstore.Store.
+// EnsureAccount implements tokenstore.Store. The account and the id
+// sequence live in different slots, so the id is drawn first and the
+// account created only if it still does not exist: concurrent first
+// logins of one number create one account (a drawn id may go unused).
 func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (_ tokenstore.Account, _ bool, err error) {
 	defer s.Done("ensure_account", time.Now(), &err)
 	if key == "" {
@@ -61,7 +76,14 @@ func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]
 	if err != nil {
 		return tokenstore.Account{}, false, fmt.Errorf("redisstore: ensure account: %w", err)
 	}
-	res, err := ensureAccount.Run(ctx, s.c, []string{s.accountKey(key), s.accountKey("seq")}, idBase, ms(now), string(raw)).Slice()
+	if a, err := s.account(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
+		return a, false, err
+	}
+	id, err := nextAccountID.Run(ctx, s.c, []string{s.accountSeqKey()}, idBase).Int64()
+	if err != nil {
+		return tokenstore.Account{}, false, wrap("ensure account", err)
+	}
+	res, err := createAccount.Run(ctx, s.c, []string{s.accountKey(key)}, id, ms(now), string(raw)).Slice()
 	if err != nil {
 		return tokenstore.Account{}, false, wrap("ensure account", err)
 	}
@@ -76,18 +98,25 @@ func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]
 // Account implements tokenstore.Store.
 func (s *Store) Account(ctx context.Context, key string) (_ tokenstore.Account, err error) {
 	defer s.Done("account", time.Now(), &err)
-	m, err := s.c.HGetAll(ctx, s.accountKey(key)).Result()
-	if err != nil {
-		return tokenstore.Account{}, wrap("account", err)
+	return s.account(ctx, key)
+}
+
+// account reads an account where it lives, or where it lived.
+func (s *Store) account(ctx context.Context, key string) (tokenstore.Account, error) {
+	for _, k := range []string{s.accountKey(key), s.legacyAccountKey(key)} {
+		m, err := s.c.HGetAll(ctx, k).Result()
+		if err != nil {
+			return tokenstore.Account{}, wrap("account", err)
+		}
+		if len(m) > 0 {
+			a, err := parseAccount(m)
+			if err != nil {
+				return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", err)
+			}
+			return a, nil
+		}
 	}
-	if len(m) == 0 {
-		return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", tokenstore.ErrNotFound)
-	}
-	a, err := parseAccount(m)
-	if err != nil {
-		return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", err)
-	}
-	return a, nil
+	return tokenstore.Account{}, fmt.Errorf("redisstore: account: %w", tokenstore.ErrNotFound)
 }
 
 func (s *Store) seatKey(k string) string { return s.prefix + "{seat:" + k + "}" }

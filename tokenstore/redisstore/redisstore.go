@@ -11,13 +11,14 @@
 //	<prefix>{n:<nonce>}                 replay nonce (string)
 //	<prefix>{h:<key>}                   rate-limit window (hash)
 //	<prefix>{seat:<key>}                single-device seat (hash)
-//	<prefix>{acct}:<key>                registered account (hash, no TTL)
+//	<prefix>{acct:<key>}                registered account (hash, no TTL)
 //	<prefix>{acct}:seq                  account id sequence (no TTL)
+//	<prefix>{acct}:<key>                registered account of earlier versions (read only)
 //
 // Every key has a TTL but the registered accounts and their id sequence:
 // they are records, not sessions (run Redis with persistence when the
-// mobile dialect registers users). All accounts share one hash tag so the
-// sequence and a new account change in one script, in one Cluster slot.
+// mobile dialect registers users). Each account has a hash tag of its own,
+// so they spread over a Cluster's slots.
 //
 // Multi-step changes run as Lua scripts; times are passed in from the
 // caller's clock (unix milliseconds) so expiry decisions agree with the
@@ -62,6 +63,14 @@ type Options struct {
 	MaxRetries int
 	// KeyPrefix starts every key; default "authgate:".
 	KeyPrefix string
+	// WaitReplicas, when set, makes every revocation (logout, revoke, the
+	// revocation of a reused refresh token) wait until that many replicas
+	// acknowledged it, up to WaitTimeout (default 100ms): replication is
+	// asynchronous, and a failover right after an unacknowledged write
+	// brings a revoked session back. Too few acknowledgements are counted
+	// (the Observer's op "replicate"), not refused.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Store is the Redis implementation of tokenstore.Store.
@@ -70,6 +79,9 @@ type Store struct {
 
 	c      redis.UniversalClient
 	prefix string
+
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var (
@@ -105,7 +117,51 @@ func New(o Options) (*Store, error) {
 		DialerRetries:      1,
 		DialerRetryTimeout: 50 * time.Millisecond,
 	})
-	return &Store{c: c, prefix: o.KeyPrefix}, nil
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 100 * time.Millisecond
+	}
+	return &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout}, nil
+}
+
+// durably runs fn and, when fn says its write must survive a failover and
+// WaitReplicas is set, waits for the replicas to acknowledge it. WAIT
+// counts the writes of its own connection, so fn then runs on one
+// connection to the master that holds key.
+func (s *Store) durably(ctx context.Context, key string, fn func(redis.Cmdable) (bool, error)) error {
+	if s.waitReplicas == 0 {
+		_, err := fn(s.c)
+		return err
+	}
+	var master *redis.Client
+	switch c := s.c.(type) {
+	case *redis.ClusterClient:
+		m, err := c.MasterForKey(ctx, key)
+		if err != nil {
+			return err
+		}
+		master = m
+	case *redis.Client:
+		master = c
+	default:
+		_, err := fn(s.c)
+		return err
+	}
+	conn := master.Conn()
+	defer conn.Close()
+	critical, err := fn(conn)
+	if err != nil || !critical {
+		return err
+	}
+	start := time.Now()
+	n, werr := conn.Wait(ctx, s.waitReplicas, s.waitTimeout).Result()
+	switch {
+	case werr != nil:
+		werr = wrap("wait for replicas", werr)
+	case n < int64(s.waitReplicas):
+		werr = fmt.Errorf("redisstore: %d of %d replicas acknowledged: %w", n, s.waitReplicas, tokenstore.ErrNotReplicated)
+	}
+	s.Done("replicate", start, &werr)
+	return nil
 }
 
 // Client exposes the underlying client, for tests that inspect keys.

@@ -72,7 +72,7 @@ func assertEveryKeyExpires(t *testing.T, s *redisstore.Store) {
 		t.Fatalf("keys: %v", err)
 	}
 	for _, k := range keys {
-		if strings.HasPrefix(k, s.Prefix()+"{acct}:") {
+		if strings.HasPrefix(k, s.Prefix()+"{acct}:") || strings.HasPrefix(k, s.Prefix()+"{acct:") {
 			continue // registered accounts are records and live on
 		}
 		ttl, err := s.Client().PTTL(ctx, k).Result()
@@ -222,4 +222,104 @@ func TestCanceledIsNotAnOutage(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, tokenstore.ErrUnavailable) {
 		t.Fatalf("err = %v, want context.Canceled and not ErrUnavailable", err)
 	}
+}
+
+// TestAccountsSpreadAndLegacyAccountsKept: accounts live under hash tags
+// of their own (different Cluster slots), and an account an earlier
+// version registered under the shared tag is found, never registered
+// again.
+func TestAccountsSpreadAndLegacyAccountsKept(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	for _, k := range []string{"mobile:13900000001", "mobile:13900000002"} {
+		if _, _, err := s.EnsureAccount(ctx, k, nil, 100, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := slot("acct:mobile:13900000001"), slot("acct:mobile:13900000002")
+	if exists, _ := s.Client().Exists(ctx, s.Prefix()+"{acct:mobile:13900000001}").Result(); exists != 1 || a == b {
+		t.Fatalf("accounts not under tags of their own (slots %d, %d)", a, b)
+	}
+	legacy := s.Prefix() + "{acct}:mobile:13800000009"
+	if err := s.Client().HSet(ctx, legacy, "id", 7, "ct", now.UnixMilli(), "a", `{"source":"old"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Account(ctx, "mobile:13800000009")
+	if err != nil || got.ID != 7 || got.Attrs["source"] != "old" {
+		t.Fatalf("legacy account = %+v, %v", got, err)
+	}
+	got, created, err := s.EnsureAccount(ctx, "mobile:13800000009", map[string]string{"source": "new"}, 100, now)
+	if err != nil || created || got.ID != 7 {
+		t.Fatalf("EnsureAccount of a legacy account = %+v, created %v, %v; want id 7, not created", got, created, err)
+	}
+}
+
+// TestRevocationsWaitForReplicas: with WaitReplicas set on a server that
+// has none, a revocation still succeeds and the missing acknowledgement is
+// reported to the observer as op "replicate".
+func TestRevocationsWaitForReplicas(t *testing.T) {
+	prefix := dialecttestPrefix(t)
+	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr()}, KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var reported []error
+	s.SetObserver(func(op string, _ time.Duration, err error) {
+		if op == "replicate" {
+			mu.Lock()
+			reported = append(reported, err)
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.CreateSession(ctx, tokenstore.Session{ID: "w1", Subject: "1", RefreshHash: "h", ExpiresAt: now.Add(time.Minute)}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "w1"); err != nil {
+		t.Fatalf("revocation without replicas failed: %v", err)
+	}
+	if err := s.CheckSession(ctx, "w1", now); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("the revocation did not happen: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) {
+		t.Fatalf("replicate reports = %v, want one ErrNotReplicated", reported)
+	}
+}
+
+func dialecttestPrefix(t *testing.T) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: addr()})
+		defer c.Close()
+		keys, _ := c.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			c.Del(context.Background(), keys...)
+		}
+	})
+	return prefix
+}
+
+// slot is the Cluster slot of a hash tag (CRC16/XMODEM mod 16384), as the
+// server computes it; standalone servers do not answer CLUSTER KEYSLOT.
+func slot(tag string) uint16 {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }

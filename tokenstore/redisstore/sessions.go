@@ -57,6 +57,12 @@ func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now 
 	if err != nil {
 		return fmt.Errorf("redisstore: create session: %w", err)
 	}
+	// The index first: a session must never be live without being in its
+	// subject's index, or logout-everywhere and an app's revocation would
+	// miss it. An index entry whose session was never written is harmless.
+	if err := s.indexSubject(ctx, sess, ttl); err != nil {
+		return err
+	}
 	key := s.sessionKey(sess.ID)
 	if _, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
@@ -66,7 +72,7 @@ func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now 
 	}); err != nil {
 		return wrap("create session", err)
 	}
-	return s.indexSubject(ctx, sess, ttl)
+	return nil
 }
 
 func (s *Store) indexSubject(ctx context.Context, sess tokenstore.Session, ttl time.Duration) error {
@@ -118,23 +124,25 @@ func (s *Store) live(ctx context.Context, id string, now time.Time, op string) e
 
 // rotate: KEYS session, rotated-record-of-presented.
 // ARGV presented, next, next expiry ms, successor, now ms, grace ms.
-// Returns {1, dialect, subject} rotated, {2, successor} replay in grace,
-// {3} reused (session deleted), {0} not found.
+// Returns {1} rotated, {2, successor} replay, {3} reused (session
+// deleted), {0} not found. Running it twice with the same arguments (a
+// client retry after a lost reply) is a replay, never a reuse: the record
+// of the rotation keeps the successor's hash it was made for.
 var rotate = redis.NewScript(`
 local now = tonumber(ARGV[5])
 local ex = redis.call('HGET', KEYS[1], 'ex')
 if not ex or tonumber(ex) <= now then return {0} end
 if redis.call('HGET', KEYS[1], 'rh') == ARGV[1] then
   local keep = tonumber(ex) - now
-  redis.call('HSET', KEYS[2], 'at', now, 'succ', ARGV[4], 'ex', ex)
+  redis.call('HSET', KEYS[2], 'at', now, 'succ', ARGV[4], 'ex', ex, 'nx', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], keep)
   redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'ex', ARGV[3], 'ls', now)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) - now)
-  local who = redis.call('HMGET', KEYS[1], 'd', 'u')
-  return {1, who[1], who[2]}
+  return {1}
 end
-local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex')
+local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex', 'nx')
 if not rec[1] or tonumber(rec[3]) <= now then return {0} end
+if rec[4] == ARGV[2] then return {2, rec[2]} end
 local grace = tonumber(ARGV[6])
 if grace > 0 and now - tonumber(rec[1]) <= grace then return {2, rec[2]} end
 redis.call('DEL', KEYS[1])
@@ -146,18 +154,31 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrInvalid)
 	}
-	keys := []string{s.sessionKey(r.SessionID), s.rotatedKey(r.SessionID, r.Presented)}
-	res, err := rotate.Run(ctx, s.c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
-		string(r.Successor), ms(r.Now), r.Grace.Milliseconds()).Slice()
+	key := s.sessionKey(r.SessionID)
+	// The subject index is stretched before the session, so the session
+	// never outlives its place in the index (the index lives in another
+	// Cluster slot, out of the script's reach).
+	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
+		return tokenstore.RotateResult{}, err
+	}
+	keys := []string{key, s.rotatedKey(r.SessionID, r.Presented)}
+	var res []any
+	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
+		var err error
+		res, err = rotate.Run(ctx, c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
+			string(r.Successor), ms(r.Now), r.Grace.Milliseconds()).Slice()
+		if err != nil {
+			return false, err
+		}
+		status, _ := res[0].(int64)
+		return status == 3, nil // a reuse revoked the session: it must survive a failover
+	})
 	if err != nil {
 		return tokenstore.RotateResult{}, wrap("rotate", err)
 	}
 	status, _ := res[0].(int64)
 	switch status {
 	case 1:
-		if err := s.stretchSubject(ctx, r.SessionID, res[1], res[2], r.NextExpiresAt.Sub(r.Now)); err != nil {
-			return tokenstore.RotateResult{}, err
-		}
 		return tokenstore.RotateResult{}, nil
 	case 2:
 		succ, _ := res[1].(string)
@@ -169,25 +190,32 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 	}
 }
 
-// stretchSubject keeps a session's subject index alive as long as the
-// session, after a script (which cannot reach the index: it lives in
-// another Cluster slot) moved the session's expiry forward.
-func (s *Store) stretchSubject(ctx context.Context, id string, dialect, subject any, ttl time.Duration) error {
-	d, _ := dialect.(string)
-	u, _ := subject.(string)
+// stretchSubject makes a session's subject index live at least ttl, before
+// a script moves the session's expiry forward: the script cannot reach the
+// index (another Cluster slot), and the index must never expire first. A
+// session that is gone is left to the script to report.
+func (s *Store) stretchSubject(ctx context.Context, key, id string, ttl time.Duration) error {
+	who, err := s.c.HMGet(ctx, key, "d", "u").Result()
+	if err != nil {
+		return wrap("read session subject", err)
+	}
+	d, _ := who[0].(string)
+	u, _ := who[1].(string)
+	if u == "" {
+		return nil
+	}
 	return s.indexSubject(ctx, tokenstore.Session{ID: id, Dialect: d, Subject: u}, ttl)
 }
 
 // reissue: KEYS session. ARGV next, next expiry ms, company, now ms.
-// Returns {1, dialect, subject} or {0} not found.
+// Returns 1, or 0 not found. Running it twice sets the same values.
 var reissue = redis.NewScript(`
 local now = tonumber(ARGV[4])
 local ex = redis.call('HGET', KEYS[1], 'ex')
-if not ex or tonumber(ex) <= now then return {0} end
+if not ex or tonumber(ex) <= now then return 0 end
 redis.call('HSET', KEYS[1], 'rh', ARGV[1], 'ex', ARGV[2], 'c', ARGV[3], 'ls', now)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - now)
-local who = redis.call('HMGET', KEYS[1], 'd', 'u')
-return {1, who[1], who[2]}`)
+return 1`)
 
 // ReissueRefresh implements tokenstore.Store.
 func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err error) {
@@ -195,24 +223,36 @@ func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err e
 	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrInvalid)
 	}
-	res, err := reissue.Run(ctx, s.c, []string{s.sessionKey(r.SessionID)}, r.Next, ms(r.NextExpiresAt), r.Company, ms(r.Now)).Slice()
+	key := s.sessionKey(r.SessionID)
+	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
+		return err
+	}
+	n, err := reissue.Run(ctx, s.c, []string{key}, r.Next, ms(r.NextExpiresAt), r.Company, ms(r.Now)).Int64()
 	if err != nil {
 		return wrap("reissue", err)
 	}
-	if status, _ := res[0].(int64); status != 1 {
+	if n != 1 {
 		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrNotFound)
 	}
-	return s.stretchSubject(ctx, r.SessionID, res[1], res[2], r.NextExpiresAt.Sub(r.Now))
+	return nil
 }
 
 // RevokeSession implements tokenstore.Store. The subject index keeps the
 // id until RevokeSubject prunes it; a missing session there is harmless.
 func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
 	defer s.Done("revoke_session", time.Now(), &err)
-	if err := s.c.Del(ctx, s.sessionKey(id)).Err(); err != nil {
+	if err := s.revoke(ctx, id); err != nil {
 		return wrap("revoke session", err)
 	}
 	return nil
+}
+
+// revoke deletes a session so that it stays deleted across a failover.
+func (s *Store) revoke(ctx context.Context, id string) error {
+	key := s.sessionKey(id)
+	return s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
+		return true, c.Del(ctx, key).Err()
+	})
 }
 
 // RevokeSubject implements tokenstore.Store. Each session is deleted
@@ -238,7 +278,7 @@ func (s *Store) RevokeSubject(ctx context.Context, dialect, subject string, now 
 		} else if !errors.Is(err, tokenstore.ErrNotFound) {
 			return n, err
 		}
-		if err := s.c.Del(ctx, s.sessionKey(id)).Err(); err != nil {
+		if err := s.revoke(ctx, id); err != nil {
 			return n, wrap("revoke subject", err)
 		}
 	}

@@ -313,3 +313,31 @@ func testCheckSession(t *testing.T, s tokenstore.Sessions) {
 		t.Fatalf("CheckSession of a revoked session: err = %v, want ErrNotFound", err)
 	}
 }
+
+// testRotateRetried: a rotation sent again as it was (a client or driver
+// retry after a lost reply) gets the same successor, even with no grace
+// window, and the session lives on; another successor for the same token
+// after that is the reuse it always was.
+func testRotateRetried(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	mustCreate(t, s, newSession("s1"))
+	now := base.Add(time.Minute)
+	r := rotation("h0", "h1", now, "pair1")
+	r.Grace = 0
+	if _, err := s.RotateRefresh(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Now = now.Add(5 * time.Second)
+	res, err := s.RotateRefresh(ctx, r)
+	if err != nil || !res.Replayed || string(res.Successor) != "pair1" {
+		t.Fatalf("the retried rotation = %+v, %v; want the replay of pair1", res, err)
+	}
+	if err := s.CheckSession(ctx, "s1", r.Now); err != nil {
+		t.Fatalf("the retry ended the session: %v", err)
+	}
+	other := rotation("h0", "h-other", now.Add(6*time.Second), "pair-other")
+	other.Grace = 0
+	if _, err := s.RotateRefresh(ctx, other); !errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("another successor for a rotated token: err = %v, want ErrReused", err)
+	}
+}

@@ -50,6 +50,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) tokenstore.Sessions) 
 		{"RotateGraceZeroRevokesAtOnce", testRotateGraceZero},
 		{"RotateUnknownToken", testRotateUnknown},
 		{"RotateConcurrentOneWinner", testRotateConcurrent},
+		{"RotateRetriedIsAReplay", testRotateRetried},
 		{"ReissueChangesCompanyAndToken", testReissue},
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSubject", testRevokeSubject},
