@@ -63,12 +63,13 @@ type Options struct {
 	MaxRetries int
 	// KeyPrefix starts every key; default "authgate:".
 	KeyPrefix string
-	// WaitReplicas, when set, makes every revocation (logout, revoke, the
-	// revocation of a reused refresh token) wait until that many replicas
-	// acknowledged it, up to WaitTimeout (default 100ms): replication is
-	// asynchronous, and a failover right after an unacknowledged write
-	// brings a revoked session back. Too few acknowledgements are counted
-	// (the Observer's op "replicate"), not refused.
+	// WaitReplicas, when set, makes every session write (a login, a
+	// rotation, a logout or revocation, the revocation of a reused refresh
+	// token) wait until that many replicas acknowledged it, up to
+	// WaitTimeout (default 100ms): replication is asynchronous, and a
+	// failover right after an unacknowledged write brings a revoked
+	// session back or loses a live one. Too few acknowledgements are
+	// counted (the Observer's op "replicate"), not refused.
 	WaitReplicas int
 	WaitTimeout  time.Duration
 }

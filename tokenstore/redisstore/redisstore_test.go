@@ -256,8 +256,8 @@ func TestAccountsSpreadAndLegacyAccountsKept(t *testing.T) {
 }
 
 // TestRevocationsWaitForReplicas: with WaitReplicas set on a server that
-// has none, a revocation still succeeds and the missing acknowledgement is
-// reported to the observer as op "replicate".
+// has none, a login and a revocation still succeed and each missing
+// acknowledgement is reported to the observer as op "replicate".
 func TestRevocationsWaitForReplicas(t *testing.T) {
 	prefix := dialecttestPrefix(t)
 	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr()}, KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
@@ -287,8 +287,8 @@ func TestRevocationsWaitForReplicas(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reported) != 1 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) {
-		t.Fatalf("replicate reports = %v, want one ErrNotReplicated", reported)
+	if len(reported) != 2 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) || !errors.Is(reported[1], tokenstore.ErrNotReplicated) {
+		t.Fatalf("replicate reports = %v, want two ErrNotReplicated (the login, the logout)", reported)
 	}
 }
 

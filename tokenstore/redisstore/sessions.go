@@ -64,12 +64,16 @@ func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now 
 		return err
 	}
 	key := s.sessionKey(sess.ID)
-	if _, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.HSet(ctx, key, fields...)
-		p.PExpire(ctx, key, ttl)
-		return nil
-	}); err != nil {
+	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
+		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, key)
+			p.HSet(ctx, key, fields...)
+			p.PExpire(ctx, key, ttl)
+			return nil
+		})
+		return true, err
+	})
+	if err != nil {
 		return wrap("create session", err)
 	}
 	return nil
@@ -170,8 +174,10 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		if err != nil {
 			return false, err
 		}
-		status, _ := res[0].(int64)
-		return status == 3, nil // a reuse revoked the session: it must survive a failover
+		// A rotation must survive a failover (a lost one logs its client
+		// out: its new refresh token would be unknown), a reuse's
+		// revocation even more (a stolen token would work again).
+		return true, nil
 	})
 	if err != nil {
 		return tokenstore.RotateResult{}, wrap("rotate", err)
@@ -227,7 +233,12 @@ func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err e
 	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
 		return err
 	}
-	n, err := reissue.Run(ctx, s.c, []string{key}, r.Next, ms(r.NextExpiresAt), r.Company, ms(r.Now)).Int64()
+	var n int64
+	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
+		var err error
+		n, err = reissue.Run(ctx, c, []string{key}, r.Next, ms(r.NextExpiresAt), r.Company, ms(r.Now)).Int64()
+		return true, err
+	})
 	if err != nil {
 		return wrap("reissue", err)
 	}

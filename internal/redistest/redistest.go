@@ -1,0 +1,277 @@
+// Package redistest starts real Redis topologies on loopback for tests:
+// a Sentinel set (a master, a replica, three sentinels) and a three-master
+// Cluster, from Debian's redis-server (which is also the sentinel, with
+// --sentinel). They are started by the test that needs them and stopped
+// with it; a machine without redis-server fails such a test, never skips
+// it.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// freePort finds a loopback port nobody listens on.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// start runs redis-server with args in its own folder until the test ends.
+func start(t testing.TB, port int, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is needed for the Sentinel and Cluster tests (apt-get install redis-server): %v", err)
+	}
+	dir := t.TempDir()
+	all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
+		"--logfile", filepath.Join(dir, "redis.log")}, args...)
+	cmd := exec.Command(bin, all...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	waitUntil(t, "redis at "+addr, 10*time.Second, func() bool {
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		defer c.Close()
+		return c.Ping(context.Background()).Err() == nil
+	})
+	return addr
+}
+
+func waitUntil(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Sentinel is a master with one replica watched by three sentinels.
+type Sentinel struct {
+	MasterName string
+	Sentinels  []string
+	nodes      []string
+}
+
+// StartSentinel starts the set and waits until the sentinels see the
+// master and its replica.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	master := start(t, freePort(t))
+	replica := start(t, freePort(t), "--replicaof", "127.0.0.1", strings.TrimPrefix(master, "127.0.0.1:"))
+	s := &Sentinel{MasterName: "authgate", nodes: []string{master, replica}}
+	host, port, _ := net.SplitHostPort(master)
+	for range 3 {
+		p := freePort(t)
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
+			p, s.MasterName, host, port, s.MasterName, s.MasterName)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := exec.LookPath("redis-server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, conf, "--sentinel")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		s.Sentinels = append(s.Sentinels, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	waitUntil(t, "the sentinels to see the replica", 20*time.Second, func() bool {
+		for _, a := range s.Sentinels {
+			c := redis.NewSentinelClient(&redis.Options{Addr: a})
+			replicas, err := c.Replicas(context.Background(), s.MasterName).Result()
+			c.Close()
+			if err != nil || len(replicas) == 0 {
+				return false
+			}
+		}
+		return waitReplicaSynced(master)
+	})
+	return s
+}
+
+func waitReplicaSynced(master string) bool {
+	c := redis.NewClient(&redis.Options{Addr: master})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "replication").Result()
+	return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+}
+
+// Master is the address the sentinels report for the master now.
+func (s *Sentinel) Master(t testing.TB) string {
+	t.Helper()
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0]})
+	defer c.Close()
+	a, err := c.GetMasterAddrByName(context.Background(), s.MasterName).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort(a[0], a[1])
+}
+
+// Failover makes the replica the master (SENTINEL FAILOVER) and waits
+// until it is, and the old master has turned into its replica.
+func (s *Sentinel) Failover(t testing.TB) {
+	t.Helper()
+	before := s.Master(t)
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0]})
+	defer c.Close()
+	if err := c.Failover(context.Background(), s.MasterName).Err(); err != nil {
+		t.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	waitUntil(t, "the failover", 30*time.Second, func() bool {
+		now := s.Master(t)
+		if now == before {
+			return false
+		}
+		return waitReplicaSynced(now)
+	})
+}
+
+// Cluster is three masters sharing the 16384 slots.
+type Cluster struct {
+	Addrs []string
+}
+
+// StartCluster starts three cluster-enabled servers, gives each a third
+// of the slots, and waits until the cluster is ok.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	cl := &Cluster{}
+	for range 3 {
+		cl.Addrs = append(cl.Addrs, start(t, freePort(t), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000"))
+	}
+	ctx := context.Background()
+	ranges := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	for i, a := range cl.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		if err := c.ClusterAddSlotsRange(ctx, ranges[i][0], ranges[i][1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, other := range cl.Addrs[:i] {
+			h, p, _ := net.SplitHostPort(other)
+			port, _ := strconv.Atoi(p)
+			if err := c.ClusterMeet(ctx, h, strconv.Itoa(port)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+	waitUntil(t, "the cluster to be ok", 30*time.Second, func() bool {
+		for _, a := range cl.Addrs {
+			c := redis.NewClient(&redis.Options{Addr: a})
+			info, err := c.ClusterInfo(ctx).Result()
+			c.Close()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") {
+				return false
+			}
+		}
+		return true
+	})
+	return cl
+}
+
+// MigrateSlot moves slot, with its keys, from the master that holds it
+// to the next one, the way redis-cli --cluster reshard does: while it
+// runs, clients meet ASK and TRYAGAIN.
+func (cl *Cluster) MigrateSlot(t testing.TB, slot int) {
+	t.Helper()
+	ctx := context.Background()
+	var from, to *redis.Client
+	var fromID, toID string
+	clients := make([]*redis.Client, len(cl.Addrs))
+	ids := make([]string, len(cl.Addrs))
+	for i, a := range cl.Addrs {
+		clients[i] = redis.NewClient(&redis.Options{Addr: a})
+		defer clients[i].Close()
+		id, err := clients[i].Do(ctx, "CLUSTER", "MYID").Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	for i, c := range clients {
+		slots, err := c.ClusterSlots(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range slots {
+			if slot >= int(s.Start) && slot <= int(s.End) && s.Nodes[0].ID == ids[i] {
+				from, fromID = c, ids[i]
+				j := (i + 1) % len(clients)
+				to, toID = clients[j], ids[j]
+			}
+		}
+		if from != nil {
+			break
+		}
+	}
+	if from == nil {
+		t.Fatalf("no master holds slot %d", slot)
+	}
+	toHost, toPort, _ := net.SplitHostPort(cl.Addrs[indexOf(ids, toID)])
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("migrate slot %d: %v", slot, err)
+		}
+	}
+	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID).Err())
+	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID).Err())
+	for {
+		keys, err := from.ClusterGetKeysInSlot(ctx, slot, 100).Result()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", toHost, toPort, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must(from.Do(ctx, args...).Err())
+	}
+	for _, c := range clients {
+		must(c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
