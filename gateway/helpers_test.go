@@ -68,6 +68,8 @@ type gwOptions struct {
 	extra  string // extra top-level YAML
 	server string // extra lines for the server block
 	more   string // further dialect instances, under dialects:
+	// storeBlock replaces the store block (a Sentinel or Cluster topology).
+	storeBlock string
 }
 
 const defaultRoutes = `routes:
@@ -92,7 +94,11 @@ func writeConfig(t testing.TB, o gwOptions) string {
 	if !strings.Contains(o.server, "drain_delay") {
 		o.server += "  drain_delay: 0s\n" // tests that drain say so
 	}
-	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + storeYAML(o.store, o.prefix) +
+	store := storeYAML(o.store, o.prefix)
+	if o.storeBlock != "" {
+		store = o.storeBlock
+	}
+	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + store +
 		"identity:\n  users_file: users.yaml\n" +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.more + o.routes + o.extra
 	path := filepath.Join(dir, "config.yaml")

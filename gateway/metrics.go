@@ -100,7 +100,7 @@ func (m *metrics) observeStore(driver string) tokenstore.Observer {
 		if op != "ping" {
 			m.storeDuration.WithLabelValues(driver, op).Observe(took.Seconds())
 		}
-		if errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrNotReplicated) {
+		if errors.Is(err, tokenstore.ErrUnavailable) {
 			m.storeErrors.WithLabelValues(driver, op).Inc()
 		}
 	}

@@ -41,10 +41,10 @@ var (
 	// canceled (the client went away) is not an outage: it comes back as
 	// context.Canceled.
 	ErrUnavailable = errors.New("tokenstore: store unavailable")
-	// ErrNotReplicated reports a security write (a revocation) that fewer
-	// replicas acknowledged than asked for: it stands on the master but
-	// could be lost in a failover. It is reported to the Observer (op
-	// "replicate"), not returned: the request itself succeeded.
+	// ErrNotReplicated reports a session write that fewer replicas
+	// acknowledged than asked for: it stands on the server but is lost if
+	// a failover replaces it. It comes with ErrUnavailable (the client is
+	// told to retry) and is reported to the Observer as op "replicate".
 	ErrNotReplicated = errors.New("tokenstore: write not acknowledged by the replicas asked for")
 )
 

@@ -204,9 +204,11 @@ func StartCluster(t testing.TB) *Cluster {
 }
 
 // MigrateSlot moves slot, with its keys, from the master that holds it
-// to the next one, the way redis-cli --cluster reshard does: while it
-// runs, clients meet ASK and TRYAGAIN.
-func (cl *Cluster) MigrateSlot(t testing.TB, slot int) {
+// to the master cl.Addrs[target], the way redis-cli --cluster reshard
+// does: while it runs, clients meet ASK and TRYAGAIN. The target's config
+// epoch must be the greatest (MigrateSlotsOf bumps it), or a late ping of
+// the old owner can hand the slot back to it on some nodes.
+func (cl *Cluster) MigrateSlot(t testing.TB, slot, target int) {
 	t.Helper()
 	ctx := context.Background()
 	var from, to *redis.Client
@@ -230,8 +232,7 @@ func (cl *Cluster) MigrateSlot(t testing.TB, slot int) {
 		for _, s := range slots {
 			if slot >= int(s.Start) && slot <= int(s.End) && s.Nodes[0].ID == ids[i] {
 				from, fromID = c, ids[i]
-				j := (i + 1) % len(clients)
-				to, toID = clients[j], ids[j]
+				to, toID = clients[target], ids[target]
 			}
 		}
 		if from != nil {
@@ -240,6 +241,9 @@ func (cl *Cluster) MigrateSlot(t testing.TB, slot int) {
 	}
 	if from == nil {
 		t.Fatalf("no master holds slot %d", slot)
+	}
+	if from == to {
+		return
 	}
 	toHost, toPort, _ := net.SplitHostPort(cl.Addrs[indexOf(ids, toID)])
 	must := func(err error) {
@@ -262,9 +266,33 @@ func (cl *Cluster) MigrateSlot(t testing.TB, slot int) {
 		}
 		must(from.Do(ctx, args...).Err())
 	}
+	// The target first, then the source, then the rest (the order
+	// redis-cli --cluster uses), then wait until every node agrees.
+	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
 	for _, c := range clients {
-		must(c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+		if c != to && c != from {
+			must(c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+		}
 	}
+	waitUntil(t, fmt.Sprintf("every node to give slot %d to %s", slot, toID), 10*time.Second, func() bool {
+		for _, c := range clients {
+			slots, err := c.ClusterSlots(ctx).Result()
+			if err != nil {
+				return false
+			}
+			owner := ""
+			for _, s := range slots {
+				if slot >= int(s.Start) && slot <= int(s.End) {
+					owner = s.Nodes[0].ID
+				}
+			}
+			if owner != toID {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func indexOf(list []string, s string) int {
@@ -274,4 +302,49 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// MigrateSlotsOf moves every slot that holds a key matching pattern to
+// the first master, one after the other.
+func (cl *Cluster) MigrateSlotsOf(t testing.TB, pattern string) {
+	t.Helper()
+	ctx := context.Background()
+	first := redis.NewClient(&redis.Options{Addr: cl.Addrs[0]})
+	err := first.Do(ctx, "CLUSTER", "BUMPEPOCH").Err()
+	first.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := map[int64]bool{}
+	for _, a := range cl.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		keys, err := c.Keys(ctx, pattern).Result()
+		for _, k := range keys {
+			if s, err := c.ClusterKeySlot(ctx, k).Result(); err == nil {
+				slots[s] = true
+			}
+		}
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(slots) == 0 {
+		t.Fatalf("no key matches %s: nothing to migrate", pattern)
+	}
+	for s := range slots {
+		cl.MigrateSlot(t, int(s), 0)
+	}
+}
+
+// Describe is every node's CLUSTER NODES, for a failing test's log.
+func (cl *Cluster) Describe() string {
+	var b strings.Builder
+	for _, a := range cl.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		nodes, err := c.ClusterNodes(context.Background()).Result()
+		c.Close()
+		fmt.Fprintf(&b, "%s:\n%s%v\n", a, nodes, err)
+	}
+	return b.String()
 }

@@ -68,8 +68,9 @@ type Options struct {
 	// token) wait until that many replicas acknowledged it, up to
 	// WaitTimeout (default 100ms): replication is asynchronous, and a
 	// failover right after an unacknowledged write brings a revoked
-	// session back or loses a live one. Too few acknowledgements are
-	// counted (the Observer's op "replicate"), not refused.
+	// session back or loses a live one. Too few acknowledgements fail the
+	// write as unavailable (the client retries) and are reported to the
+	// Observer as op "replicate".
 	WaitReplicas int
 	WaitTimeout  time.Duration
 }
@@ -159,10 +160,14 @@ func (s *Store) durably(ctx context.Context, key string, fn func(redis.Cmdable) 
 	case werr != nil:
 		werr = wrap("wait for replicas", werr)
 	case n < int64(s.waitReplicas):
-		werr = fmt.Errorf("redisstore: %d of %d replicas acknowledged: %w", n, s.waitReplicas, tokenstore.ErrNotReplicated)
+		// The write stands on this server, which may be a master that a
+		// failover has already replaced: the write is lost with it. Fail
+		// it: the client retries (a retried rotation is a replay) until a
+		// master whose replica acknowledges takes it.
+		werr = fmt.Errorf("redisstore: %d of %d replicas acknowledged: %w: %w", n, s.waitReplicas, tokenstore.ErrUnavailable, tokenstore.ErrNotReplicated)
 	}
 	s.Done("replicate", start, &werr)
-	return nil
+	return werr
 }
 
 // Client exposes the underlying client, for tests that inspect keys.

@@ -255,10 +255,11 @@ func TestAccountsSpreadAndLegacyAccountsKept(t *testing.T) {
 	}
 }
 
-// TestRevocationsWaitForReplicas: with WaitReplicas set on a server that
-// has none, a login and a revocation still succeed and each missing
-// acknowledgement is reported to the observer as op "replicate".
-func TestRevocationsWaitForReplicas(t *testing.T) {
+// TestWritesWaitForReplicas: with WaitReplicas set on a server that has
+// none, a login and a logout are answered as the store being unavailable
+// (the client retries), each missing acknowledgement is reported as op
+// "replicate", and the writes still stand on the server.
+func TestWritesWaitForReplicas(t *testing.T) {
 	prefix := dialecttestPrefix(t)
 	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr()}, KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
 	if err != nil {
@@ -276,11 +277,15 @@ func TestRevocationsWaitForReplicas(t *testing.T) {
 	})
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.CreateSession(ctx, tokenstore.Session{ID: "w1", Subject: "1", RefreshHash: "h", ExpiresAt: now.Add(time.Minute)}, now); err != nil {
-		t.Fatal(err)
+	err = s.CreateSession(ctx, tokenstore.Session{ID: "w1", Subject: "1", RefreshHash: "h", ExpiresAt: now.Add(time.Minute)}, now)
+	if !errors.Is(err, tokenstore.ErrUnavailable) || !errors.Is(err, tokenstore.ErrNotReplicated) {
+		t.Fatalf("an unreplicated login: err = %v, want ErrUnavailable and ErrNotReplicated", err)
 	}
-	if err := s.RevokeSession(ctx, "w1"); err != nil {
-		t.Fatalf("revocation without replicas failed: %v", err)
+	if err := s.CheckSession(ctx, "w1", now); err != nil {
+		t.Fatalf("the write does not stand on the server: %v", err)
+	}
+	if err := s.RevokeSession(ctx, "w1"); !errors.Is(err, tokenstore.ErrNotReplicated) {
+		t.Fatalf("an unreplicated logout: %v", err)
 	}
 	if err := s.CheckSession(ctx, "w1", now); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("the revocation did not happen: %v", err)

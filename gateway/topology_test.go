@@ -1,0 +1,142 @@
+package gateway_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/internal/redistest"
+)
+
+// underLoad runs clients that each log in, then call the protected route
+// and refresh their pair until stop is closed, retrying a refresh the
+// store could not answer with the same refresh token. It fails the test
+// for a protected answer without the client's own identity, a refresh
+// that ends the session (a retried refresh taken as a reuse), and a
+// revoked or forged token that passes. When stop closes, every client's
+// last pair must still work: no live session was lost.
+func underLoad(t *testing.T, tg *testGateway, clients int, during func()) {
+	t.Helper()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, refreshes, unavailable atomic.Int64
+	revoked := tg.login(t)
+	if r := tg.do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": revoked.Access}, ""); r.code(t) != "00000" {
+		t.Fatalf("logout: %s", r.raw)
+	}
+	last := make([]pair, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p pair
+			for {
+				r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+				if c, _ := r.body["code"].(string); c == "00000" {
+					p = readPair(t, r)
+					break
+				}
+				unavailable.Add(1)
+				time.Sleep(20 * time.Millisecond)
+			}
+			sid := claimSid(t, p.Access)
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					last[i] = p
+					return
+				default:
+				}
+				r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+				switch {
+				case seen != nil:
+					calls.Add(1)
+					if got := seen["X-Auth-Session-Id"]; len(got) != 1 || got[0] != sid {
+						t.Errorf("client %d reached the upstream as session %v, want %s", i, got, sid)
+					}
+				case r.status == 503:
+					unavailable.Add(1)
+				default:
+					t.Errorf("client %d: protected call = %d %s", i, r.status, r.raw)
+				}
+				for _, bad := range []string{revoked.Access, "garbage." + p.Access} {
+					if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": bad}); seen != nil {
+						t.Errorf("a revoked or forged token reached the upstream: %d", r.status)
+					}
+				}
+				if n%4 == 3 {
+					r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+					switch c, _ := r.body["code"].(string); c {
+					case "00000":
+						refreshes.Add(1)
+						p = readPair(t, r)
+					case "50300":
+						unavailable.Add(1) // the same refresh token is tried again next round
+					default:
+						t.Errorf("client %d: refresh = %d %s, the session ended", i, r.status, r.raw)
+						return
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	during()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for i, p := range last {
+		if p.Access == "" {
+			continue
+		}
+		if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil {
+			t.Errorf("client %d lost its session: %d %s", i, r.status, r.raw)
+		}
+		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, ""); r.code(t) != "00000" {
+			t.Errorf("client %d cannot refresh after the event: %s", i, r.raw)
+		}
+	}
+	if t.Failed() {
+		for line := range strings.SplitSeq(tg.logs.String(), "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) {
+				t.Log(line)
+				break
+			}
+		}
+	}
+	t.Logf("%d protected calls, %d refreshes, %d answers of an unavailable store", calls.Load(), refreshes.Load(), unavailable.Load())
+	if calls.Load() == 0 || refreshes.Load() == 0 {
+		t.Fatal("the load did not run")
+	}
+}
+
+func claimSid(t *testing.T, token string) string {
+	t.Helper()
+	s, _ := dialecttest.Claims(t, token)["sid"].(string)
+	return s
+}
+
+// TestSessionsSurviveSentinelFailover: a Sentinel failover while logins,
+// refreshes and proxied requests flow.
+func TestSessionsSurviveSentinelFailover(t *testing.T) {
+	st := redistest.StartSentinel(t)
+	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"e2e:\"\n",
+		strings.Join(st.Sentinels, ", "), st.MasterName)})
+	underLoad(t, tg, 6, func() { st.Failover(t) })
+}
+
+// TestSessionsSurviveSlotMigration: slots move between Cluster masters
+// (ASK, TRYAGAIN, MOVED) while logins, refreshes and proxied requests
+// flow.
+func TestSessionsSurviveSlotMigration(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    key_prefix: \"e2e:\"\n", strings.Join(cl.Addrs, ", "))})
+	underLoad(t, tg, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
+	if t.Failed() {
+		t.Log(cl.Describe())
+	}
+}
