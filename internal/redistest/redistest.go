@@ -224,20 +224,13 @@ func (cl *Cluster) MigrateSlot(t testing.TB, slot, target int) {
 		}
 		ids[i] = id
 	}
-	for i, c := range clients {
-		slots, err := c.ClusterSlots(ctx).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range slots {
-			if slot >= int(s.Start) && slot <= int(s.End) && s.Nodes[0].ID == ids[i] {
-				from, fromID = c, ids[i]
-				to, toID = clients[target], ids[target]
-			}
-		}
-		if from != nil {
-			break
-		}
+	owner, err := slotOwner(ctx, clients[0], slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := indexOf(ids, owner); i >= 0 {
+		from, fromID = clients[i], ids[i]
+		to, toID = clients[target], ids[target]
 	}
 	if from == nil {
 		t.Fatalf("no master holds slot %d", slot)
@@ -277,22 +270,33 @@ func (cl *Cluster) MigrateSlot(t testing.TB, slot, target int) {
 	}
 	waitUntil(t, fmt.Sprintf("every node to give slot %d to %s", slot, toID), 10*time.Second, func() bool {
 		for _, c := range clients {
-			slots, err := c.ClusterSlots(ctx).Result()
-			if err != nil {
-				return false
-			}
-			owner := ""
-			for _, s := range slots {
-				if slot >= int(s.Start) && slot <= int(s.End) {
-					owner = s.Nodes[0].ID
-				}
-			}
-			if owner != toID {
+			if owner, err := slotOwner(ctx, c, slot); err != nil || owner != toID {
 				return false
 			}
 		}
 		return true
 	})
+}
+
+// slotOwner is the master that c says holds slot.
+func slotOwner(ctx context.Context, c *redis.Client, slot int) (string, error) {
+	shards, err := c.ClusterShards(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if slot < int(r.Start) || slot > int(r.End) {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return n.ID, nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("no master holds slot %d", slot)
 }
 
 func indexOf(list []string, s string) int {
