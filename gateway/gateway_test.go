@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 )
 
@@ -552,7 +553,7 @@ func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, "the admin listener", func() bool { return status("GET", admin+"/readyz") == 200 })
+	dialecttest.WaitFor(t, "the admin listener", func() bool { return status("GET", admin+"/readyz") == 200 })
 	for _, m := range []string{"GET", "HEAD"} {
 		if got := status(m, admin+"/healthz"); got != 200 {
 			t.Fatalf("%s /healthz = %d", m, got)
@@ -562,7 +563,7 @@ func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
 		}
 	}
 	cancel() // SIGTERM
-	waitFor(t, "readiness to turn 503", func() bool { return status("GET", admin+"/readyz") == 503 })
+	dialecttest.WaitFor(t, "readiness to turn 503", func() bool { return status("GET", admin+"/readyz") == 503 })
 	if got := status("HEAD", admin+"/readyz"); got != 503 {
 		t.Fatalf("HEAD /readyz while draining = %d", got)
 	}
@@ -579,18 +580,5 @@ func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond); err == nil {
 		t.Fatal("listener still open after the drain")
-	}
-}
-
-// waitFor polls cond until it holds, for events on real timers (a
-// listener coming up, a file watcher).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -120,20 +120,6 @@ func springShape(t *testing.T, r dialecttest.Reply, status int, path string) {
 	}
 }
 
-// waitFor polls until cond holds: the apps file is re-read by a watcher
-// on its own ticker (10ms here).
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestAppkeyFlowAndSeedShape(t *testing.T) {
 	dialecttest.ForEachStore(t, func(t *testing.T, store string) {
 		e := start(t, store, "")
@@ -293,12 +279,12 @@ func TestAppkeyReload(t *testing.T) {
 		access, refresh := e.login(t, "app-1")
 		// Register a new app without a restart.
 		e.writeApps(t, "apps:\n"+appEntry("app-1", true, appSecretHash)+appEntry("app-off", false, appSecretHash)+appEntry("app-new", true, appSecretHash))
-		waitFor(t, "app-new", func() bool {
+		dialecttest.WaitFor(t, "app-new", func() bool {
 			return e.Do(t, "POST", "/api/base/token/login", nil, appLogin("app-new", "key-app-new", "s3cret-app", "APP_KEY")).Status == 200
 		})
 		// A broken file keeps the last good set and says why.
 		e.writeApps(t, "apps:\n  - app_id: [broken\n")
-		waitFor(t, "the broken-file log line", func() bool { return strings.Contains(e.Logs.String(), "apps file broken") })
+		dialecttest.WaitFor(t, "the broken-file log line", func() bool { return strings.Contains(e.Logs.String(), "apps file broken") })
 		if _, seen := e.Protected(t, "/api/x", dialecttest.Bearer(access)); seen == nil {
 			t.Fatal("a broken file dropped the good apps")
 		}
@@ -308,7 +294,7 @@ func TestAppkeyReload(t *testing.T) {
 		}
 		// Disabling an app ends its sessions: 403 on routes, 401 on refresh.
 		e.writeApps(t, "apps:\n"+appEntry("app-1", false, appSecretHash))
-		waitFor(t, "app-1 disabled", func() bool { r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); return r.Status == 403 })
+		dialecttest.WaitFor(t, "app-1 disabled", func() bool { r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); return r.Status == 403 })
 		if r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, ""); r.Status != 401 {
 			t.Fatalf("refresh of a disabled app's session = %d %s", r.Status, r.Raw)
 		}
@@ -317,7 +303,7 @@ func TestAppkeyReload(t *testing.T) {
 		}
 		// Enabling it again does not revive the ended session.
 		e.writeApps(t, "apps:\n"+appEntry("app-1", true, appSecretHash))
-		waitFor(t, "app-1 enabled", func() bool {
+		dialecttest.WaitFor(t, "app-1 enabled", func() bool {
 			return e.Do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")).Status == 200
 		})
 		if r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); r.Status != 401 {
@@ -326,7 +312,7 @@ func TestAppkeyReload(t *testing.T) {
 		// Deleting an app: its tokens stop at once.
 		access, _ = e.login(t, "app-1")
 		e.writeApps(t, "apps: []\n")
-		waitFor(t, "app-1 deleted", func() bool { r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); return r.Status == 401 })
+		dialecttest.WaitFor(t, "app-1 deleted", func() bool { r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); return r.Status == 401 })
 		if !strings.Contains(metrics(), `authgate_appkey_apps_file_broken{dialect="appkey"} 0`) {
 			t.Fatal("the broken gauge did not clear")
 		}

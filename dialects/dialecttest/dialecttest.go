@@ -510,3 +510,17 @@ func DecodeNumbers(t testing.TB, raw string) any {
 	}
 	return v
 }
+
+// WaitFor polls cond until it holds, for events on real timers (a file
+// watcher's tick, a listener coming up); never for token expiry, which
+// tests drive with the Clock.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
