@@ -134,25 +134,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Directory is what dialects ask of the user store: check a password, and
-// find a user by id, account or mobile number. Each dialect narrows it
-// further to what it uses.
-type Directory interface {
-	Authenticate(account, password string) (identity.User, error)
-	ByID(id int64) (identity.User, bool)
-	ByAccount(account string) (identity.User, bool)
-	ByMobile(mobile string) (identity.User, bool)
-}
-
-var _ Directory = (*identity.Directory)(nil)
-
 // Deps is what the gateway hands a dialect at construction.
 type Deps struct {
 	// Store keeps sessions, refresh hashes, codes, nonces and counters;
 	// each dialect keeps only the roles it uses.
 	Store tokenstore.Store
-	// Users checks accounts and passwords; nil when no user store is set.
-	Users Directory
+	// Users checks accounts and passwords (the identity block's
+	// directory); nil when none is set. Each dialect narrows it to what it
+	// uses.
+	Users identity.Directory
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 	// Logger is the dialect's logger, already tagged with its name.

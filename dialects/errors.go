@@ -163,7 +163,7 @@ func Classify(err error) Class {
 		return ClassMethodNotAllowed
 	case errors.Is(err, ErrRateLimited), errors.Is(err, identity.ErrBusy):
 		return ClassRateLimited
-	case errors.Is(err, ErrStoreUnavailable):
+	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, identity.ErrUnavailable):
 		return ClassStoreDown
 	case errors.Is(err, ErrUpstreamTimeout):
 		return ClassUpstreamTimeout

@@ -135,7 +135,7 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 
 	// users stays a nil interface (not a nil *identity.Directory) when no
 	// users file is set, so dialects that need one can tell.
-	var users dialects.Directory
+	var users identity.Directory
 	if cfg.Identity.UsersFile != "" {
 		dir, err := identity.Load(cfg.resolve(cfg.Identity.UsersFile))
 		if err != nil {

@@ -1,12 +1,16 @@
-// Package identity checks who a person is: a static YAML file of users
-// whose passwords are stored only as argon2id or bcrypt hashes.
+// Package identity checks who a person is, against a user Directory: the
+// `file` directory (a YAML file of users whose passwords are stored only as
+// argon2id or bcrypt hashes), the `sql` directory (the legacy service's own
+// user tables, legacy hash formats upgraded on login) or the `http`
+// directory (the legacy service asked to check a password).
 //
-// Dialects see it through small interfaces of their own (an account and a
-// password in, a User out); the file format stays here.
+// Dialects see it through the Directory interface (an account and a
+// password in, a User out); the formats stay here.
 package identity
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -70,9 +74,9 @@ type usersFile struct {
 // VerifySecret; tests substitute a counting one.
 type Verifier func(hash, secret string) (bool, error)
 
-// Directory is the loaded users file. It is immutable and safe for
-// concurrent use.
-type Directory struct {
+// File is the `file` directory: the loaded users file. It is immutable
+// and safe for concurrent use.
+type File struct {
 	demo      bool
 	byAccount map[string]User
 	byID      map[int64]User
@@ -84,7 +88,7 @@ type Directory struct {
 }
 
 // Load reads and validates a users file.
-func Load(path string) (*Directory, error) {
+func Load(path string) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -99,14 +103,14 @@ func Load(path string) (*Directory, error) {
 // Parse validates a users file's content: unknown keys, duplicate ids or
 // accounts, unreadable hashes and a default company the user is not a
 // member of are all refused.
-func Parse(raw []byte) (*Directory, error) {
+func Parse(raw []byte) (*File, error) {
 	var f usersFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	d := &Directory{
+	d := &File{
 		demo:      f.Demo,
 		byAccount: map[string]User{},
 		byID:      map[int64]User{},
@@ -162,19 +166,21 @@ func Parse(raw []byte) (*Directory, error) {
 	return d, nil
 }
 
+var _ Directory = (*File)(nil)
+
 // SetVerifier replaces the hash check; for tests that count checks.
-func (d *Directory) SetVerifier(v Verifier) { d.verify = v }
+func (d *File) SetVerifier(v Verifier) { d.verify = v }
 
 // Demo reports whether the file declares itself demo credentials.
-func (d *Directory) Demo() bool { return d.demo }
+func (d *File) Demo() bool { return d.demo }
 
 // Len is the number of users.
-func (d *Directory) Len() int { return len(d.byID) }
+func (d *File) Len() int { return len(d.byID) }
 
-// Authenticate returns the user whose account and password match. An
-// unknown account runs one hash check against a dummy hash, so it takes as
-// long as a wrong password and cannot be told from one.
-func (d *Directory) Authenticate(account, password string) (User, error) {
+// Authenticate implements Directory. An unknown account runs one hash
+// check against a dummy hash, so it takes as long as a wrong password and
+// cannot be told from one.
+func (d *File) Authenticate(_ context.Context, account, password string) (User, error) {
 	u, ok := d.byAccount[account]
 	hash := u.PasswordHash
 	if !ok {
@@ -190,20 +196,24 @@ func (d *Directory) Authenticate(account, password string) (User, error) {
 	return u, nil
 }
 
-// ByID returns the user with id.
-func (d *Directory) ByID(id int64) (User, bool) {
-	u, ok := d.byID[id]
-	return u, ok
+// ByID implements Directory.
+func (d *File) ByID(_ context.Context, id int64) (User, error) {
+	return found(d.byID[id])
 }
 
-// ByAccount returns the user with the account name.
-func (d *Directory) ByAccount(account string) (User, bool) {
-	u, ok := d.byAccount[account]
-	return u, ok
+// ByAccount implements Directory.
+func (d *File) ByAccount(_ context.Context, account string) (User, error) {
+	return found(d.byAccount[account])
 }
 
-// ByMobile returns the user with the mobile number.
-func (d *Directory) ByMobile(mobile string) (User, bool) {
-	u, ok := d.byMobile[mobile]
-	return u, ok
+// ByMobile implements Directory.
+func (d *File) ByMobile(_ context.Context, mobile string) (User, error) {
+	return found(d.byMobile[mobile])
+}
+
+func found(u User) (User, error) {
+	if u.ID == 0 {
+		return User{}, ErrNotFound
+	}
+	return u, nil
 }

@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/authgate/authgate/identity"
 )
+
+var ctx = context.Background()
 
 func usersYAML(t *testing.T) []byte {
 	t.Helper()
@@ -45,21 +48,21 @@ func TestAuthenticate(t *testing.T) {
 	if !d.Demo() || d.Len() != 2 {
 		t.Fatalf("demo=%v len=%d", d.Demo(), d.Len())
 	}
-	u, err := d.Authenticate("demo", "demo123")
+	u, err := d.Authenticate(ctx, "demo", "demo123")
 	if err != nil || u.ID != 10 || u.DefaultCompany != 1 || !u.BelongsTo(2) || u.BelongsTo(3) {
 		t.Fatalf("argon2id login = %+v, %v", u, err)
 	}
-	u, err = d.Authenticate("bob", "s3cret")
+	u, err = d.Authenticate(ctx, "bob", "s3cret")
 	if err != nil || u.ID != 11 || u.DefaultCompany != 3 {
 		t.Fatalf("bcrypt login = %+v, %v (default company comes from the first membership)", u, err)
 	}
 	for _, c := range [][2]string{{"demo", "wrong"}, {"nobody", "demo123"}, {"", ""}, {"bob", "demo123"}} {
-		if _, err := d.Authenticate(c[0], c[1]); !errors.Is(err, identity.ErrBadCredentials) {
+		if _, err := d.Authenticate(ctx, c[0], c[1]); !errors.Is(err, identity.ErrBadCredentials) {
 			t.Errorf("Authenticate(%q, %q) = %v, want ErrBadCredentials", c[0], c[1], err)
 		}
 	}
-	if u, ok := d.ByMobile("13800138000"); !ok || u.ID != 10 {
-		t.Fatalf("ByMobile = %+v %v", u, ok)
+	if u, err := d.ByMobile(ctx, "13800138000"); err != nil || u.ID != 10 {
+		t.Fatalf("ByMobile = %+v %v", u, err)
 	}
 }
 
@@ -77,8 +80,8 @@ func TestUnknownAccountCostsOneHashCheck(t *testing.T) {
 		lastHash.Store(hash)
 		return identity.VerifySecret(hash, secret)
 	})
-	_, _ = d.Authenticate("demo", "wrong")
-	_, _ = d.Authenticate("nobody", "wrong")
+	_, _ = d.Authenticate(ctx, "demo", "wrong")
+	_, _ = d.Authenticate(ctx, "nobody", "wrong")
 	if calls.Load() != 2 {
 		t.Fatalf("hash checks = %d, want one per attempt", calls.Load())
 	}

@@ -6,6 +6,7 @@
 package bov3
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -108,8 +109,8 @@ func Defaults() Config {
 
 // users is what the dialect needs of the identity directory.
 type users interface {
-	Authenticate(account, password string) (identity.User, error)
-	ByAccount(account string) (identity.User, bool)
+	Authenticate(ctx context.Context, account, password string) (identity.User, error)
+	ByAccount(ctx context.Context, account string) (identity.User, error)
 }
 
 // store is what the dialect keeps in the token store.

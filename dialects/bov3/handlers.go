@@ -202,7 +202,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	u, err := d.users.Authenticate(*req.UserName, *req.Password)
+	u, err := d.users.Authenticate(ctx, *req.UserName, *req.Password)
 	if err == nil && u.BO == nil {
 		err = identity.ErrBadCredentials // no bo profile: not a bo user
 	}
@@ -279,8 +279,12 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil))
 		return
 	}
-	u, ok := d.users.ByAccount(sess.Attrs["account"])
-	if !ok || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
+	u, err := d.users.ByAccount(ctx, sess.Attrs["account"])
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		d.WriteError(w, r, err)
+		return
+	}
+	if err != nil || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
 		// The user left the users file (or the project) since login.
 		if err := d.store.RevokeSession(ctx, sess.ID); err != nil {
 			d.WriteError(w, r, err)

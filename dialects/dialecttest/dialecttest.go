@@ -119,7 +119,7 @@ var UsersYAML = sync.OnceValue(func() string {
 // Users is the test directory: demo (id 10, companies 1 and 2, mobile
 // 13800138000, a bo profile), owned (id 12, bo owner proj-a only) and
 // other (id 11, company 5), all with Password.
-func Users(t testing.TB) *identity.Directory {
+func Users(t testing.TB) *identity.File {
 	t.Helper()
 	d, err := identity.Parse([]byte(UsersYAML()))
 	if err != nil {
@@ -220,7 +220,7 @@ type Options struct {
 	// Store is shared with another Env instead of a new one of Kind.
 	Store tokenstore.Store
 	// Users is the directory; Users(t) when nil, none when NoUsers.
-	Users   dialects.Directory
+	Users   identity.Directory
 	NoUsers bool
 	// Dir is the config folder (a new temporary one when empty).
 	Dir string
@@ -253,7 +253,7 @@ func Build(t testing.TB, f dialects.Factory, name, block string, o Options) (*En
 	if store == nil {
 		store = NewStore(t, o.Kind, o.Clock.Now)
 	}
-	var users dialects.Directory
+	var users identity.Directory
 	if !o.NoUsers {
 		users = o.Users
 		if users == nil {

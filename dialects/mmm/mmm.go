@@ -6,6 +6,7 @@
 package mmm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,8 +79,8 @@ func Defaults() Config {
 
 // users is what the dialect needs of the identity directory.
 type users interface {
-	Authenticate(account, password string) (identity.User, error)
-	ByID(id int64) (identity.User, bool)
+	Authenticate(ctx context.Context, account, password string) (identity.User, error)
+	ByID(ctx context.Context, id int64) (identity.User, error)
 }
 
 // store is what the dialect keeps in the token store.
@@ -192,7 +193,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	user, err := d.users.Authenticate(req.Account, req.Password)
+	user, err := d.users.Authenticate(ctx, req.Account, req.Password)
 	if errors.Is(err, identity.ErrBadCredentials) {
 		d.WriteError(w, r, &wireError{code: CodeBadCredentials, msg: "账号或密码错误", status: http.StatusOK, err: err})
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -84,7 +85,11 @@ func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, 
 		d.metrics.Refreshed(d.name, "invalid")
 		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
 	}
-	if user, ok := d.users.ByID(c.UID); !ok || !user.BelongsTo(c.CompanyID) {
+	user, err := d.users.ByID(ctx, c.UID)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return Pair{}, err
+	}
+	if err != nil || !user.BelongsTo(c.CompanyID) {
 		// The user left the users file or the company since login.
 		if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
 			return Pair{}, err
@@ -156,8 +161,12 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid, _ := strconv.ParseInt(id.Subject, 10, 64)
-	user, ok := d.users.ByID(uid)
-	if !ok || !user.BelongsTo(*req.CompanyID) {
+	user, err := d.users.ByID(r.Context(), uid)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		d.WriteError(w, r, err)
+		return
+	}
+	if err != nil || !user.BelongsTo(*req.CompanyID) {
 		d.WriteError(w, r, &wireError{code: CodeCompanyNotMember, msg: "无权切换到该公司", status: http.StatusOK})
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -131,13 +132,35 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	writeOK(w, resp)
 }
 
-// resolveUser finds the number's user: the identity file first, then the
-// store's registered accounts, registering it when allowed.
+// resolveUser finds the number's user: the user directory first; an
+// unknown number is registered there when the directory can register
+// (identity.Registrar: the legacy users table), else among the store's
+// registered accounts; each when registration is allowed.
 func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginRequest, now time.Time) (UserInfo, error) {
 	if d.users != nil {
-		if u, ok := d.users.ByMobile(mobile); ok {
-			return UserInfo{AvatarURL: u.AvatarURL, CompanyType: *req.CompanyType, ID: u.ID, Mobile: mobile,
-				NickName: u.NickName, RealName: u.Name, UserName: u.Account}, nil
+		u, err := d.users.ByMobile(ctx, mobile)
+		if err == nil {
+			return userInfo(u, mobile, *req.CompanyType), nil
+		}
+		if !errors.Is(err, identity.ErrNotFound) {
+			return UserInfo{}, err
+		}
+		if reg, ok := d.users.(identity.Registrar); ok {
+			if !d.cfg.AutoRegister {
+				return UserInfo{}, fail(CodeNotRegistered, http.StatusOK, "该手机号未注册", dialects.ErrBadCredentials)
+			}
+			u, created, err := reg.RegisterMobile(ctx, identity.Registration{Mobile: mobile, Source: *req.Source, Name: maskMobile(mobile)})
+			if err != nil {
+				return UserInfo{}, err
+			}
+			if created {
+				d.m.registrations.Inc()
+				d.log.InfoContext(ctx, "registered a new mobile user in the user directory", "user_id", u.ID, "source", *req.Source)
+			}
+			if u.NickName == "" {
+				u.NickName = maskMobile(mobile) // as a number registered in the store starts
+			}
+			return userInfo(u, mobile, *req.CompanyType), nil
 		}
 	}
 	key := "mobile:" + mobile
@@ -164,6 +187,12 @@ func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginReque
 	}
 	ct, _ := strconv.Atoi(acct.Attrs["companyType"])
 	return UserInfo{CompanyType: int32(ct), ID: acct.ID, Mobile: mobile, NickName: maskMobile(mobile), UserName: mobile}, nil
+}
+
+// userInfo is the seed's userInfo of a directory user.
+func userInfo(u identity.User, mobile string, companyType int32) UserInfo {
+	return UserInfo{AvatarURL: u.AvatarURL, CompanyType: companyType, ID: u.ID, Mobile: mobile,
+		NickName: u.NickName, RealName: u.Name, UserName: u.Account}
 }
 
 // maskMobile is the nickname a registered number starts with: 138****8000.

@@ -6,6 +6,7 @@
 package mobile
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -133,7 +134,7 @@ func Defaults() Config {
 
 // users is what the dialect needs of the identity directory.
 type users interface {
-	ByMobile(mobile string) (identity.User, bool)
+	ByMobile(ctx context.Context, mobile string) (identity.User, error)
 }
 
 // store is what the dialect keeps in the token store.
