@@ -14,6 +14,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/internal/confdecode"
 )
 
@@ -102,8 +103,13 @@ type RedisConfig struct {
 
 // IdentityConfig is the `identity` block.
 type IdentityConfig struct {
+	// Type is the user directory: file (the users file) or sql (the
+	// legacy service's own user tables).
+	Type string `koanf:"type"`
 	// UsersFile is the YAML users file, relative to the config file.
 	UsersFile string `koanf:"users_file"`
+	// SQL is the sql directory's block.
+	SQL sqldir.Config `koanf:"sql"`
 	// MaxConcurrentChecks bounds the password and app-secret checks that
 	// run at once (argon2id holds ~19 MiB each); 0 means the CPU count.
 	MaxConcurrentChecks int `koanf:"max_concurrent_checks"`
@@ -145,21 +151,25 @@ type RouteConfig struct {
 // defaults are the values of keys the file and environment leave out.
 func defaults() map[string]any {
 	return map[string]any{
-		"server.listen":              ":8080",
-		"server.admin_listen":        "127.0.0.1:9090",
-		"server.read_header_timeout": "10s",
-		"server.idle_timeout":        "120s",
-		"server.shutdown_timeout":    "20s",
-		"server.drain_delay":         "5s",
-		"server.max_header_bytes":    64 << 10,
-		"store.driver":               "memory",
-		"identity.check_wait":        "200ms",
-		"store.redis.dial_timeout":   "2s",
-		"store.redis.read_timeout":   "1s",
-		"store.redis.write_timeout":  "1s",
-		"store.redis.key_prefix":     "authgate:",
-		"store.redis.wait_timeout":   "100ms",
-		"log.level":                  "info",
+		"server.listen":                  ":8080",
+		"server.admin_listen":            "127.0.0.1:9090",
+		"server.read_header_timeout":     "10s",
+		"server.idle_timeout":            "120s",
+		"server.shutdown_timeout":        "20s",
+		"server.drain_delay":             "5s",
+		"server.max_header_bytes":        64 << 10,
+		"store.driver":                   "memory",
+		"identity.check_wait":            "200ms",
+		"identity.type":                  "file",
+		"identity.sql.max_open_conns":    10,
+		"identity.sql.conn_max_lifetime": "30m",
+		"identity.sql.query_timeout":     "2s",
+		"store.redis.dial_timeout":       "2s",
+		"store.redis.read_timeout":       "1s",
+		"store.redis.write_timeout":      "1s",
+		"store.redis.key_prefix":         "authgate:",
+		"store.redis.wait_timeout":       "100ms",
+		"log.level":                      "info",
 	}
 }
 

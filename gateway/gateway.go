@@ -60,7 +60,8 @@ type Options struct {
 
 // Gateway is a built gateway, ready to serve.
 type Gateway struct {
-	// closers are dialects holding resources (file watchers).
+	// closers are dialects and directories holding resources (file
+	// watchers, database pools).
 	closers []io.Closer
 	cfg     *Config
 	log     *slog.Logger
@@ -133,22 +134,8 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 		obs.SetObserver(m.observeStore(cfg.Store.Driver))
 	}
 
-	// users stays a nil interface (not a nil *identity.Directory) when no
-	// users file is set, so dialects that need one can tell.
-	var users identity.Directory
-	if cfg.Identity.UsersFile != "" {
-		dir, err := identity.Load(cfg.resolve(cfg.Identity.UsersFile))
-		if err != nil {
-			problems = append(problems, "identity.users_file: "+err.Error())
-		} else {
-			dir.SetVerifier(o.VerifySecret)
-			users = dir
-			if dir.Demo() {
-				o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
-					"never run this users file in production", "users_file", cfg.Identity.UsersFile, "users", dir.Len())
-			}
-		}
-	}
+	users, dirProblems := g.openDirectory(o, m)
+	problems = append(problems, dirProblems...)
 
 	shared := dialects.NewMetrics(g.reg)
 	instances := map[string]dialects.Dialect{}

@@ -70,6 +70,8 @@ type gwOptions struct {
 	more   string // further dialect instances, under dialects:
 	// storeBlock replaces the store block (a Sentinel or Cluster topology).
 	storeBlock string
+	// identityBlock replaces the identity block (a sql directory).
+	identityBlock string
 }
 
 const defaultRoutes = `routes:
@@ -99,13 +101,20 @@ func writeConfig(t testing.TB, o gwOptions) string {
 		store = o.storeBlock
 	}
 	cfg := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n" + o.server + store +
-		"identity:\n  users_file: users.yaml\n" +
+		identityBlock(o) +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: " + testSecret + "\n" + o.mmm + o.more + o.routes + o.extra
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func identityBlock(o gwOptions) string {
+	if o.identityBlock != "" {
+		return o.identityBlock
+	}
+	return "identity:\n  users_file: users.yaml\n"
 }
 
 func startGateway(t testing.TB, o gwOptions) *testGateway {

@@ -22,6 +22,7 @@ type metrics struct {
 	storeErrors      *prometheus.CounterVec
 	upstreamErrors   *prometheus.CounterVec
 	logins           *prometheus.CounterVec
+	hashUpgrades     *prometheus.CounterVec
 }
 
 // latencyBuckets are the request and upstream latency buckets: the
@@ -74,7 +75,11 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 		Name: "authgate_logins_total",
 		Help: "Logins by dialect instance and result (ok, bad_credentials, locked, disabled, rate_limited, store_unavailable, bad_request, error).",
 	}, []string{"dialect", "result"})
-	reg.MustRegister(m.logins)
+	m.hashUpgrades = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_password_hash_upgrades_total",
+		Help: "Legacy password digests rewritten as argon2id after a login, by result (ok, error: the login stood, the digest stays).",
+	}, []string{"result"})
+	reg.MustRegister(m.logins, m.hashUpgrades)
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

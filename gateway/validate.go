@@ -101,6 +101,18 @@ func (c *Config) validateLog(p *problems) {
 }
 
 func (c *Config) validateIdentity(p *problems) {
+	switch c.Identity.Type {
+	case "file":
+	case "sql":
+		if c.Identity.UsersFile != "" {
+			p.add("identity.users_file: not read with identity.type sql; remove it, or use identity.type file")
+		}
+		if (c.Identity.SQL.DSNEnv == "") == (c.Identity.SQL.DSNFile == "") {
+			p.add("identity.sql.dsn_env: set exactly one of dsn_env, dsn_file (the DSN holds the database password: never inline)")
+		}
+	default:
+		p.add("identity.type: %q is not one of file, sql", c.Identity.Type)
+	}
 	if c.Identity.MaxConcurrentChecks < 0 {
 		p.add("identity.max_concurrent_checks: must not be negative (0 means the CPU count)")
 	}

@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/identity/sqldir"
+	"github.com/authgate/authgate/internal/secrets"
+)
+
+// closerFunc adapts a close function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// openDirectory builds the identity block's user directory: the users
+// file, or the legacy service's database. It stays a nil interface when
+// there is none, so dialects that need one can tell.
+func (g *Gateway) openDirectory(o Options, m *metrics) (identity.Directory, []string) {
+	c := g.cfg.Identity
+	switch c.Type {
+	case "sql":
+		dsn, err := secrets.Resolve("dsn", secrets.Source{Env: c.SQL.DSNEnv, File: c.SQL.DSNFile}, o.LookupEnv, g.cfg.dir, 1)
+		if err != nil {
+			return nil, []string{"identity.sql." + err.Error()}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		dir, closeDB, err := sqldir.Open(ctx, c.SQL, string(dsn), sqldir.Options{
+			Verify: o.VerifySecret, Logger: o.Logger.With("directory", "sql"),
+			Upgraded: func(ok bool) {
+				if ok {
+					m.hashUpgrades.WithLabelValues("ok").Inc()
+				} else {
+					m.hashUpgrades.WithLabelValues("error").Inc()
+				}
+			},
+		})
+		if err != nil {
+			var problems []string
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				problems = append(problems, "identity.sql."+line)
+			}
+			return nil, problems
+		}
+		g.closers = append(g.closers, closerFunc(closeDB))
+		return dir, nil
+	default:
+		if c.UsersFile == "" {
+			return nil, nil
+		}
+		dir, err := identity.Load(g.cfg.resolve(c.UsersFile))
+		if err != nil {
+			return nil, []string{"identity.users_file: " + err.Error()}
+		}
+		dir.SetVerifier(o.VerifySecret)
+		if dir.Demo() {
+			o.Logger.Warn("DEMO IDENTITIES LOADED: anyone can log in with the published demo credentials; "+
+				"never run this users file in production", "users_file", c.UsersFile, "users", dir.Len())
+		}
+		return dir, nil
+	}
+}
