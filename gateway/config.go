@@ -14,6 +14,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/internal/confdecode"
 )
@@ -103,13 +104,14 @@ type RedisConfig struct {
 
 // IdentityConfig is the `identity` block.
 type IdentityConfig struct {
-	// Type is the user directory: file (the users file) or sql (the
-	// legacy service's own user tables).
+	// Type is the user directory: file (the users file), sql (the legacy
+	// service's own user tables) or http (the legacy service asked).
 	Type string `koanf:"type"`
 	// UsersFile is the YAML users file, relative to the config file.
 	UsersFile string `koanf:"users_file"`
-	// SQL is the sql directory's block.
-	SQL sqldir.Config `koanf:"sql"`
+	// SQL and HTTP are the sql and http directories' blocks.
+	SQL  sqldir.Config  `koanf:"sql"`
+	HTTP httpdir.Config `koanf:"http"`
 	// MaxConcurrentChecks bounds the password and app-secret checks that
 	// run at once (argon2id holds ~19 MiB each); 0 means the CPU count.
 	MaxConcurrentChecks int `koanf:"max_concurrent_checks"`
@@ -151,25 +153,22 @@ type RouteConfig struct {
 // defaults are the values of keys the file and environment leave out.
 func defaults() map[string]any {
 	return map[string]any{
-		"server.listen":                  ":8080",
-		"server.admin_listen":            "127.0.0.1:9090",
-		"server.read_header_timeout":     "10s",
-		"server.idle_timeout":            "120s",
-		"server.shutdown_timeout":        "20s",
-		"server.drain_delay":             "5s",
-		"server.max_header_bytes":        64 << 10,
-		"store.driver":                   "memory",
-		"identity.check_wait":            "200ms",
-		"identity.type":                  "file",
-		"identity.sql.max_open_conns":    10,
-		"identity.sql.conn_max_lifetime": "30m",
-		"identity.sql.query_timeout":     "2s",
-		"store.redis.dial_timeout":       "2s",
-		"store.redis.read_timeout":       "1s",
-		"store.redis.write_timeout":      "1s",
-		"store.redis.key_prefix":         "authgate:",
-		"store.redis.wait_timeout":       "100ms",
-		"log.level":                      "info",
+		"server.listen":              ":8080",
+		"server.admin_listen":        "127.0.0.1:9090",
+		"server.read_header_timeout": "10s",
+		"server.idle_timeout":        "120s",
+		"server.shutdown_timeout":    "20s",
+		"server.drain_delay":         "5s",
+		"server.max_header_bytes":    64 << 10,
+		"store.driver":               "memory",
+		"identity.check_wait":        "200ms",
+		"identity.type":              "file",
+		"store.redis.dial_timeout":   "2s",
+		"store.redis.read_timeout":   "1s",
+		"store.redis.write_timeout":  "1s",
+		"store.redis.key_prefix":     "authgate:",
+		"store.redis.wait_timeout":   "100ms",
+		"log.level":                  "info",
 	}
 }
 
@@ -206,6 +205,8 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, err
 	}
 	var cfg Config
+	// The directories' own defaults; the file and env set what they name.
+	cfg.Identity.SQL, cfg.Identity.HTTP = sqldir.Defaults(), httpdir.Defaults()
 	dc := confdecode.Config(&cfg, mapstructure.StringToSliceHookFunc(","))
 	// The decoder fills every field it can before it reports unknown keys
 	// or bad values, so validation still runs and every problem is listed.

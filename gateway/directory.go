@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/internal/secrets"
 )
@@ -46,6 +47,16 @@ func (g *Gateway) openDirectory(o Options, m *metrics) (identity.Directory, []st
 			return nil, problems
 		}
 		g.closers = append(g.closers, closerFunc(closeDB))
+		return dir, nil
+	case "http":
+		dir, err := httpdir.Open(c.HTTP, g.cfg.dir, o.LookupEnv)
+		if err != nil {
+			var problems []string
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				problems = append(problems, "identity.http."+line)
+			}
+			return nil, problems
+		}
 		return dir, nil
 	default:
 		if c.UsersFile == "" {

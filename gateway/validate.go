@@ -101,17 +101,17 @@ func (c *Config) validateLog(p *problems) {
 }
 
 func (c *Config) validateIdentity(p *problems) {
-	switch c.Identity.Type {
+	switch id := c.Identity; id.Type {
 	case "file":
-	case "sql":
-		if c.Identity.UsersFile != "" {
-			p.add("identity.users_file: not read with identity.type sql; remove it, or use identity.type file")
+	case "sql", "http":
+		if id.UsersFile != "" {
+			p.add("identity.users_file: not read with identity.type %s; remove it, or use identity.type file", id.Type)
 		}
-		if (c.Identity.SQL.DSNEnv == "") == (c.Identity.SQL.DSNFile == "") {
+		if id.Type == "sql" && (id.SQL.DSNEnv == "") == (id.SQL.DSNFile == "") {
 			p.add("identity.sql.dsn_env: set exactly one of dsn_env, dsn_file (the DSN holds the database password: never inline)")
 		}
 	default:
-		p.add("identity.type: %q is not one of file, sql", c.Identity.Type)
+		p.add("identity.type: %q is not one of file, sql, http", id.Type)
 	}
 	if c.Identity.MaxConcurrentChecks < 0 {
 		p.add("identity.max_concurrent_checks: must not be negative (0 means the CPU count)")

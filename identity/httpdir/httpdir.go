@@ -1,0 +1,348 @@
+// Package httpdir is the `http` user directory: where the legacy service
+// must stay the only one that touches its user database, the gateway asks
+// it. A password check is a POST to its check endpoint; lookups (the
+// gateway re-validates users on refresh) a GET of its lookup endpoint;
+// registering a mobile user, optionally, a POST of its register endpoint.
+// Field names, in the request and in the answer, are configurable.
+package httpdir
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/identity"
+)
+
+// Config is the identity.http block.
+type Config struct {
+	// CheckURL gets POST {account, password} (field names below).
+	CheckURL string `koanf:"check_url"`
+	// LookupURL gets GET ?id=, ?account= or ?mobile=: 200 and the user,
+	// 404 for none.
+	LookupURL string `koanf:"lookup_url"`
+	// RegisterURL, when set, gets POST {mobile, source, name} for a new
+	// number's first SMS login and answers the user (200 or 201; 409 and
+	// the user when the number exists).
+	RegisterURL string `koanf:"register_url"`
+	// Headers are sent with every call; TokenEnv, when set, names the
+	// environment variable whose value goes as Authorization: Bearer.
+	Headers  map[string]string `koanf:"headers"`
+	TokenEnv string            `koanf:"token_env"`
+	Timeout  time.Duration     `koanf:"timeout"`
+	// CAFile trusts the legacy service's CA; CertFile and KeyFile are a
+	// client certificate for mutual TLS. Relative to the config file.
+	CAFile   string `koanf:"ca_file"`
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	Fields   Fields `koanf:"fields"`
+}
+
+// Fields name the request's fields and where, in the answer, the user's
+// are (dotted paths into the JSON: "data.user.id").
+type Fields struct {
+	Account        string `koanf:"account"`
+	Password       string `koanf:"password"`
+	ID             string `koanf:"id"`
+	AccountOut     string `koanf:"account_out"`
+	Name           string `koanf:"name"`
+	NickName       string `koanf:"nick_name"`
+	Mobile         string `koanf:"mobile"`
+	AvatarURL      string `koanf:"avatar_url"`
+	Companies      string `koanf:"companies"`
+	DefaultCompany string `koanf:"default_company"`
+	// The bov3 dialect's profile; no bo_user_id, no bo login. Lists are
+	// JSON arrays or comma-separated strings.
+	BOUserID   string `koanf:"bo_user_id"`
+	BOClientID string `koanf:"bo_client_id"`
+	BOPushName string `koanf:"bo_push_name"`
+	BORoles    string `koanf:"bo_roles"`
+	BOOwners   string `koanf:"bo_owners"`
+	// Code and CodeOK, when set, make a 2xx answer an acceptance only when
+	// the field at Code holds CodeOK (services that answer every failure
+	// with 200 and a code); any other value is a wrong password.
+	Code   string `koanf:"code"`
+	CodeOK string `koanf:"code_ok"`
+}
+
+// Defaults are the values of keys the block leaves out.
+func Defaults() Config {
+	return Config{Timeout: 3 * time.Second, Fields: Fields{Account: "account", Password: "password", ID: "id",
+		AccountOut: "account", Name: "name", NickName: "nick_name", Mobile: "mobile", AvatarURL: "avatar_url",
+		Companies: "companies", DefaultCompany: "default_company"}}
+}
+
+// Dir is the http directory.
+type Dir struct {
+	cfg    Config
+	client *http.Client
+	token  string
+}
+
+type registering struct{ *Dir }
+
+var (
+	_ identity.Directory = (*Dir)(nil)
+	_ identity.Registrar = registering{}
+)
+
+// Open checks the block and builds the client. dir resolves relative
+// files; lookupEnv reads TokenEnv.
+func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identity.Directory, error) {
+	var errs []error
+	for key, u := range map[string]string{"check_url": cfg.CheckURL, "lookup_url": cfg.LookupURL, "register_url": cfg.RegisterURL} {
+		if u == "" && key == "register_url" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL (required; the gateway re-validates users on refresh through lookup_url)", key, u))
+		}
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, errors.New("timeout: must be positive"))
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	path := func(p string) string {
+		if p != "" && !strings.HasPrefix(p, "/") {
+			return dir + "/" + p
+		}
+		return p
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(path(cfg.CAFile))
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			errs = append(errs, fmt.Errorf("ca_file: %s holds no PEM certificate (%v)", cfg.CAFile, err))
+		}
+		tlsConf.RootCAs = pool
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		errs = append(errs, errors.New("cert_file: set both cert_file and key_file, or neither"))
+	} else if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(path(cfg.CertFile), path(cfg.KeyFile))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cert_file: %w", err))
+		}
+		tlsConf.Certificates = []tls.Certificate{cert}
+	}
+	d := &Dir{cfg: cfg}
+	if cfg.TokenEnv != "" {
+		v, ok := lookupEnv(cfg.TokenEnv)
+		if !ok || v == "" {
+			errs = append(errs, fmt.Errorf("token_env: environment variable %s is not set", cfg.TokenEnv))
+		}
+		d.token = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	d.client = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 16}}
+	if cfg.RegisterURL != "" {
+		return registering{d}, nil
+	}
+	return d, nil
+}
+
+// call sends one request and decodes a JSON answer; it never retries (a
+// password check is not idempotent to a lockout counter).
+func (d *Dir) call(ctx context.Context, method, u string, body any) (int, map[string]any, error) {
+	var rdr io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rdr = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rdr)
+	if err != nil {
+		return 0, nil, unavailable(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range d.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, nil, unavailable(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, nil, unavailable(err)
+	}
+	var out map[string]any
+	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusConflict {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&out); err != nil {
+			return 0, nil, unavailable(fmt.Errorf("answer %d is not a JSON object: %w", resp.StatusCode, err))
+		}
+	}
+	return resp.StatusCode, out, nil
+}
+
+func unavailable(err error) error {
+	return fmt.Errorf("httpdir: %w: %w", identity.ErrUnavailable, err)
+}
+
+// at reads a dotted path of a JSON answer.
+func at(v map[string]any, path string) any {
+	if path == "" {
+		return nil
+	}
+	var cur any = v
+	for p := range strings.SplitSeq(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// list reads a list: a JSON array, or a comma-separated string.
+func list(v any) []string {
+	var out []string
+	switch t := v.(type) {
+	case []any:
+		for _, x := range t {
+			out = append(out, str(x))
+		}
+	case string:
+		for p := range strings.SplitSeq(t, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func str(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+// user reads the answer's user fields.
+func (d *Dir) user(v map[string]any) (identity.User, error) {
+	f := d.cfg.Fields
+	id, err := strconv.ParseInt(str(at(v, f.ID)), 10, 64)
+	if err != nil || id <= 0 {
+		return identity.User{}, unavailable(fmt.Errorf("the answer has no integer user id at %q", f.ID))
+	}
+	u := identity.User{ID: id, Account: str(at(v, f.AccountOut)), Name: str(at(v, f.Name)), NickName: str(at(v, f.NickName)),
+		Mobile: str(at(v, f.Mobile)), AvatarURL: str(at(v, f.AvatarURL))}
+	if list, ok := at(v, f.Companies).([]any); ok {
+		for _, c := range list {
+			if n, err := strconv.ParseInt(str(c), 10, 64); err == nil {
+				u.Companies = append(u.Companies, n)
+			}
+		}
+	}
+	if bo := str(at(v, f.BOUserID)); bo != "" {
+		u.BO = &identity.BOProfile{UserID: bo, ClientID: str(at(v, f.BOClientID)), PushName: str(at(v, f.BOPushName)),
+			RoleID: list(at(v, f.BORoles)), Owners: list(at(v, f.BOOwners))}
+		if u.BO.ClientID == "" {
+			u.BO.ClientID = bo
+		}
+	}
+	if n, err := strconv.ParseInt(str(at(v, f.DefaultCompany)), 10, 64); err == nil {
+		u.DefaultCompany = n
+	} else if len(u.Companies) > 0 {
+		u.DefaultCompany = u.Companies[0]
+	}
+	return u, nil
+}
+
+// Authenticate implements identity.Directory: 2xx (and the configured
+// body code) is an acceptance, 401 and 403 a wrong password, anything
+// else the directory being unavailable.
+func (d *Dir) Authenticate(ctx context.Context, account, password string) (identity.User, error) {
+	status, v, err := d.call(ctx, http.MethodPost, d.cfg.CheckURL, map[string]string{d.cfg.Fields.Account: account, d.cfg.Fields.Password: password})
+	switch {
+	case err != nil:
+		return identity.User{}, err
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return identity.User{}, identity.ErrBadCredentials
+	case status/100 != 2:
+		return identity.User{}, unavailable(fmt.Errorf("check answered %d", status))
+	case d.cfg.Fields.Code != "" && str(at(v, d.cfg.Fields.Code)) != d.cfg.Fields.CodeOK:
+		return identity.User{}, identity.ErrBadCredentials
+	}
+	return d.user(v)
+}
+
+func (d *Dir) lookup(ctx context.Context, key, value string) (identity.User, error) {
+	u, err := url.Parse(d.cfg.LookupURL)
+	if err != nil {
+		return identity.User{}, unavailable(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	status, v, err := d.call(ctx, http.MethodGet, u.String(), nil)
+	switch {
+	case err != nil:
+		return identity.User{}, err
+	case status == http.StatusNotFound:
+		return identity.User{}, identity.ErrNotFound
+	case status/100 != 2:
+		return identity.User{}, unavailable(fmt.Errorf("lookup answered %d", status))
+	}
+	return d.user(v)
+}
+
+// ByID implements identity.Directory.
+func (d *Dir) ByID(ctx context.Context, id int64) (identity.User, error) {
+	return d.lookup(ctx, "id", strconv.FormatInt(id, 10))
+}
+
+// ByAccount implements identity.Directory.
+func (d *Dir) ByAccount(ctx context.Context, account string) (identity.User, error) {
+	return d.lookup(ctx, "account", account)
+}
+
+// ByMobile implements identity.Directory.
+func (d *Dir) ByMobile(ctx context.Context, mobile string) (identity.User, error) {
+	return d.lookup(ctx, "mobile", mobile)
+}
+
+// RegisterMobile implements identity.Registrar: 201 created, 200 or 409
+// the number's existing user.
+func (r registering) RegisterMobile(ctx context.Context, reg identity.Registration) (identity.User, bool, error) {
+	status, v, err := r.call(ctx, http.MethodPost, r.cfg.RegisterURL, map[string]string{"mobile": reg.Mobile, "source": reg.Source, "name": reg.Name})
+	if err != nil {
+		return identity.User{}, false, err
+	}
+	if status/100 != 2 && status != http.StatusConflict {
+		return identity.User{}, false, unavailable(fmt.Errorf("register answered %d", status))
+	}
+	u, err := r.user(v)
+	return u, status == http.StatusCreated, err
+}

@@ -1,0 +1,186 @@
+package httpdir_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/identity/directorytest"
+	"github.com/authgate/authgate/identity/httpdir"
+)
+
+// legacyService is a real HTTP legacy login service over
+// directorytest.Fixtures: it answers in its own envelope
+// {"code": 0, "data": {"user": {...}}}, 401 for a wrong password, and
+// registers numbers once under a lock (its database's unique constraint).
+type legacyService struct {
+	*httptest.Server
+	mu     sync.Mutex
+	users  map[int64]directorytest.FixtureUser
+	nextID int64
+}
+
+func newLegacyService(t *testing.T) *legacyService {
+	s := &legacyService{users: map[int64]directorytest.FixtureUser{}, nextID: 1000}
+	for _, u := range directorytest.Fixtures() {
+		s.users[u.ID] = u
+	}
+	answer := func(w http.ResponseWriter, status int, u directorytest.FixtureUser) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		user := map[string]any{"uid": u.ID, "login": u.Account, "name": u.Name, "nick_name": u.NickName, "mobile": u.Mobile, "companies": u.Companies}
+		if u.BO != nil {
+			user["bo"] = map[string]any{"user_id": u.BO.UserID, "roles": u.BO.RoleID}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "data": map[string]any{"user": user}})
+	}
+	find := func(match func(directorytest.FixtureUser) bool) (directorytest.FixtureUser, bool) {
+		for _, u := range s.users {
+			if match(u) {
+				return u, true
+			}
+		}
+		return directorytest.FixtureUser{}, false
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /check", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer service-token" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		var req struct{ Login, Pwd string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		s.mu.Lock()
+		u, ok := find(func(u directorytest.FixtureUser) bool { return u.Account == req.Login })
+		s.mu.Unlock()
+		switch {
+		case !ok:
+		case u.Legacy:
+			h := md5.Sum([]byte(u.Salt + req.Pwd))
+			if hex.EncodeToString(h[:]) == u.Hash {
+				answer(w, 200, u)
+				return
+			}
+		case bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte(req.Pwd)) == nil:
+			answer(w, 200, u)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.mu.Lock()
+		u, ok := find(func(u directorytest.FixtureUser) bool {
+			return q.Get("id") != "" && strconv.FormatInt(u.ID, 10) == q.Get("id") ||
+				q.Get("account") != "" && u.Account == q.Get("account") || q.Get("mobile") != "" && u.Mobile == q.Get("mobile")
+		})
+		s.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		answer(w, 200, u)
+	})
+	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Mobile, Source, Name string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if u, ok := find(func(u directorytest.FixtureUser) bool { return u.Mobile == req.Mobile }); ok {
+			answer(w, http.StatusConflict, u)
+			return
+		}
+		s.nextID++
+		u := directorytest.FixtureUser{User: identity.User{ID: s.nextID, Account: req.Mobile, Mobile: req.Mobile, Name: req.Name}}
+		s.users[u.ID] = u
+		answer(w, http.StatusCreated, u)
+	})
+	s.Server = httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func config(base string) httpdir.Config {
+	c := httpdir.Defaults()
+	c.CheckURL, c.LookupURL, c.RegisterURL = base+"/check", base+"/users", base+"/register"
+	c.TokenEnv = "SERVICE_TOKEN"
+	c.Fields.Account, c.Fields.Password = "login", "pwd"
+	c.Fields.ID, c.Fields.AccountOut = "data.user.uid", "data.user.login"
+	c.Fields.Name, c.Fields.NickName, c.Fields.Mobile = "data.user.name", "data.user.nick_name", "data.user.mobile"
+	c.Fields.Companies, c.Fields.DefaultCompany = "data.user.companies", ""
+	c.Fields.Code, c.Fields.CodeOK = "code", "0"
+	c.Fields.BOUserID, c.Fields.BORoles = "data.user.bo.user_id", "data.user.bo.roles"
+	return c
+}
+
+func env(k string) (string, bool) {
+	if k == "SERVICE_TOKEN" {
+		return "service-token", true
+	}
+	return "", false
+}
+
+func TestConformance(t *testing.T) {
+	directorytest.Run(t, func(t *testing.T) directorytest.Subject {
+		svc := newLegacyService(t)
+		d, err := httpdir.Open(config(svc.URL), t.TempDir(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return directorytest.Subject{Dir: d}
+	})
+}
+
+// TestLegacyServiceFailingFailsClosed: a service that errs, is gone, or
+// does not answer within the timeout is ErrUnavailable, never a wrong
+// password; and the legacy user's digest is the service's business (it
+// answers 200).
+func TestLegacyServiceFailingFailsClosed(t *testing.T) {
+	svc := newLegacyService(t)
+	d, err := httpdir.Open(config(svc.URL), t.TempDir(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := d.Authenticate(context.Background(), "legacy", "old-pass"); err != nil || u.ID != 11 || u.DefaultCompany != 5 {
+		t.Fatalf("legacy user through the service = %+v, %v", u, err)
+	}
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) }))
+	defer broken.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone := "http://" + ln.Addr().String()
+	ln.Close()
+	// A service that accepts connections and never answers.
+	hung, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer hung.Close()
+	for name, base := range map[string]string{"5xx": broken.URL, "gone": gone, "hung": "http://" + hung.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			c := config(base)
+			c.Timeout = 200 * time.Millisecond
+			d, err := httpdir.Open(c, t.TempDir(), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			directorytest.AssertUnavailable(t, d)
+		})
+	}
+	if _, err := httpdir.Open(httpdir.Defaults(), t.TempDir(), env); err == nil {
+		t.Fatal("a block without URLs opened")
+	}
+	c := config(svc.URL)
+	c.TokenEnv = "NOPE"
+	if _, err := httpdir.Open(c, t.TempDir(), env); err == nil || !errors.Is(err, err) {
+		t.Fatal("an unset token_env opened")
+	}
+}
