@@ -303,12 +303,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
     public: true
     upstream: ` + backend.URL + `
 `})
-	g := buildGateway(t, path, gateway.Options{})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	ln, _, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
 
 	type result struct {
 		status int
@@ -446,12 +441,7 @@ func TestServeTLS(t *testing.T) {
 	dir := filepath.Dir(path)
 	writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	g := buildGateway(t, path, gateway.Options{})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	ln, _, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
 	defer func() { cancel(); <-served }()
 
 	pool := x509.NewCertPool()
@@ -537,12 +527,7 @@ func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
     public: true
     upstream: echo
 `})
-	g := buildGateway(t, path, gateway.Options{})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	adminLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	ln, adminLn, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
 	admin := "http://" + adminLn.Addr().String()
 	status := func(method, url string) int {
 		req, _ := http.NewRequest(method, url, nil)
@@ -581,4 +566,21 @@ func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond); err == nil {
 		t.Fatal("listener still open after the drain")
 	}
+}
+
+// serve runs g on listeners of its own until cancel (SIGTERM, as the
+// process sees it); served gets what Serve returned.
+func serve(t *testing.T, g *gateway.Gateway) (ln, adminLn net.Listener, cancel context.CancelFunc, served chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adminLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served = make(chan error, 1)
+	go func() { served <- g.Serve(ctx, ln, adminLn) }()
+	return ln, adminLn, cancel, served
 }

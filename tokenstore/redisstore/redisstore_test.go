@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 	"github.com/authgate/authgate/tokenstore/storetest"
@@ -260,7 +261,7 @@ func TestAccountsSpreadAndLegacyAccountsKept(t *testing.T) {
 // (the client retries), each missing acknowledgement is reported as op
 // "replicate", and the writes still stand on the server.
 func TestWritesWaitForReplicas(t *testing.T) {
-	prefix := dialecttestPrefix(t)
+	prefix := dialecttest.NewPrefix(t)
 	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr()}, KeyPrefix: prefix, WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -295,21 +296,6 @@ func TestWritesWaitForReplicas(t *testing.T) {
 	if len(reported) != 2 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) || !errors.Is(reported[1], tokenstore.ErrNotReplicated) {
 		t.Fatalf("replicate reports = %v, want two ErrNotReplicated (the login, the logout)", reported)
 	}
-}
-
-func dialecttestPrefix(t *testing.T) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		c := redis.NewClient(&redis.Options{Addr: addr()})
-		defer c.Close()
-		keys, _ := c.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			c.Del(context.Background(), keys...)
-		}
-	})
-	return prefix
 }
 
 // slot is the Cluster slot of a hash tag (CRC16/XMODEM mod 16384), as the

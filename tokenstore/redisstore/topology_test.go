@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/internal/redistest"
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
@@ -17,7 +18,7 @@ import (
 // topologyStore connects to a topology with a prefix of its own and, when
 // the test ends, checks every key it left has a TTL on every master.
 func topologyStore(t *testing.T, o redisstore.Options) *redisstore.Store {
-	o.KeyPrefix = dialecttestPrefix(t)
+	o.KeyPrefix = dialecttest.NewPrefix(t)
 	o.DialTimeout = time.Second
 	s, err := redisstore.New(o)
 	if err != nil {
