@@ -71,7 +71,8 @@ func (l LegacyScheme) Verify(stored, salt, password string) bool {
 }
 
 // SelfDescribing reports whether hash names its own scheme (argon2id,
-// bcrypt), as opposed to a bare legacy digest.
+// bcrypt, PBKDF2), as opposed to a bare legacy digest.
 func SelfDescribing(hash string) bool {
-	return strings.HasPrefix(hash, "$argon2id$") || strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+	return strings.HasPrefix(hash, "$argon2id$") || strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") ||
+		strings.HasPrefix(hash, "$2y$") || isPBKDF2(hash)
 }

@@ -40,7 +40,7 @@ const (
 )
 
 // ErrHashTooCostly reports a stored hash whose parameters pass the caps.
-var ErrHashTooCostly = errors.New("identity: hash parameters over the caps (argon2id m<=65536 KiB, t<=16, p<=16; bcrypt cost<=15)")
+var ErrHashTooCostly = errors.New("identity: hash parameters over the caps (argon2id m<=65536 KiB, t<=16, p<=16; bcrypt cost<=15; pbkdf2 iterations<=5000000)")
 
 // HashSecret returns an argon2id hash of secret in the PHC string format
 // ($argon2id$v=19$m=...,t=...,p=...$salt$key), the format other argon2
@@ -56,12 +56,16 @@ func HashSecret(secret string) (string, error) {
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
-// VerifySecret reports whether secret matches hash, an argon2id PHC string
-// or a bcrypt hash ($2a$, $2b$, $2y$). The comparison is constant-time.
+// VerifySecret reports whether secret matches hash, an argon2id PHC string,
+// a bcrypt hash ($2a$, $2b$, $2y$) or a legacy PBKDF2 hash (Django's
+// pbkdf2_sha256$..., Werkzeug's pbkdf2:sha256:...). The comparison is
+// constant-time.
 func VerifySecret(hash, secret string) (bool, error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		return verifyArgon2id(hash, secret)
+	case isPBKDF2(hash):
+		return verifyPBKDF2(hash, secret)
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		if cost, err := bcrypt.Cost([]byte(hash)); err == nil && cost > maxBcryptCost {
 			return false, ErrHashTooCostly
@@ -86,6 +90,9 @@ func CheckHash(hash string) error {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		_, err := parseArgon2id(hash)
+		return err
+	case isPBKDF2(hash):
+		_, err := parsePBKDF2(hash)
 		return err
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		cost, err := bcrypt.Cost([]byte(hash))

@@ -25,16 +25,28 @@ import (
 type FixtureUser struct {
 	identity.User
 	Password string
-	// Hash is how the password is stored: a bcrypt hash, or for Legacy a
-	// hex md5(salt+password) with Salt.
+	// Hash is how the password is stored: a bcrypt or PBKDF2 hash, or for
+	// Legacy a hex md5(salt+password) with Salt.
 	Hash   string
 	Salt   string
 	Legacy bool
 }
 
+// Matches reports whether password is the user's, checked against the
+// stored form as the legacy service would check it.
+func (u FixtureUser) Matches(password string) bool {
+	if u.Legacy {
+		h := md5.Sum([]byte(u.Salt + password))
+		return hex.EncodeToString(h[:]) == u.Hash
+	}
+	ok, err := identity.VerifySecret(u.Hash, password)
+	return ok && err == nil
+}
+
 // Fixtures are the suite's users: demo (bcrypt, companies 1 and 2, a
-// mobile number, a bo profile), legacy (md5(salt+password), company 5)
-// and plain (bcrypt, no company).
+// mobile number, a bo profile), legacy (md5(salt+password), company 5),
+// plain (bcrypt, no company) and django (a Django PBKDF2-SHA256 hash,
+// made by Python's hashlib, company 7).
 func Fixtures() []FixtureUser {
 	bc := func(pw string) string {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
@@ -51,6 +63,8 @@ func Fixtures() []FixtureUser {
 		{User: identity.User{ID: 11, Account: "legacy", Companies: []int64{5}, DefaultCompany: 5, Name: "Old Timer", Mobile: "13900000011"},
 			Password: "old-pass", Salt: "NaCl", Hash: md5hex("NaCl" + "old-pass"), Legacy: true},
 		{User: identity.User{ID: 12, Account: "plain", Name: "Plain"}, Password: "pw12", Hash: bc("pw12")},
+		{User: identity.User{ID: 13, Account: "django", Companies: []int64{7}, DefaultCompany: 7, Name: "Django User"},
+			Password: "pw", Hash: "pbkdf2_sha256$1000$seasalt$ViJRF1xdpQtYimadedSuBt5uOSSLWsYR5FEclFydhH0="},
 	}
 }
 
@@ -108,35 +122,50 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			}
 		}
 	})
-	t.Run("LegacyHashUpgradedOnLogin", func(t *testing.T) {
+	t.Run("PBKDF2", func(t *testing.T) {
 		s := newSubject(t)
-		if !s.Legacy {
-			t.Skip("this directory holds no legacy hashes (the file directory takes only argon2id and bcrypt)")
+		if _, err := s.Dir.Authenticate(ctx, "django", "wrong"); !errors.Is(err, identity.ErrBadCredentials) {
+			t.Fatalf("django, wrong password: %v", err)
 		}
-		if _, err := s.Dir.Authenticate(ctx, "legacy", "wrong"); !errors.Is(err, identity.ErrBadCredentials) {
-			t.Fatalf("legacy, wrong password: %v", err)
-		}
-		if h := s.StoredHash(t, 11); identity.SelfDescribing(h) {
-			t.Fatalf("a failed login upgraded the hash: %s", h)
-		}
-		u, err := s.Dir.Authenticate(ctx, "legacy", "old-pass")
-		if err != nil || u.ID != 11 || u.DefaultCompany != 5 {
-			t.Fatalf("legacy login = %+v, %v", u, err)
-		}
-		h := s.StoredHash(t, 11)
-		if !strings.HasPrefix(h, "$argon2id$") {
-			t.Fatalf("hash after the login = %q, want argon2id", h)
-		}
-		if ok, err := identity.VerifySecret(h, "old-pass"); !ok || err != nil {
-			t.Fatalf("the upgraded hash does not verify: %v", err)
-		}
-		if _, err := s.Dir.Authenticate(ctx, "legacy", "old-pass"); err != nil {
-			t.Fatalf("login after the upgrade: %v", err)
-		}
-		if _, err := s.Dir.Authenticate(ctx, "legacy", "wrong"); !errors.Is(err, identity.ErrBadCredentials) {
-			t.Fatalf("wrong password after the upgrade: %v", err)
+		if u, err := s.Dir.Authenticate(ctx, "django", "pw"); err != nil || u.ID != 13 || u.DefaultCompany != 7 {
+			t.Fatalf("django login = %+v, %v", u, err)
 		}
 	})
+	for _, c := range []struct {
+		name, account, password string
+		id, company             int64
+	}{{"LegacyHashUpgradedOnLogin", "legacy", "old-pass", 11, 5}, {"PBKDF2UpgradedOnLogin", "django", "pw", 13, 7}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSubject(t)
+			if !s.Legacy {
+				t.Skip("this directory holds no legacy hashes or does not rewrite them (the file directory)")
+			}
+			before := s.StoredHash(t, c.id)
+			if _, err := s.Dir.Authenticate(ctx, c.account, "wrong"); !errors.Is(err, identity.ErrBadCredentials) {
+				t.Fatalf("%s, wrong password: %v", c.account, err)
+			}
+			if h := s.StoredHash(t, c.id); h != before {
+				t.Fatalf("a failed login rewrote the hash: %s", h)
+			}
+			u, err := s.Dir.Authenticate(ctx, c.account, c.password)
+			if err != nil || u.ID != c.id || u.DefaultCompany != c.company {
+				t.Fatalf("%s login = %+v, %v", c.account, u, err)
+			}
+			h := s.StoredHash(t, c.id)
+			if !strings.HasPrefix(h, "$argon2id$") {
+				t.Fatalf("hash after the login = %q, want argon2id", h)
+			}
+			if ok, err := identity.VerifySecret(h, c.password); !ok || err != nil {
+				t.Fatalf("the upgraded hash does not verify: %v", err)
+			}
+			if _, err := s.Dir.Authenticate(ctx, c.account, c.password); err != nil {
+				t.Fatalf("login after the upgrade: %v", err)
+			}
+			if _, err := s.Dir.Authenticate(ctx, c.account, "wrong"); !errors.Is(err, identity.ErrBadCredentials) {
+				t.Fatalf("wrong password after the upgrade: %v", err)
+			}
+		})
+	}
 	t.Run("RegisterMobileOnceUnderRace", func(t *testing.T) {
 		s := newSubject(t)
 		reg, ok := s.Dir.(identity.Registrar)

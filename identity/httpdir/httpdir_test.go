@@ -2,8 +2,6 @@ package httpdir_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -13,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/identity/directorytest"
@@ -65,15 +61,7 @@ func newLegacyService(t *testing.T) *legacyService {
 		s.mu.Lock()
 		u, ok := find(func(u directorytest.FixtureUser) bool { return u.Account == req.Login })
 		s.mu.Unlock()
-		switch {
-		case !ok:
-		case u.Legacy:
-			h := md5.Sum([]byte(u.Salt + req.Pwd))
-			if hex.EncodeToString(h[:]) == u.Hash {
-				answer(w, 200, u)
-				return
-			}
-		case bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte(req.Pwd)) == nil:
+		if ok && u.Matches(req.Pwd) {
 			answer(w, 200, u)
 			return
 		}

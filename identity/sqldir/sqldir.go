@@ -2,8 +2,9 @@
 // user tables in PostgreSQL (pgx) or MySQL/MariaDB (go-sql-driver), read
 // with queries the operator writes for their schema. Passwords stored as
 // argon2id or bcrypt are checked as such; legacy digests (md5 of salt and
-// password, ...) by the configured scheme, and with upgrade_hashes a
-// successful login rewrites them as argon2id.
+// password, ...) by the configured scheme, PBKDF2 (Django, Werkzeug) by
+// its own spelling, and with upgrade_hashes a successful login rewrites
+// digests and PBKDF2 as argon2id.
 package sqldir
 
 import (
@@ -395,6 +396,9 @@ func (d *Dir) Authenticate(ctx context.Context, account, password string) (ident
 		}
 		if !ok {
 			return identity.User{}, identity.ErrBadCredentials
+		}
+		if d.cfg.UpgradeHashes && identity.Upgradable(stored) {
+			d.upgradeHash(ctx, u.ID, password)
 		}
 		return u, nil
 	}
