@@ -20,8 +20,8 @@ import (
 
 // TestSQLExamples applies each example schema to a database of its own,
 // builds the gateway from the example config against it (its queries
-// checked at start), and logs the example's legacy user in: the md5
-// digest works once and is argon2id after.
+// checked at start), and logs the example's legacy user in (the md5
+// digest works once and is argon2id after) and its partner app.
 func TestSQLExamples(t *testing.T) {
 	for _, driver := range sqldirtest.Drivers {
 		t.Run(driver, func(t *testing.T) {
@@ -58,7 +58,8 @@ func TestSQLExamples(t *testing.T) {
 				}
 			}
 			env := map[string]string{"AUTHGATE_SECRET_USERS_DSN": dsn, "AUTHGATE_SECRET_MMM": "example-mmm-signing-key-0123456789abcdef",
-				"AUTHGATE_SECRET_MOBILE": "example-mobile-signing-key-0123456789abcd", "AUTHGATE_SECRET_SMS_WEBHOOK": "example-webhook-secret-0123"}
+				"AUTHGATE_SECRET_MOBILE": "example-mobile-signing-key-0123456789abcd", "AUTHGATE_SECRET_SMS_WEBHOOK": "example-webhook-secret-0123",
+				"AUTHGATE_SECRET_APPKEY": "example-appkey-signing-key-0123456789abc"}
 			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 			cfg, err := gateway.Load("sql/config."+driver+".yaml", nil)
 			if err != nil {
@@ -86,6 +87,12 @@ func TestSQLExamples(t *testing.T) {
 			}
 			if r := dialecttest.Send(t, srv.URL, "POST", "/auth/login", nil, `{"account":"alice","password":"wonderland"}`); r.Str(t, "code") != "00000" {
 				t.Fatalf("alice's login after the upgrade = %s", r.Raw)
+			}
+			// The example partner app logs in from the partner_apps table.
+			r = dialecttest.Send(t, srv.URL, "POST", "/api/base/token/login", nil,
+				`{"appId":"partner-1","appKey":"partner-1-key","appSecret":"partner-secret","loginType":"APP_KEY"}`)
+			if r.Status != 200 || r.Str(t, "accessToken") == "" {
+				t.Fatalf("partner-1's login = %d %s", r.Status, r.Raw)
 			}
 		})
 	}

@@ -45,3 +45,14 @@ var (
 	// answer (the database is down or slow, the legacy service failed).
 	ErrUnavailable = errors.New("identity: user directory unavailable")
 )
+
+// TableReader is a directory that can read a whole table of its store for
+// a dialect: the sql directory runs an operator's query without
+// parameters (the appkey dialect's apps_query) on its pool, within its
+// query timeout.
+type TableReader interface {
+	// ReadTable returns the columns (lower-cased) and every row as column
+	// → text, NULL as "". A database that cannot answer is an error
+	// wrapping ErrUnavailable.
+	ReadTable(ctx context.Context, query string) (columns []string, rows []map[string]string, err error)
+}

@@ -2,20 +2,18 @@
 // dialect (seeds/appkey-base-token.md), a Spring Boot service's API: a
 // partner logs in with its app credentials, receives the Token object,
 // refreshes it with a rotating refresh token, and is told by plain HTTP
-// statuses (401, 403) when something is wrong. Apps live in a YAML file
-// that is re-read when it changes.
+// statuses (401, 403) when something is wrong. Apps live in a YAML file,
+// or in a table of the user directory's database, re-read when they
+// change.
 package appkey
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -45,7 +43,10 @@ type Config struct {
 	Issuer             string `koanf:"issuer"`
 	// AppsFile is the apps registry, relative to the config file.
 	AppsFile string `koanf:"apps_file"`
-	// ReloadInterval is how often the apps file is checked for changes.
+	// AppsQuery reads the registry from the sql user directory's database
+	// instead (columns AppColumns); exactly one of the two is set.
+	AppsQuery string `koanf:"apps_query"`
+	// ReloadInterval is how often the apps source is checked for changes.
 	ReloadInterval time.Duration `koanf:"reload_interval"`
 	AccessTTL      time.Duration `koanf:"access_ttl"`
 	RefreshTTL     time.Duration `koanf:"refresh_ttl"`
@@ -98,7 +99,8 @@ type Dialect struct {
 	metrics *dialects.Metrics
 	verify  func(hash, secret string) (bool, error)
 
-	path string
+	src  appsSource
+	from string // the source for logs: the file as configured, or "apps_query"
 	apps atomic.Pointer[Apps]
 
 	stop     chan struct{}
@@ -108,7 +110,7 @@ type Dialect struct {
 	m *metrics
 }
 
-// New builds an instance from its config block, reads the apps file and
+// New builds an instance from its config block, reads the apps source and
 // starts watching it.
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
@@ -129,15 +131,19 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if cfg.FailureLimit < 1 || cfg.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("failure_limit and max_body_bytes must be positive"))
 	}
-	path := cfg.AppsFile
-	if path != "" && !filepath.IsAbs(path) {
-		path = filepath.Join(deps.ConfigDir, path)
-	}
+	src, from, err := newSource(cfg, deps)
 	var apps *Apps
-	if cfg.AppsFile == "" {
-		errs = append(errs, errors.New("apps_file: required"))
-	} else if apps, err = loadApps(path); err != nil {
-		errs = append(errs, fmt.Errorf("apps_file: %s: %w", cfg.AppsFile, err))
+	var rejected []error
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		apps, rejected, err = src.load(ctx, nil)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("%s: %w", from, err)
+		}
+	}
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -158,21 +164,48 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	d := &Dialect{
 		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
-		path: path, stop: make(chan struct{}), done: make(chan struct{}),
+		src: src, from: from, stop: make(chan struct{}), done: make(chan struct{}),
 		m: newMetrics(deps.Registerer),
 	}
 	d.apps.Store(apps)
 	d.m.appsLoaded.Set(float64(len(apps.byID)))
+	d.m.appsRejected.Set(float64(len(rejected)))
+	for _, r := range rejected {
+		deps.Warnf("apps_query: row left out (that app cannot log in): %v", r)
+	}
 	if apps.demo {
-		log.Warn("DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", "apps_file", cfg.AppsFile)
+		log.Warn("DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", "source", from)
 	}
 	go d.watch()
 	return d, nil
 }
 
-// watch re-reads the apps file every ReloadInterval. Polling (by content
-// digest) rather than inotify, because config maps and editors replace
-// files by renaming, which loses inotify watches.
+// newSource is the configured apps source and the key that names it.
+func newSource(cfg Config, deps dialects.Deps) (appsSource, string, error) {
+	switch {
+	case cfg.AppsFile != "" && cfg.AppsQuery != "":
+		return nil, "", errors.New("apps_file, apps_query: set one, not both")
+	case cfg.AppsQuery != "":
+		db, ok := deps.Users.(identity.TableReader)
+		if !ok {
+			return nil, "", errors.New("apps_query: needs identity.type sql (the query runs on the user directory's database); use apps_file otherwise")
+		}
+		return tableSource{db: db, query: cfg.AppsQuery}, "apps_query", nil
+	case cfg.AppsFile != "":
+		path := cfg.AppsFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(deps.ConfigDir, path)
+		}
+		return fileSource{path: path}, "apps_file: " + cfg.AppsFile, nil
+	default:
+		return nil, "", errors.New("apps_file: required (or apps_query, with identity.type sql)")
+	}
+}
+
+// watch re-reads the apps source every ReloadInterval. The file is polled
+// (by content digest) rather than watched with inotify, because config
+// maps and editors replace files by renaming, which loses inotify
+// watches; a table has no change feed both databases share.
 func (d *Dialect) watch() {
 	defer close(d.done)
 	t := time.NewTicker(d.cfg.ReloadInterval)
@@ -187,28 +220,26 @@ func (d *Dialect) watch() {
 	}
 }
 
-// reload swaps in a changed, valid apps file and ends the sessions of
-// apps it deleted, disabled or re-keyed. A broken file keeps the last good
-// set, says why in the log, and raises the broken gauge.
+// reload swaps in a changed, valid apps set and ends the sessions of apps
+// it deleted, disabled or re-keyed. A broken file, or a database that
+// cannot answer, keeps the last good set, says why in the log, and raises
+// the broken gauge; table rows that do not read are left out (their apps
+// cannot log in) and logged.
 func (d *Dialect) reload() {
-	raw, err := os.ReadFile(d.path)
-	cur := d.apps.Load()
-	if err == nil && sha256.Sum256(raw) == cur.digest {
-		d.m.appsFileBad.Set(0)
-		return
-	}
-	var next *Apps
-	if err == nil {
-		next, err = ParseApps(bytes.Clone(raw))
-	}
-	if err != nil {
-		d.m.appsFileBad.Set(1)
-		d.m.reloads.WithLabelValues("error").Inc()
-		d.log.Error("apps file broken; keeping the last good apps", "apps_file", d.cfg.AppsFile, "err", err)
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	cur := d.apps.Load()
+	next, rejected, err := d.src.load(ctx, cur)
+	if err != nil {
+		d.m.sourceBroken.Set(1)
+		d.m.reloads.WithLabelValues("error").Inc()
+		d.log.Error("apps source broken; keeping the last good apps", "source", d.from, "err", err)
+		return
+	}
+	d.m.sourceBroken.Set(0)
+	if next == cur {
+		return
+	}
 	// Sessions end before the new set is visible, so nobody sees an app
 	// disabled while its sessions still refresh.
 	for _, id := range cur.ended(next) {
@@ -220,13 +251,16 @@ func (d *Dialect) reload() {
 		d.log.Info("ended the sessions of a deleted, disabled or re-keyed app", "app_id", id, "sessions", n)
 	}
 	d.apps.Store(next)
-	d.m.appsFileBad.Set(0)
+	for _, r := range rejected {
+		d.log.Warn("apps_query: row left out; that app cannot log in", "err", r)
+	}
+	d.m.appsRejected.Set(float64(len(rejected)))
 	d.m.appsLoaded.Set(float64(len(next.byID)))
 	d.m.reloads.WithLabelValues("ok").Inc()
-	d.log.Info("apps file reloaded", "apps_file", d.cfg.AppsFile, "apps", len(next.byID))
+	d.log.Info("apps reloaded", "source", d.from, "apps", len(next.byID))
 }
 
-// Close stops watching the apps file.
+// Close stops watching the apps source.
 func (d *Dialect) Close() error {
 	d.stopOnce.Do(func() { close(d.stop) })
 	<-d.done

@@ -284,12 +284,12 @@ func TestAppkeyReload(t *testing.T) {
 		})
 		// A broken file keeps the last good set and says why.
 		e.writeApps(t, "apps:\n  - app_id: [broken\n")
-		dialecttest.WaitFor(t, "the broken-file log line", func() bool { return strings.Contains(e.Logs.String(), "apps file broken") })
+		dialecttest.WaitFor(t, "the broken-file log line", func() bool { return strings.Contains(e.Logs.String(), "apps source broken") })
 		if _, seen := e.Protected(t, "/api/x", dialecttest.Bearer(access)); seen == nil {
 			t.Fatal("a broken file dropped the good apps")
 		}
 		metrics := func() string { return e.Metrics(t) }
-		if m := metrics(); !strings.Contains(m, `authgate_appkey_apps_file_broken{dialect="appkey"} 1`) || !strings.Contains(m, `authgate_appkey_apps_reloads_total{dialect="appkey",result="error"}`) {
+		if m := metrics(); !strings.Contains(m, `authgate_appkey_apps_source_broken{dialect="appkey"} 1`) || !strings.Contains(m, `authgate_appkey_apps_reloads_total{dialect="appkey",result="error"}`) {
 			t.Fatalf("broken file not in the metrics")
 		}
 		// Disabling an app ends its sessions: 403 on routes, 401 on refresh.
@@ -313,7 +313,7 @@ func TestAppkeyReload(t *testing.T) {
 		access, _ = e.login(t, "app-1")
 		e.writeApps(t, "apps: []\n")
 		dialecttest.WaitFor(t, "app-1 deleted", func() bool { r, _ := e.Protected(t, "/api/x", dialecttest.Bearer(access)); return r.Status == 401 })
-		if !strings.Contains(metrics(), `authgate_appkey_apps_file_broken{dialect="appkey"} 0`) {
+		if !strings.Contains(metrics(), `authgate_appkey_apps_source_broken{dialect="appkey"} 0`) {
 			t.Fatal("the broken gauge did not clear")
 		}
 	})

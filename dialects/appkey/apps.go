@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 
 	"gopkg.in/yaml.v3"
 
@@ -97,53 +96,62 @@ func ParseApps(raw []byte) (*Apps, error) {
 	var errs []error
 	for i, a := range f.Apps {
 		at := fmt.Sprintf("apps[%d]", i)
-		if a.AppID == "" {
-			errs = append(errs, fmt.Errorf("%s.app_id: required", at))
-		} else if _, dup := set.byID[a.AppID]; dup {
+		if _, dup := set.byID[a.AppID]; dup && a.AppID != "" {
 			errs = append(errs, fmt.Errorf("%s.app_id: %q appears twice", at, a.AppID))
 		}
-		if a.AppKey == "" {
-			errs = append(errs, fmt.Errorf("%s.app_key: required", at))
-		}
-		if err := identity.CheckHash(a.AppSecretHash); err != nil {
-			errs = append(errs, fmt.Errorf("%s.app_secret_hash: %w (make one with `gateway hash-secret`)", at, err))
-		}
-		switch a.LoginUser.UserOrg.Org.Type {
-		case "CHANNEL", "SERVICE", "SAAS":
-		default:
-			errs = append(errs, fmt.Errorf("%s.login_user.user_org.org.type: %q is not one of CHANNEL, SERVICE, SAAS", at, a.LoginUser.UserOrg.Org.Type))
-		}
-		switch a.LoginUser.LoginUserType {
-		case "":
-			a.LoginUser.LoginUserType = "CLIENT"
-		case "USER", "CLIENT":
-		default:
-			errs = append(errs, fmt.Errorf("%s.login_user.login_user_type: %q is not one of USER, CLIENT", at, a.LoginUser.LoginUserType))
+		for _, err := range checkApp(&a) {
+			errs = append(errs, fmt.Errorf("%s.%w", at, err))
 		}
 		set.byID[a.AppID] = a
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	return set, set.provision()
+}
+
+// checkApp validates one app (of the file or of a table row), naming the
+// field of each problem, and fills login_user_type's default.
+func checkApp(a *App) []error {
+	var errs []error
+	if a.AppID == "" {
+		errs = append(errs, errors.New("app_id: required"))
+	}
+	if a.AppKey == "" {
+		errs = append(errs, errors.New("app_key: required"))
+	}
+	if err := identity.CheckHash(a.AppSecretHash); err != nil {
+		errs = append(errs, fmt.Errorf("app_secret_hash: %w (make one with `gateway hash-secret`)", err))
+	}
+	switch a.LoginUser.UserOrg.Org.Type {
+	case "CHANNEL", "SERVICE", "SAAS":
+	default:
+		errs = append(errs, fmt.Errorf("login_user.user_org.org.type: %q is not one of CHANNEL, SERVICE, SAAS", a.LoginUser.UserOrg.Org.Type))
+	}
+	switch a.LoginUser.LoginUserType {
+	case "":
+		a.LoginUser.LoginUserType = "CLIENT"
+	case "USER", "CLIENT":
+	default:
+		errs = append(errs, fmt.Errorf("login_user.login_user_type: %q is not one of USER, CLIENT", a.LoginUser.LoginUserType))
+	}
+	return errs
+}
+
+// provision makes the dummy hash unknown appIds are checked against, of
+// the kind and cost of an app's own.
+func (s *Apps) provision() error {
 	sample := ""
-	if len(f.Apps) > 0 {
-		sample = f.Apps[0].AppSecretHash
+	for _, a := range s.byID {
+		sample = a.AppSecretHash
+		break
 	}
 	dummy, err := identity.DummyLike(sample)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	set.dummyHash = dummy
-	return set, nil
-}
-
-// loadApps reads and parses the apps file at path.
-func loadApps(path string) (*Apps, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseApps(raw)
+	s.dummyHash = dummy
+	return nil
 }
 
 // lookup returns an app by id.

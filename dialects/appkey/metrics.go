@@ -5,10 +5,11 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are this dialect's own series; the registerer adds the dialect
 // label.
 type metrics struct {
-	logins      *prometheus.CounterVec
-	reloads     *prometheus.CounterVec
-	appsLoaded  prometheus.Gauge
-	appsFileBad prometheus.Gauge
+	logins       *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+	appsLoaded   prometheus.Gauge
+	appsRejected prometheus.Gauge
+	sourceBroken prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,17 +20,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_appkey_apps_reloads_total",
-			Help: "Re-reads of a changed apps file, by result (ok, error: the last good set stays).",
+			Help: "Re-reads of a changed apps source, by result (ok, error: the last good set stays).",
 		}, []string{"result"}),
 		appsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "authgate_appkey_apps", Help: "Apps in the set in use.",
 		}),
-		appsFileBad: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "authgate_appkey_apps_file_broken", Help: "1 while the apps file on disk is broken and the last good set is in use.",
+		appsRejected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps_rejected", Help: "Rows of apps_query left out of the set in use (unreadable; their apps cannot log in).",
+		}),
+		sourceBroken: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_appkey_apps_source_broken",
+			Help: "1 while the apps source (the apps file, or apps_query's database) is broken or does not answer and the last good set is in use.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.logins, m.reloads, m.appsLoaded, m.appsFileBad)
+		reg.MustRegister(m.logins, m.reloads, m.appsLoaded, m.appsRejected, m.sourceBroken)
 	}
 	return m
 }

@@ -93,8 +93,9 @@ type Dir struct {
 type registering struct{ *Dir }
 
 var (
-	_ identity.Directory = (*Dir)(nil)
-	_ identity.Registrar = registering{}
+	_ identity.Directory   = (*Dir)(nil)
+	_ identity.TableReader = (*Dir)(nil)
+	_ identity.Registrar   = registering{}
 )
 
 // Open connects, checks every configured query against the database
@@ -269,6 +270,55 @@ func contains(list []string, s string) bool {
 // unavailable wraps a database error as the directory not answering.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("sqldir: %s: %w: %w", op, identity.ErrUnavailable, err)
+}
+
+// ReadTable implements identity.TableReader. The query takes no
+// parameters; it is prepared and run within the query timeout.
+func (d *Dir) ReadTable(ctx context.Context, src string) ([]string, []map[string]string, error) {
+	q, err := parseQuery(src, d.cfg.Driver)
+	if err == nil && len(q.names) > 0 {
+		err = fmt.Errorf("parameter :%s: this query gets none", q.names[0])
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
+	defer cancel()
+	rows, err := d.db.QueryContext(ctx, q.text)
+	if isServerError(err) {
+		return nil, nil, fmt.Errorf("the database refuses it: %w", err)
+	}
+	if err != nil {
+		return nil, nil, unavailable("read table", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, unavailable("read table", err)
+	}
+	for i := range cols {
+		cols[i] = strings.ToLower(cols[i])
+	}
+	var out []map[string]string
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, unavailable("read table", err)
+		}
+		row := make(map[string]string, len(cols))
+		for i, c := range cols {
+			row[c] = vals[i].String
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, unavailable("read table", err)
+	}
+	return cols, out, nil
 }
 
 // user runs a user query and reads its one row (ErrNotFound for none).
@@ -481,6 +531,14 @@ func (r registering) RegisterMobile(ctx context.Context, reg identity.Registrati
 	}
 	u, err := r.ByID(ctx, id)
 	return u, true, err
+}
+
+// isServerError tells an answer of the database (a syntax error, a
+// missing table) from one that did not come (down, timed out).
+func isServerError(err error) bool {
+	var pg *pgconn.PgError
+	var my *mysql.MySQLError
+	return errors.As(err, &pg) || errors.As(err, &my)
 }
 
 // isUniqueViolation tells a duplicate key from other failures, for both

@@ -165,11 +165,22 @@ func TestDatabaseDownOrHungFailsClosed(t *testing.T) {
 			if _, err := d.Authenticate(context.Background(), "demo", "demo123"); err != nil {
 				t.Fatalf("through the proxy: %v", err)
 			}
+			table := d.(identity.TableReader)
+			cols, rows, err := table.ReadTable(context.Background(), "SELECT id, account AS Login FROM "+users+" ORDER BY id")
+			if err != nil || len(rows) != len(directorytest.Fixtures()) || cols[1] != "login" || rows[0]["id"] != "10" || rows[0]["login"] != "demo" {
+				t.Fatalf("ReadTable = %v %v, %v", cols, rows, err)
+			}
+			if _, _, err := table.ReadTable(context.Background(), "SELECT id FROM "+users+" WHERE id = :id"); err == nil || errors.Is(err, identity.ErrUnavailable) {
+				t.Fatalf("a table query with a parameter: %v", err)
+			}
 			p.hangNow()
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
 				directorytest.AssertUnavailable(t, d)
+				if _, _, err := table.ReadTable(context.Background(), "SELECT id FROM "+users); !errors.Is(err, identity.ErrUnavailable) {
+					t.Errorf("ReadTable of a hung database = %v, want ErrUnavailable", err)
+				}
 			}()
 			select {
 			case <-done:
