@@ -1,7 +1,6 @@
 package appkey
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -37,7 +36,7 @@ func (f fileSource) load(_ context.Context, cur *Apps) (*Apps, []error, error) {
 	if cur != nil && sha256.Sum256(raw) == cur.digest {
 		return cur, nil, nil
 	}
-	next, err := ParseApps(bytes.Clone(raw))
+	next, err := ParseApps(raw)
 	return next, nil, err
 }
 
@@ -86,8 +85,12 @@ func (t tableSource) load(ctx context.Context, cur *Apps) (*Apps, []error, error
 	var rejected []error
 	for _, row := range rows {
 		id := row["app_id"]
-		if count[id] > 1 {
-			rejected = append(rejected, fmt.Errorf("app_id %q: %d rows have it; none is used", id, count[id]))
+		if n := count[id]; n != 1 {
+			// Reported once, at the first of its rows; 0 skips the others.
+			if n > 1 {
+				rejected = append(rejected, fmt.Errorf("app_id %q: %d rows have it; none is used", id, n))
+				count[id] = 0
+			}
 			continue
 		}
 		a, errs := appOfRow(row)
@@ -98,20 +101,7 @@ func (t tableSource) load(ctx context.Context, cur *Apps) (*Apps, []error, error
 		}
 		set.byID[id] = a
 	}
-	return set, dedupe(rejected), set.provision()
-}
-
-// dedupe keeps one report of each ambiguous app_id.
-func dedupe(errs []error) []error {
-	seen := map[string]bool{}
-	var out []error
-	for _, e := range errs {
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
-			out = append(out, e)
-		}
-	}
-	return out
+	return set, rejected, set.provision()
 }
 
 // checkAppColumns refuses a query that returns an unknown column (a typo)

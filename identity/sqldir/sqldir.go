@@ -300,18 +300,10 @@ func (d *Dir) ReadTable(ctx context.Context, src string) ([]string, []map[string
 		cols[i] = strings.ToLower(cols[i])
 	}
 	var out []map[string]string
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
+		row, err := scanRow(rows, cols)
+		if err != nil {
 			return nil, nil, unavailable("read table", err)
-		}
-		row := make(map[string]string, len(cols))
-		for i, c := range cols {
-			row[c] = vals[i].String
 		}
 		out = append(out, row)
 	}
@@ -319,6 +311,24 @@ func (d *Dir) ReadTable(ctx context.Context, src string) ([]string, []map[string
 		return nil, nil, unavailable("read table", err)
 	}
 	return cols, out, nil
+}
+
+// scanRow reads the current row as column → text, NULL as "", under the
+// lower-cased names cols.
+func scanRow(rows *sql.Rows, cols []string) (map[string]string, error) {
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	row := make(map[string]string, len(cols))
+	for i, c := range cols {
+		row[c] = vals[i].String
+	}
+	return row, nil
 }
 
 // user runs a user query and reads its one row (ErrNotFound for none).
@@ -339,17 +349,12 @@ func (d *Dir) user(ctx context.Context, key string, values map[string]any) (iden
 		return identity.User{}, "", identity.ErrNotFound
 	}
 	cols, _ := rows.Columns()
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	for i := range cols {
+		cols[i] = strings.ToLower(cols[i])
 	}
-	if err := rows.Scan(ptrs...); err != nil {
+	row, err := scanRow(rows, cols)
+	if err != nil {
 		return identity.User{}, "", unavailable(key, err)
-	}
-	row := map[string]string{}
-	for i, c := range cols {
-		row[strings.ToLower(c)] = vals[i].String
 	}
 	rows.Close()
 	u, err := fromRow(row)
