@@ -39,6 +39,14 @@ func (o *Outage) CreateSession(ctx context.Context, s tokenstore.Session, now ti
 	return o.Store.CreateSession(ctx, s, now)
 }
 
+// AdoptSession implements tokenstore.Store.
+func (o *Outage) AdoptSession(ctx context.Context, s tokenstore.Session, now time.Time) (bool, error) {
+	if err := o.fail("adopt session"); err != nil {
+		return false, err
+	}
+	return o.Store.AdoptSession(ctx, s, now)
+}
+
 // Session implements tokenstore.Store.
 func (o *Outage) Session(ctx context.Context, id string, now time.Time) (tokenstore.Session, error) {
 	if err := o.fail("session"); err != nil {

@@ -52,6 +52,7 @@ type Store struct {
 	sessions map[string]tokenstore.Session
 	rotated  map[string]map[string]rotated // session id → presented hash → record
 	subjects map[string]map[string]struct{}
+	adopted  map[string]time.Time // session id → until when its adoption is remembered
 	codes    map[string]code
 	nonces   map[string]time.Time
 	counters map[string]counter
@@ -80,6 +81,7 @@ func New(now func() time.Time) *Store {
 		sessions: map[string]tokenstore.Session{},
 		rotated:  map[string]map[string]rotated{},
 		subjects: map[string]map[string]struct{}{},
+		adopted:  map[string]time.Time{},
 		codes:    map[string]code{},
 		nonces:   map[string]time.Time{},
 		counters: map[string]counter{},
@@ -132,6 +134,11 @@ func (s *Store) Sweep(now time.Time) {
 	for k, c := range s.codes {
 		if !now.Before(c.ExpiresAt) {
 			delete(s.codes, k)
+		}
+	}
+	for id, exp := range s.adopted {
+		if !now.Before(exp) {
+			delete(s.adopted, id)
 		}
 	}
 	for k, exp := range s.nonces {
@@ -198,13 +205,33 @@ func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now ti
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.createSessionLocked(sess)
+	return nil
+}
+
+func (s *Store) createSessionLocked(sess tokenstore.Session) {
 	s.sessions[sess.ID] = copySession(sess)
 	k := subjectKey(sess.Dialect, sess.Subject)
 	if s.subjects[k] == nil {
 		s.subjects[k] = map[string]struct{}{}
 	}
 	s.subjects[k][sess.ID] = struct{}{}
-	return nil
+}
+
+// AdoptSession implements tokenstore.Store.
+func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, now time.Time) (_ bool, err error) {
+	defer s.Done("adopt_session", time.Now(), &err)
+	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
+		return false, fmt.Errorf("memstore: adopt session: %w", tokenstore.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until, ok := s.adopted[sess.ID]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.adopted[sess.ID] = sess.ExpiresAt
+	s.createSessionLocked(sess)
+	return true, nil
 }
 
 // Session implements tokenstore.Store.

@@ -177,6 +177,7 @@ func (s *Store) Client() redis.UniversalClient { return s.c }
 func (s *Store) Prefix() string { return s.prefix }
 
 func (s *Store) sessionKey(id string) string { return s.prefix + "{" + id + "}:s" }
+func (s *Store) adoptedKey(id string) string { return s.prefix + "{" + id + "}:x" }
 func (s *Store) rotatedKey(id, hash string) string {
 	return s.prefix + "{" + id + "}:r:" + hash
 }

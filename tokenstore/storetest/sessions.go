@@ -341,3 +341,66 @@ func testRotateRetried(t *testing.T, s tokenstore.Sessions) {
 		t.Fatalf("another successor for a rotated token: err = %v, want ErrReused", err)
 	}
 }
+
+// testAdopt: an adopted session is created once; adopting its id again
+// creates nothing, even after the session was revoked, until the
+// adoption's own expiry.
+func testAdopt(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	sess := newSession("legacy-1")
+	created, err := s.AdoptSession(ctx, sess, base)
+	if err != nil || !created {
+		t.Fatalf("first AdoptSession = %v, %v; want created", created, err)
+	}
+	got, err := s.Session(ctx, "legacy-1", base.Add(time.Minute))
+	if err != nil || got.RefreshHash != "h0" || got.Subject != "10" {
+		t.Fatalf("adopted session = %+v, %v", got, err)
+	}
+	again := sess
+	again.RefreshHash = "h-other"
+	if created, err := s.AdoptSession(ctx, again, base.Add(time.Minute)); err != nil || created {
+		t.Fatalf("second AdoptSession = %v, %v; want not created", created, err)
+	}
+	if got, _ := s.Session(ctx, "legacy-1", base.Add(time.Minute)); got.RefreshHash != "h0" {
+		t.Fatalf("a second adoption overwrote the session: refresh hash %q", got.RefreshHash)
+	}
+	if err := s.RevokeSession(ctx, "legacy-1"); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := s.AdoptSession(ctx, sess, base.Add(2*time.Minute)); err != nil || created {
+		t.Fatalf("AdoptSession after revocation = %v, %v; want not created", created, err)
+	}
+	if err := s.CheckSession(ctx, "legacy-1", base.Add(2*time.Minute)); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("a revoked adopted session came back: %v", err)
+	}
+	if _, err := s.AdoptSession(ctx, tokenstore.Session{ID: "x", RefreshHash: "h", ExpiresAt: base}, base); !errors.Is(err, tokenstore.ErrInvalid) {
+		t.Fatalf("AdoptSession of an expired session: err = %v, want ErrInvalid", err)
+	}
+}
+
+// testAdoptConcurrent: many replicas adopting one id create one session.
+func testAdoptConcurrent(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	createdN := 0
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			created, err := s.AdoptSession(ctx, newSession("legacy-c"), base)
+			if err != nil {
+				t.Error(err)
+			}
+			if created {
+				mu.Lock()
+				createdN++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if createdN != 1 {
+		t.Fatalf("%d adoptions created the session; want 1", createdN)
+	}
+}

@@ -54,6 +54,8 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) tokenstore.Sessions) 
 		{"ReissueChangesCompanyAndToken", testReissue},
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSubject", testRevokeSubject},
+		{"AdoptOnceNeverAgain", testAdopt},
+		{"AdoptConcurrentOneSession", testAdoptConcurrent},
 	}.run(t, newStore)
 }
 
