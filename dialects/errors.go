@@ -90,6 +90,8 @@ func Reason(err error) string {
 		return ae.Reason
 	case errors.Is(err, ErrStoreUnavailable):
 		return "store_unavailable"
+	case errors.Is(err, tokenstore.ErrReadOnly):
+		return ReasonShadowWrite
 	default:
 		return "error"
 	}

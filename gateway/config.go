@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,6 +142,10 @@ type RouteConfig struct {
 	Dialects []string `koanf:"dialects"`
 	// Public must be set, deliberately, for a route with no dialect.
 	Public bool `koanf:"public"`
+	// Mode is enforce (the default: credentials checked, identity headers
+	// set) or shadow (forwarded as received, credentials checked on the
+	// side and compared with the upstream's answer).
+	Mode string `koanf:"mode"`
 	// Upstream is "echo" or an http(s) URL.
 	Upstream    string        `koanf:"upstream"`
 	StripPrefix string        `koanf:"strip_prefix"`
@@ -149,6 +154,12 @@ type RouteConfig struct {
 	// dialect, session_id, or a dialect attribute, to a header name.
 	IdentityHeaders map[string]string `koanf:"identity_headers"`
 }
+
+// Route modes.
+const (
+	ModeEnforce = "enforce"
+	ModeShadow  = "shadow"
+)
 
 // defaults are the values of keys the file and environment leave out.
 func defaults() map[string]any {
@@ -266,6 +277,16 @@ func envOverrides(environ []string) (map[string]any, []string) {
 		out[key] = v
 	}
 	return out, problems
+}
+
+// shadowed reports whether a dialect instance is on a shadow route.
+func (c *Config) shadowed(dialect string) bool {
+	for _, r := range c.Routes {
+		if r.Mode == ModeShadow && slices.Contains(r.Dialects, dialect) {
+			return true
+		}
+	}
+	return false
 }
 
 // longestRouteTimeout is the longest wait of any route for its upstream.

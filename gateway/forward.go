@@ -37,17 +37,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header[spelled] = v
 		}
 	}
-	in := info(pr.In)
-	if in.trustedPeer {
-		// SetXForwarded saw only the peer; keep the trusted chain before it.
-		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-			pr.Out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+pr.Out.Header.Get("X-Forwarded-For"))
-		}
-		if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto == "http" || proto == "https" {
-			pr.Out.Header.Set("X-Forwarded-Proto", proto)
-		}
-	}
-	pr.Out.Header.Set("X-Request-Id", in.id)
+	forwarded(pr)
 	id, ok := pr.In.Context().Value(identityKey).(dialects.Identity)
 	if !ok {
 		return
@@ -70,6 +60,23 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header[name] = []string{v}
 		}
 	}
+}
+
+// forwarded sets what every forward carries, on enforce and shadow routes
+// alike: the trusted X-Forwarded-* chain and the request id. It is all a
+// shadow route adds to a request.
+func forwarded(pr *httputil.ProxyRequest) {
+	in := info(pr.In)
+	if in.trustedPeer {
+		// SetXForwarded saw only the peer; keep the trusted chain before it.
+		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			pr.Out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+pr.Out.Header.Get("X-Forwarded-For"))
+		}
+		if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto == "http" || proto == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", proto)
+		}
+	}
+	pr.Out.Header.Set("X-Request-Id", in.id)
 }
 
 // timedTransport observes the time to the upstream's response headers.

@@ -69,6 +69,8 @@ type Gateway struct {
 	reg     *prometheus.Registry
 	handler http.Handler
 	admin   http.Handler
+	// shadow checks the credentials of shadow routes on the side.
+	shadow *shadow
 	// draining is set from SIGTERM on: /readyz answers 503.
 	draining atomic.Bool
 	// warnings are the config's likely mistakes, each naming its key.
@@ -127,6 +129,7 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 	o.VerifySecret = identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
 	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
 	m := newMetrics(g.reg, cfg.longestRouteTimeout())
+	g.shadow = newShadow(g.reg, o.Logger)
 
 	var problems []string
 	g.store = o.Store
@@ -152,7 +155,8 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 			continue
 		}
 		d, err := f.New(name, block, dialects.Deps{
-			Store: g.store, Users: users, Now: o.Now,
+			// Guarded: a shadow check's writes are refused.
+			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
 			Logger:  o.Logger.With("dialect", name),
 			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),

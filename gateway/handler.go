@@ -69,7 +69,12 @@ func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics
 	mounted := map[string]string{}
 	names := make([]string, 0, len(instances))
 	for name := range instances {
-		names = append(names, name)
+		// The endpoints of a dialect on shadow routes are the legacy
+		// service's: they pass through to it (validation keeps such a
+		// dialect off enforce routes).
+		if !g.cfg.shadowed(name) {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	var problems []string

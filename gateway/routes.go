@@ -28,6 +28,8 @@ type route struct {
 	dialects []dialects.Dialect
 	names    []string
 	public   bool
+	// shadow: forward as received, check credentials on the side.
+	shadow bool
 	proxy    *upstream.Proxy
 	// headers maps identity fields to header names for this route.
 	headers map[string]string
@@ -63,7 +65,7 @@ func (rt *route) matches(r *http.Request) bool {
 func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
-		names: rc.Dialects, public: rc.Public,
+		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow,
 		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
 	}
 	if rt.name == "" {
@@ -105,9 +107,13 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	} else {
 		transport = upstream.NewTransport(timeout)
 	}
+	rewrite := rt.rewrite
+	if rt.shadow {
+		rewrite = forwarded
+	}
 	p, err := upstream.New(rc.Upstream, upstream.Options{
 		StripPrefix:  rc.StripPrefix,
-		Rewrite:      rt.rewrite,
+		Rewrite:      rewrite,
 		ErrorHandler: rt.upstreamError,
 		Transport:    timedTransport{next: transport, hist: m.upstreamDuration.WithLabelValues(rt.name)},
 	})
@@ -134,6 +140,10 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 		}
 		in := info(r)
 		in.route = rt.name
+		if rt.shadow {
+			g.shadow.serve(w, r, rt)
+			return
+		}
 		if len(rt.methods) > 0 && !slices.Contains(rt.methods, r.Method) {
 			w.Header().Set("Allow", strings.Join(rt.methods, ", "))
 			if d := rt.dialectFor(r); d != nil {

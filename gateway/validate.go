@@ -144,6 +144,23 @@ func (c *Config) validateRoutes(p *problems) {
 		p.add("routes: at least one route is required")
 	}
 	seen := map[string]int{}
+	// A dialect instance is enforced or shadowed, never both: its auth
+	// endpoints are either the gateway's or the legacy service's.
+	enforcedBy := map[string]int{}
+	for i, r := range c.Routes {
+		for _, d := range r.Dialects {
+			if _, ok := enforcedBy[d]; !ok && r.Mode != ModeShadow {
+				enforcedBy[d] = i
+			}
+		}
+	}
+	for i, r := range c.Routes {
+		for _, d := range r.Dialects {
+			if j, ok := enforcedBy[d]; ok && r.Mode == ModeShadow {
+				p.add("routes[%d].dialects: dialect %s is also on enforce route routes[%d]: its auth endpoints would be the gateway's while this route still sends clients the legacy service's tokens; give shadow routes a dialect instance of their own (its endpoints are not mounted), or switch all of the dialect's routes together", i, d, j)
+			}
+		}
+	}
 	for i, r := range c.Routes {
 		name := r.Name
 		if name == "" {
@@ -173,6 +190,18 @@ func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
 	}
 	if len(r.Dialects) > 0 && r.Public {
 		p.add("%s.public: a public route takes no dialects", at)
+	}
+	switch r.Mode {
+	case "", ModeEnforce:
+	case ModeShadow:
+		if r.Public {
+			p.add("%s.mode: a public route checks no credentials to shadow; remove mode or public", at)
+		}
+		if len(r.Methods) > 0 {
+			p.add("%s.methods: a shadow route forwards every method as received; remove methods or mode: shadow", at)
+		}
+	default:
+		p.add("%s.mode: %q is not one of enforce, shadow", at, r.Mode)
 	}
 	for _, d := range r.Dialects {
 		if _, ok := c.Dialects[d]; !ok {

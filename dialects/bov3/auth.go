@@ -47,6 +47,11 @@ func (d *Dialect) checkContext(r *http.Request) (string, error) {
 		d.m.verifyFailures.WithLabelValues("skew").Inc()
 		return "", refuse(codeVerifyStale, dialects.ReasonExpired, "XverifyApi timestamp is outside the allowed window", ErrVerifyTimestamp)
 	}
+	if dialects.InShadow(r) {
+		// A shadow check must not spend the client's GUID, which the
+		// legacy service is about to check: replays go unseen in shadow.
+		return owner, nil
+	}
 	fresh, err := d.store.UseNonce(r.Context(), d.keys.Key(claim.GUID), d.cfg.Verify.ReplayWindow, now)
 	if err != nil {
 		return "", err

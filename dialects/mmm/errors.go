@@ -1,8 +1,11 @@
 package mmm
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/authgate/authgate/dialects"
 )
@@ -114,4 +117,67 @@ func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 
 func writeOK(w http.ResponseWriter, data any) {
 	dialects.WriteJSON(w, http.StatusOK, envelope{Code: CodeOK, Msg: "成功", Data: data})
+}
+
+// refusalCodes are the codes by which an mmm service refuses a token: the
+// seed's 10024 and this dialect's own, which a legacy service built to the
+// same table shares.
+var refusalCodes = map[string]bool{
+	CodeAccessMissing: true, CodeAccessMalformed: true, CodeAccessSignature: true, CodeRevoked: true,
+	CodeRefreshMissing: true, CodeRefreshInvalid: true, CodeRefreshReused: true, CodeRefreshExpired: true,
+}
+
+// ReadUpstream implements dialects.UpstreamReader: an mmm service refuses
+// with HTTP 200 and a code, so a JSON answer is read by its code. Only
+// codes of the table become labels (anything else is "other"), so the
+// label set stays bounded whatever a backend answers.
+func (d *Dialect) ReadUpstream(status int, header http.Header, body []byte) dialects.UpstreamAnswer {
+	if status != http.StatusOK || !strings.HasPrefix(header.Get("Content-Type"), "application/json") {
+		return dialects.StatusAnswer(status)
+	}
+	var env struct {
+		Code string `json:"code"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		// An answer longer than what was kept is cut mid-JSON; read its
+		// code from the start.
+		env.Code = leadingCode(body)
+	}
+	switch {
+	case env.Code == CodeOK:
+		return dialects.UpstreamAnswer{Label: CodeOK, Class: dialects.UpstreamAllowed}
+	case env.Code == CodeRefreshed:
+		return dialects.UpstreamAnswer{Label: CodeRefreshed, Class: dialects.UpstreamRefreshed}
+	case refusalCodes[env.Code]:
+		return dialects.UpstreamAnswer{Label: env.Code, Class: dialects.UpstreamRefused}
+	case env.Code == "":
+		return dialects.StatusAnswer(status)
+	default:
+		return dialects.UpstreamAnswer{Label: "other", Class: dialects.UpstreamUnknown}
+	}
+}
+
+// leadingCode reads the "code" member of a JSON object whose end was cut
+// off, when it comes before the data.
+func leadingCode(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		if name == "code" {
+			var code string
+			_ = json.Unmarshal(v, &code)
+			return code
+		}
+	}
+	return ""
 }

@@ -61,6 +61,14 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if refresh == "" {
 		return claims{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "access_token 已过期且无 refresh_token,请重新登录", nil)
 	}
+	if dialects.InShadow(r) {
+		// What the client would get, without rotating: in shadow the
+		// legacy service answers and its rotation is the one that counts.
+		if _, err := d.checkRefresh(r, refresh, c.SessionID); err != nil {
+			return claims{}, err
+		}
+		return claims{}, &dialects.AuthError{Reason: dialects.ReasonRefreshed, Err: &refreshedError{}}
+	}
 	pair, err := d.rotate(r, refresh, c.SessionID)
 	if err != nil {
 		return claims{}, err
@@ -73,29 +81,9 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 // access token presented with it).
 func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, error) {
 	ctx := r.Context()
-	c, err := verify(d.signer.refresh, presented)
-	switch {
-	case errors.Is(err, jwtkit.ErrExpired):
-		d.metrics.Refreshed(d.name, "expired")
-		return Pair{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "refresh_token 已过期,请重新登录", err)
-	case err != nil:
-		d.metrics.Refreshed(d.name, "invalid")
-		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 无效", err)
-	case wantSession != "" && c.SessionID != wantSession:
-		d.metrics.Refreshed(d.name, "invalid")
-		return Pair{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
-	}
-	user, err := d.users.ByID(ctx, c.UID)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+	c, err := d.checkRefresh(r, presented, wantSession)
+	if err != nil {
 		return Pair{}, err
-	}
-	if err != nil || !user.BelongsTo(c.CompanyID) {
-		// The user left the users file or the company since login.
-		if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
-			return Pair{}, err
-		}
-		d.metrics.Refreshed(d.name, "revoked")
-		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
 	}
 	now := d.now()
 	next, err := d.signer.pair(c.UID, c.CompanyID, c.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
@@ -118,6 +106,55 @@ func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, 
 	}
 	dialects.NoteSubject(r, strconv.FormatInt(c.UID, 10))
 	return pair, err
+}
+
+// checkRefresh verifies a refresh token and that its user may still hold
+// it: still in the directory and in the token's company (else the session
+// ends). In shadow it ends nothing and counts nothing, and it checks the
+// session is live, which the rotation would otherwise tell.
+func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (claims, error) {
+	ctx := r.Context()
+	shadow := dialects.InShadow(r)
+	counted := func(result string) {
+		if !shadow {
+			d.metrics.Refreshed(d.name, result)
+		}
+	}
+	c, err := verify(d.signer.refresh, presented)
+	switch {
+	case errors.Is(err, jwtkit.ErrExpired):
+		counted("expired")
+		return claims{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "refresh_token 已过期,请重新登录", err)
+	case err != nil:
+		counted("invalid")
+		return claims{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 无效", err)
+	case wantSession != "" && c.SessionID != wantSession:
+		counted("invalid")
+		return claims{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
+	}
+	user, err := d.users.ByID(ctx, c.UID)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return claims{}, err
+	}
+	if err != nil || !user.BelongsTo(c.CompanyID) {
+		// The user left the users file or the company since login.
+		if !shadow {
+			if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
+				return claims{}, err
+			}
+		}
+		counted("revoked")
+		return claims{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
+	}
+	if shadow {
+		if err := d.store.CheckSession(ctx, c.SessionID, d.now()); err != nil {
+			if errors.Is(err, tokenstore.ErrNotFound) {
+				return claims{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+			}
+			return claims{}, err
+		}
+	}
+	return c, nil
 }
 
 // refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
