@@ -101,6 +101,18 @@ type Metrics struct {
 	TokensIssued *prometheus.CounterVec
 	// Refreshes counts refresh attempts by dialect and result.
 	Refreshes *prometheus.CounterVec
+	// LegacyTokens counts the legacy service's tokens presented, by
+	// dialect, kind (access, refresh) and result (accepted, exchanged,
+	// refused, retired, expired).
+	LegacyTokens *prometheus.CounterVec
+}
+
+// Legacy adds n to the count of legacy tokens of kind that ended in
+// result (n 0 makes the series exist).
+func (m *Metrics) Legacy(dialect, kind, result string, n float64) {
+	if m != nil {
+		m.LegacyTokens.WithLabelValues(dialect, kind, result).Add(n)
+	}
 }
 
 // Issued counts a token pair issued by dialect for reason; a nil Metrics
@@ -129,8 +141,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authgate_token_refreshes_total",
 			Help: "Refresh-token presentations, by dialect instance and result.",
 		}, []string{"dialect", "result"}),
+		LegacyTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_legacy_tokens_total",
+			Help: "Tokens of the legacy service presented, by dialect instance, kind (access, refresh) and result (accepted, exchanged, refused, retired, expired).",
+		}, []string{"dialect", "kind", "result"}),
 	}
-	reg.MustRegister(m.TokensIssued, m.Refreshes)
+	reg.MustRegister(m.TokensIssued, m.Refreshes, m.LegacyTokens)
 	return m
 }
 

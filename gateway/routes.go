@@ -30,6 +30,10 @@ type route struct {
 	public   bool
 	// shadow: forward as received, check credentials on the side.
 	shadow bool
+	// endpoints are the auth endpoints of a shadow route's dialects (path,
+	// and whether paths below it count): the legacy service's to answer,
+	// forwarded unchecked, since they carry no credential to compare.
+	endpoints map[string]bool
 	proxy    *upstream.Proxy
 	// headers maps identity fields to header names for this route.
 	headers map[string]string
@@ -62,6 +66,20 @@ func (rt *route) matches(r *http.Request) bool {
 	return strings.HasSuffix(rt.prefix, "/") || len(p) == len(rt.prefix) || p[len(rt.prefix)] == '/'
 }
 
+// isEndpoint reports whether path is one of a shadow route's dialect
+// endpoints.
+func (rt *route) isEndpoint(path string) bool {
+	if _, ok := rt.endpoints[path]; ok {
+		return true
+	}
+	for p, prefix := range rt.endpoints {
+		if prefix && strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
@@ -85,9 +103,17 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	for _, h := range rt.headers {
 		rt.strip[headerKey(h)] = true
 	}
+	if rt.shadow {
+		rt.endpoints = map[string]bool{}
+	}
 	for _, n := range rc.Dialects {
 		d := instances[n]
 		rt.dialects = append(rt.dialects, d)
+		if rt.shadow {
+			for _, ep := range d.Endpoints() {
+				rt.endpoints[ep.Path] = rt.endpoints[ep.Path] || ep.Prefix
+			}
+		}
 		for _, h := range d.CredentialHeaders() {
 			rt.strip[headerKey(h)] = true
 		}

@@ -79,6 +79,10 @@ type verdict struct {
 
 // serve forwards r on the shadow route rt and checks it on the side.
 func (s *shadow) serve(w http.ResponseWriter, r *http.Request, rt *route) {
+	if rt.isEndpoint(r.URL.Path) {
+		rt.proxy.ServeHTTP(w, r)
+		return
+	}
 	checked := s.check(r, rt)
 	if checked == nil {
 		rt.proxy.ServeHTTP(w, r)

@@ -58,6 +58,23 @@ type Config struct {
 	// LoginWindow; further ones answer 10029 with Retry-After.
 	LoginLimit  int64         `koanf:"login_limit"`
 	LoginWindow time.Duration `koanf:"login_window"`
+	// Legacy accepts the tokens of the mmm service the gateway replaces.
+	Legacy LegacyConfig `koanf:"legacy"`
+}
+
+// LegacyConfig is the `legacy` block: the legacy service's HS256 secrets
+// and issuer. Its access tokens (no session id) are accepted until they
+// expire; its refresh tokens are exchanged once for a gateway session.
+// Both only until Until.
+type LegacyConfig struct {
+	// Secrets are the legacy service's signing secrets, several while it
+	// rotated its own key; any one that verifies a token will do.
+	Secrets []dialects.SecretRef `koanf:"secrets"`
+	// Issuer is the legacy tokens' iss claim.
+	Issuer string `koanf:"issuer"`
+	// Until is the date (midnight UTC) or RFC 3339 time from which legacy
+	// tokens are refused; unset for no end.
+	Until time.Time `koanf:"until"`
 }
 
 // Defaults are the values of keys a block leaves out.
@@ -74,6 +91,7 @@ func Defaults() Config {
 		MaxBodyBytes:      dialects.DefaultMaxBody,
 		LoginLimit:        20,
 		LoginWindow:       time.Minute,
+		Legacy:            LegacyConfig{Issuer: "mmm_oppmg"},
 	}
 }
 
@@ -100,6 +118,23 @@ type Dialect struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *dialects.Metrics
+	// legacy is the legacy window; nil without a legacy block.
+	legacy *dialects.Legacy
+}
+
+// newLegacy builds the legacy window and the legacy secrets' verifiers.
+func newLegacy(name string, lc LegacyConfig, deps dialects.Deps) (*dialects.Legacy, [][]byte, []error) {
+	if len(lc.Secrets) == 0 {
+		if !lc.Until.IsZero() {
+			return nil, nil, []error{fmt.Errorf("legacy.secrets: required with legacy.until: the legacy service's HS256 secret(s), to verify the tokens its clients hold")}
+		}
+		return nil, nil, nil
+	}
+	if lc.Issuer == "" {
+		return nil, nil, []error{fmt.Errorf("legacy.issuer: must not be empty")}
+	}
+	keys, errs := dialects.LegacySecrets(lc.Secrets, deps)
+	return dialects.LegacyWindow(name, lc.Until, deps), keys, errs
 }
 
 // New builds an instance from its config block.
@@ -126,6 +161,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if cfg.LoginLimit <= 0 {
 		errs = append(errs, fmt.Errorf("login_limit: must be positive"))
 	}
+	legacy, legacyKeys, legacyErrs := newLegacy(name, cfg.Legacy, deps)
+	errs = append(errs, legacyErrs...)
 	if deps.Users == nil {
 		errs = append(errs, fmt.Errorf("type: mmm logs in by account and password: set identity.users_file"))
 	}
@@ -145,7 +182,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		name:    name,
 		keys:    dialects.NewNamespace(Type, name),
 		cfg:     cfg,
-		signer:  newSigner(cfg.Issuer, secret, now),
+		signer:  newSigner(cfg.Issuer, secret, now, cfg.Legacy.Issuer, legacyKeys),
+		legacy:  legacy,
 		store:   deps.Store,
 		users:   deps.Users,
 		now:     now,
@@ -202,23 +240,32 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	sid := dialects.NewID()
-	pair, err := d.signer.pair(user.ID, user.DefaultCompany, sid, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	pair, err := d.startSession(ctx, user.ID, user.DefaultCompany, now)
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
 	}
-	sess := tokenstore.Session{
-		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(user.ID, 10),
-		Company:   strconv.FormatInt(user.DefaultCompany, 10),
+	d.metrics.Issued(d.name, "login")
+	dialects.NoteSubject(r, strconv.FormatInt(user.ID, 10))
+	writeOK(w, pair)
+}
+
+// startSession issues a pair for a new session of uid in company and
+// stores the session.
+func (d *Dialect) startSession(ctx context.Context, uid, company int64, now time.Time) (Pair, error) {
+	sid := dialects.NewID()
+	pair, err := d.signer.pair(uid, company, sid, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	if err != nil {
+		return Pair{}, err
+	}
+	err = d.store.CreateSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(uid, 10),
+		Company:   strconv.FormatInt(company, 10),
 		CreatedAt: now, LastSeen: now, ExpiresAt: time.Unix(pair.RefreshExpires, 0),
 		RefreshHash: dialects.HashToken(pair.RefreshToken),
+	}, now)
+	if err != nil {
+		return Pair{}, err
 	}
-	if err := d.store.CreateSession(ctx, sess, now); err != nil {
-		d.WriteError(w, r, err)
-		return
-	}
-	d.metrics.Issued(d.name, "login")
-	dialects.NoteSubject(r, sess.Subject)
-	writeOK(w, pair)
+	return pair, nil
 }

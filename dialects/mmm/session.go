@@ -14,17 +14,21 @@ import (
 )
 
 // Authenticate implements dialects.Dialect: a valid access token whose
-// session is live passes; an expired one is answered by the 10026 protocol.
+// session is live passes; an expired one is answered by the 10026
+// protocol. A legacy access token (legacy block) has no session: it
+// passes until it expires.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	c, err := d.accessClaims(r)
 	if err != nil {
 		return dialects.Identity{}, err
 	}
-	if err := d.store.CheckSession(r.Context(), c.SessionID, d.now()); err != nil {
-		if errors.Is(err, tokenstore.ErrNotFound) {
-			return dialects.Identity{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+	if c.SessionID != "" {
+		if err := d.store.CheckSession(r.Context(), c.SessionID, d.now()); err != nil {
+			if errors.Is(err, tokenstore.ErrNotFound) {
+				return dialects.Identity{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+			}
+			return dialects.Identity{}, err
 		}
-		return dialects.Identity{}, err
 	}
 	return dialects.Identity{
 		Dialect:   d.name,
@@ -34,11 +38,12 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	}, nil
 }
 
-// accessClaims verifies x-mmm-accesstoken. When it has expired, the
-// refresh token in x-mmm-refreshtoken is rotated and the new pair comes
-// back as a refreshedError (10026), or 10024 when that cannot be done. A
-// missing token, or one this instance did not sign, is not its to decide
-// (dialects.NotMine).
+// accessClaims verifies x-mmm-accesstoken, the gateway's or (legacy
+// block) the legacy service's. When it has expired, the refresh token in
+// x-mmm-refreshtoken is rotated (or, a legacy one, exchanged) and the new
+// pair comes back as a refreshedError (10026), or 10024 when that cannot
+// be done. A missing token, or one this instance did not sign, is not its
+// to decide (dialects.NotMine).
 func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if err := dialects.Single(r, HeaderAccess, HeaderRefresh); err != nil {
 		return claims{}, err
@@ -48,6 +53,20 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 		return claims{}, dialects.NotMine(refuse(CodeAccessMissing, dialects.ReasonMissing, "缺少 x-mmm-accesstoken", nil))
 	}
 	c, err := verify(d.signer.access, token)
+	if err != nil && !errors.Is(err, jwtkit.ErrExpired) && d.legacy != nil {
+		if lc, lerr := d.signer.verifyLegacy(token); !errors.Is(lerr, jwtkit.ErrSignature) {
+			if !d.legacy.Open() {
+				d.countLegacy(r, dialects.LegacyAccess, "retired")
+				return claims{}, dialects.NotMine(refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err))
+			}
+			c, err = lc, lerr
+			if err == nil {
+				d.countLegacy(r, dialects.LegacyAccess, "accepted")
+			} else {
+				d.countLegacy(r, dialects.LegacyAccess, "expired")
+			}
+		}
+	}
 	switch {
 	case err == nil:
 		return c, nil
@@ -64,41 +83,55 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if dialects.InShadow(r) {
 		// What the client would get, without rotating: in shadow the
 		// legacy service answers and its rotation is the one that counts.
-		if _, err := d.checkRefresh(r, refresh, c.SessionID); err != nil {
+		if _, err := d.checkRefresh(r, refresh, &c); err != nil {
 			return claims{}, err
 		}
 		return claims{}, &dialects.AuthError{Reason: dialects.ReasonRefreshed, Err: &refreshedError{}}
 	}
-	pair, err := d.rotate(r, refresh, c.SessionID)
+	pair, err := d.rotate(r, refresh, &c)
 	if err != nil {
 		return claims{}, err
 	}
 	return claims{}, &dialects.AuthError{Reason: dialects.ReasonRefreshed, Err: &refreshedError{pair: pair}}
 }
 
-// rotate exchanges a refresh token for a new pair. wantSession, when set,
-// is the session the refresh token must belong to (that of the expired
-// access token presented with it).
-func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, error) {
+// rotate exchanges a refresh token for a new pair: a gateway one by
+// rotation, a legacy one by its exchange for a gateway session. access,
+// when set, holds the claims of the expired access token presented with
+// it, whose login the refresh token must be of.
+func (d *Dialect) rotate(r *http.Request, presented string, access *claims) (Pair, error) {
 	ctx := r.Context()
-	c, err := d.checkRefresh(r, presented, wantSession)
+	c, err := d.checkRefresh(r, presented, access)
 	if err != nil {
 		return Pair{}, err
 	}
 	now := d.now()
-	next, err := d.signer.pair(c.UID, c.CompanyID, c.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	sid := c.SessionID
+	if sid == "" {
+		sid = dialects.LegacySessionID(d.keys, presented)
+	}
+	next, err := d.signer.pair(c.UID, c.CompanyID, sid, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
 	if err != nil {
 		return Pair{}, err
 	}
-	pair, err := dialects.RotateRefresh(ctx, d.store, d.metrics, dialects.Rotation[Pair]{
-		Dialect: d.name, SessionID: c.SessionID, Presented: presented,
+	rotation := dialects.Rotation[Pair]{
+		Dialect: d.name, SessionID: sid, Presented: presented,
 		Next: next, NextRefresh: next.RefreshToken, NextExpiresAt: time.Unix(next.RefreshExpires, 0),
 		Grace: d.cfg.RefreshGrace, Now: now,
 		Renew: func(earlier Pair) (Pair, error) { return d.signer.renewAccess(earlier, now, d.cfg.AccessTTL) },
-	})
+	}
+	var pair Pair
+	if c.SessionID == "" {
+		pair, err = dialects.ExchangeLegacy(ctx, d.store, d.legacy, tokenstore.Session{
+			ID: sid, Dialect: d.name, Subject: strconv.FormatInt(c.UID, 10), Company: strconv.FormatInt(c.CompanyID, 10),
+			CreatedAt: now, LastSeen: now, ExpiresAt: c.Expires, RefreshHash: dialects.HashToken(presented),
+		}, rotation)
+	} else {
+		pair, err = dialects.RotateRefresh(ctx, d.store, d.metrics, rotation)
+	}
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
-		d.log.WarnContext(ctx, "refresh token reused after rotation; session revoked", "session", c.SessionID, "uid", c.UID)
+		d.log.WarnContext(ctx, "refresh token reused after rotation; session revoked", "session", sid, "uid", c.UID)
 		return Pair{}, refuse(CodeRefreshReused, dialects.ReasonRevoked, "refresh_token 已被使用,登录已失效,请重新登录", err)
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.metrics.Refreshed(d.name, "revoked")
@@ -108,11 +141,12 @@ func (d *Dialect) rotate(r *http.Request, presented, wantSession string) (Pair, 
 	return pair, err
 }
 
-// checkRefresh verifies a refresh token and that its user may still hold
-// it: still in the directory and in the token's company (else the session
-// ends). In shadow it ends nothing and counts nothing, and it checks the
-// session is live, which the rotation would otherwise tell.
-func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (claims, error) {
+// checkRefresh verifies a refresh token, the gateway's or a legacy one
+// (no session id), and that its user may still hold it: still in the
+// directory and in the token's company (else the session ends). In shadow
+// it ends nothing and counts nothing, and it checks the session is live,
+// which the rotation would otherwise tell.
+func (d *Dialect) checkRefresh(r *http.Request, presented string, access *claims) (claims, error) {
 	ctx := r.Context()
 	shadow := dialects.InShadow(r)
 	counted := func(result string) {
@@ -120,7 +154,7 @@ func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (
 			d.metrics.Refreshed(d.name, result)
 		}
 	}
-	c, err := verify(d.signer.refresh, presented)
+	c, err := d.verifyRefresh(r, presented)
 	switch {
 	case errors.Is(err, jwtkit.ErrExpired):
 		counted("expired")
@@ -128,7 +162,7 @@ func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (
 	case err != nil:
 		counted("invalid")
 		return claims{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 无效", err)
-	case wantSession != "" && c.SessionID != wantSession:
+	case access != nil && !sameLogin(*access, c):
 		counted("invalid")
 		return claims{}, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refresh_token 与 access_token 不属于同一登录", nil)
 	}
@@ -138,7 +172,7 @@ func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (
 	}
 	if err != nil || !user.BelongsTo(c.CompanyID) {
 		// The user left the users file or the company since login.
-		if !shadow {
+		if !shadow && c.SessionID != "" {
 			if err := d.store.RevokeSession(ctx, c.SessionID); err != nil {
 				return claims{}, err
 			}
@@ -146,7 +180,7 @@ func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (
 		counted("revoked")
 		return claims{}, refuse(CodeRevoked, dialects.ReasonRevoked, "账号已失效,请重新登录", nil)
 	}
-	if shadow {
+	if shadow && c.SessionID != "" {
 		if err := d.store.CheckSession(ctx, c.SessionID, d.now()); err != nil {
 			if errors.Is(err, tokenstore.ErrNotFound) {
 				return claims{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
@@ -155,6 +189,44 @@ func (d *Dialect) checkRefresh(r *http.Request, presented, wantSession string) (
 		}
 	}
 	return c, nil
+}
+
+// verifyRefresh verifies a refresh token with the gateway's refresh key
+// and, failing that, the legacy secrets while the legacy window is open.
+func (d *Dialect) verifyRefresh(r *http.Request, presented string) (claims, error) {
+	c, err := verify(d.signer.refresh, presented)
+	if err == nil || errors.Is(err, jwtkit.ErrExpired) || d.legacy == nil {
+		return c, err
+	}
+	lc, lerr := d.signer.verifyLegacy(presented)
+	switch {
+	case errors.Is(lerr, jwtkit.ErrSignature):
+		return c, err
+	case !d.legacy.Open():
+		d.countLegacy(r, dialects.LegacyRefresh, "retired")
+		return claims{}, err
+	case lerr != nil:
+		d.countLegacy(r, dialects.LegacyRefresh, "expired")
+	}
+	return lc, lerr
+}
+
+// countLegacy counts a legacy token's fate, but not in shadow, where the
+// legacy service still decides.
+func (d *Dialect) countLegacy(r *http.Request, kind, result string) {
+	if !dialects.InShadow(r) {
+		d.legacy.Count(kind, result)
+	}
+}
+
+// sameLogin reports whether a refresh token's claims belong to the login
+// of an expired access token presented with it: the same session, or for
+// a legacy access token (no session) the same user.
+func sameLogin(access, refresh claims) bool {
+	if access.SessionID != "" {
+		return refresh.SessionID == access.SessionID
+	}
+	return refresh.UID == access.UID
 }
 
 // refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
@@ -168,7 +240,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil))
 		return
 	}
-	pair, err := d.rotate(r, token, "")
+	pair, err := d.rotate(r, token, nil)
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
@@ -208,6 +280,19 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := d.now()
+	if id.SessionID == "" {
+		// A legacy access token has no session to switch: the new pair
+		// starts one, as a login would.
+		pair, err := d.startSession(r.Context(), uid, *req.CompanyID, now)
+		if err != nil {
+			d.WriteError(w, r, err)
+			return
+		}
+		d.metrics.Issued(d.name, "change_company")
+		dialects.NoteSubject(r, id.Subject)
+		writeOK(w, pair)
+		return
+	}
 	pair, err := d.signer.pair(uid, *req.CompanyID, id.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
 	if err != nil {
 		d.WriteError(w, r, err)

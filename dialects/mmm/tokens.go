@@ -2,6 +2,7 @@ package mmm
 
 import (
 	"crypto/hmac"
+	"errors"
 	"crypto/sha256"
 	"time"
 
@@ -24,7 +25,10 @@ type Pair struct {
 type claims struct {
 	UID       int64
 	CompanyID int64
+	// SessionID is the gateway session; a legacy token has none.
 	SessionID string
+	// Expires is the token's expiry.
+	Expires time.Time
 }
 
 // signer issues and verifies the dialect's JWTs. Access tokens are signed
@@ -34,15 +38,45 @@ type claims struct {
 type signer struct {
 	access  *jwtkit.HS256
 	refresh *jwtkit.HS256
+	// legacy verify the legacy service's tokens, access and refresh
+	// alike (it signed both with one key).
+	legacy []*jwtkit.HS256
 }
 
-func newSigner(issuer string, secret []byte, now func() time.Time) *signer {
+func newSigner(issuer string, secret []byte, now func() time.Time, legacyIssuer string, legacyKeys [][]byte) *signer {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("authgate mmm refresh token key"))
-	return &signer{
+	s := &signer{
 		access:  jwtkit.New(secret, issuer, now, jwtkit.DefaultCacheSize),
 		refresh: jwtkit.New(m.Sum(nil), issuer, now, 0),
 	}
+	for _, k := range legacyKeys {
+		s.legacy = append(s.legacy, jwtkit.New(k, legacyIssuer, now, jwtkit.DefaultCacheSize))
+	}
+	return s
+}
+
+// verifyLegacy checks token against the legacy secrets: its claims when
+// one of them signed it with the legacy issuer, uid and company_id, and
+// an exp (ErrExpired with them when it has passed); else the gateway's
+// verdict stands, and ErrSignature says so.
+func (s *signer) verifyLegacy(token string) (claims, error) {
+	for _, k := range s.legacy {
+		tok, err := k.Verify(token)
+		if errors.Is(err, jwtkit.ErrSignature) {
+			continue
+		}
+		if tok == nil {
+			return claims{}, jwtkit.ErrSignature
+		}
+		uid, ok1 := jwtkit.Int(tok, "uid")
+		company, ok2 := jwtkit.Int(tok, "company_id")
+		if !ok1 || !ok2 {
+			return claims{}, jwtkit.ErrSignature
+		}
+		return claims{UID: uid, CompanyID: company, Expires: tok.Expiration()}, err
+	}
+	return claims{}, jwtkit.ErrSignature
 }
 
 func build(c claims, now, exp time.Time) *jwt.Builder {
@@ -104,5 +138,5 @@ func verify(k *jwtkit.HS256, token string) (claims, error) {
 	if !ok1 || !ok2 || !ok3 {
 		return claims{}, jwtkit.ErrMalformed
 	}
-	return claims{UID: uid, CompanyID: company, SessionID: sid}, err
+	return claims{UID: uid, CompanyID: company, SessionID: sid, Expires: tok.Expiration()}, err
 }

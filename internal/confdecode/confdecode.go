@@ -41,11 +41,36 @@ func DurationHook(_, to reflect.Type, data any) (any, error) {
 	}
 }
 
+// TimeHook reads a point in time: YAML's own timestamps (2027-01-31,
+// 2027-01-31T18:00:00+08:00, which the parser already made times), and
+// the same spellings as strings (from the environment). A date alone is
+// midnight UTC at its start.
+func TimeHook(_, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[time.Time]() {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case time.Time:
+		return v, nil
+	case string:
+		v = strings.TrimSpace(v)
+		if t, err := time.Parse(time.DateOnly, v); err == nil {
+			return t, nil
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t, nil
+		}
+		return nil, fmt.Errorf("%q is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T18:00:00+08:00)", v)
+	default:
+		return nil, fmt.Errorf("%v is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T18:00:00+08:00)", v)
+	}
+}
+
 // Config is the decoder configuration for out: koanf tags, strict keys,
-// weak typing for scalars (env values are strings), and DurationHook
-// before any extra hooks.
+// weak typing for scalars (env values are strings), and DurationHook and
+// TimeHook before any extra hooks.
 func Config(out any, extra ...mapstructure.DecodeHookFunc) *mapstructure.DecoderConfig {
-	hooks := append([]mapstructure.DecodeHookFunc{DurationHook}, extra...)
+	hooks := append([]mapstructure.DecodeHookFunc{DurationHook, TimeHook}, extra...)
 	return &mapstructure.DecoderConfig{
 		Result:           out,
 		TagName:          "koanf",

@@ -1,0 +1,169 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/internal/legacytest"
+)
+
+// TestLegacyMMMSwitchover: a client holding a pair of the legacy mmm
+// service keeps working when the gateway takes over: its access token is
+// accepted until it expires, and the 10026 path exchanges its refresh
+// token for a gateway pair, once; presented again it gets the same pair
+// within the grace window and is refused after it, and the ended
+// session's legacy token never becomes a session again.
+func TestLegacyMMMSwitchover(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		clk := newClock()
+		legacy := legacytest.Start(t, clk.Now)
+		tg := startGateway(t, gwOptions{store: store, clock: clk, mmm: legacyBlock})
+		held := legacy.MMMPair(t, 10, 1, 30*time.Minute, 24*time.Hour)
+
+		r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.AccessToken})
+		if r.status != 200 || seen == nil {
+			t.Fatalf("legacy access token refused: %d %s", r.status, r.raw)
+		}
+		if seen["X-Auth-User-Id"][0] != "10" || seen["X-Auth-Company-Id"][0] != "1" || seen["X-Auth-Session-Id"] != nil || seen["X-Mmm-Accesstoken"] != nil {
+			t.Fatalf("identity of a legacy token upstream: %v", seen)
+		}
+
+		// The access token expires; the 10026 path exchanges the refresh
+		// token for a gateway pair.
+		clk.Advance(31 * time.Minute)
+		expired := map[string]string{"x-mmm-accesstoken": held.AccessToken, "x-mmm-refreshtoken": held.RefreshToken}
+		r = tg.do(t, "GET", "/v1/orders", expired, "")
+		if r.code(t) != "10026" {
+			t.Fatalf("expired legacy access token: %s", r.raw)
+		}
+		first := readPair(t, r)
+		r, seen = tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access})
+		if r.status != 200 || !strings.HasPrefix(seen["X-Auth-Session-Id"][0], "lg-") || seen["X-Auth-User-Id"][0] != "10" {
+			t.Fatalf("the exchanged pair: %d %s %v", r.status, r.raw, seen)
+		}
+
+		// Within the grace window, by either path: the very same pair.
+		clk.Advance(2 * time.Second)
+		if again := readPair(t, tg.do(t, "GET", "/v1/orders", expired, "")); again != first {
+			t.Fatalf("replay on the 10026 path got %+v, want the first exchange's pair", again)
+		}
+		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, "")
+		if r.code(t) != "00000" || readPair(t, r) != first {
+			t.Fatalf("replay on the refresh endpoint: %s", r.raw)
+		}
+
+		// After it: a reuse, which ends the exchanged session.
+		clk.Advance(10 * time.Second)
+		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10017" {
+			t.Fatalf("legacy refresh token after the grace window: %s", r.raw)
+		}
+		if r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access}, ""); r.code(t) != "10014" {
+			t.Fatalf("the session of a reused legacy token still works: %s", r.raw)
+		}
+		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10014" {
+			t.Fatalf("an ended legacy token was exchanged again: %s", r.raw)
+		}
+
+		// Another client refreshes through the endpoint, then rotates its
+		// gateway pair as any other.
+		other := legacy.MMMPair(t, 10, 2, 30*time.Minute, 24*time.Hour)
+		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": other.RefreshToken}, "")
+		if r.code(t) != "00000" {
+			t.Fatalf("legacy refresh token on the endpoint: %s", r.raw)
+		}
+		gp := readPair(t, r)
+		_, seen = tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": gp.Access})
+		if seen == nil || seen["X-Auth-Company-Id"][0] != "2" {
+			t.Fatalf("the exchanged pair lost the legacy token's company: %v", seen)
+		}
+		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": gp.Refresh}, ""); r.code(t) != "00000" {
+			t.Fatalf("rotating the exchanged pair: %s", r.raw)
+		}
+
+		m := tg.metricsText(t)
+		for _, want := range []string{
+			`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="accepted"} 1`,
+			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="exchanged"} 4`,
+			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="refused"} 2`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))
+			}
+		}
+	})
+}
+
+// TestLegacyMMMForgeries: tokens that look legacy but are not genuine are
+// refused as any bad token: another secret, alg none, no expiry, a user
+// the directory does not know (on refresh).
+func TestLegacyMMMForgeries(t *testing.T) {
+	clk := newClock()
+	legacy := legacytest.Start(t, clk.Now)
+	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock})
+	exp := clk.Now().Add(time.Hour)
+	for name, tok := range map[string]string{
+		"another secret": legacytest.Forge(t, "not-the-legacy-secret", exp),
+		"alg none":       legacytest.Unsigned(t, exp),
+		"no expiry":      legacytest.Forge(t, legacytest.Secret, time.Time{}),
+	} {
+		r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
+		if c := r.code(t); c != "10013" && c != "10012" {
+			t.Errorf("%s as access token: %s", name, r.raw)
+		}
+		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "")
+		if r.code(t) != "10016" {
+			t.Errorf("%s as refresh token: %s", name, r.raw)
+		}
+	}
+	stranger := legacy.MMMPair(t, 99, 1, time.Minute, time.Hour)
+	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": stranger.RefreshToken}, ""); r.code(t) != "10014" {
+		t.Errorf("legacy refresh token of a user the directory does not know: %s", r.raw)
+	}
+	if n := strings.Count(tg.metricsText(t), `result="exchanged"} 0`); n != 1 {
+		t.Errorf("a forgery was exchanged")
+	}
+}
+
+// TestLegacyUntil: after legacy.until (on the injected clock) legacy
+// tokens are refused with the ordinary invalid-token codes, while gateway
+// tokens work on; a passed date is a warning at start.
+func TestLegacyUntil(t *testing.T) {
+	clk := newClock()
+	legacy := legacytest.Start(t, clk.Now)
+	until := clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "      until: " + until + "\n"})
+	if len(tg.gw.Warnings()) != 0 {
+		t.Fatalf("warnings before legacy.until: %v", tg.gw.Warnings())
+	}
+	held := legacy.MMMPair(t, 10, 1, 3*time.Hour, 24*time.Hour)
+	own := tg.login(t)
+	if r, _ := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}); r.status != 200 {
+		t.Fatalf("legacy token before legacy.until: %s", r.raw)
+	}
+	clk.Advance(2 * time.Hour)
+	if r := tg.do(t, "GET", "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}, ""); r.code(t) != "10013" {
+		t.Errorf("legacy access token after legacy.until: %s", r.raw)
+	}
+	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10016" {
+		t.Errorf("legacy refresh token after legacy.until: %s", r.raw)
+	}
+	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": own.Refresh}, ""); r.code(t) != "00000" {
+		t.Errorf("a gateway token after legacy.until: %s", r.raw)
+	}
+	m := tg.metricsText(t)
+	for _, want := range []string{
+		`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="retired"} 1`,
+		`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="retired"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// Started after the date: a warning naming the key.
+	late := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "      until: " + until + "\n"})
+	if w := late.gw.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "dialects.mmm.legacy.until: ") {
+		t.Fatalf("warnings after legacy.until: %v", w)
+	}
+}
