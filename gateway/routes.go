@@ -34,7 +34,7 @@ type route struct {
 	// and whether paths below it count): the legacy service's to answer,
 	// forwarded unchecked, since they carry no credential to compare.
 	endpoints map[string]bool
-	proxy    *upstream.Proxy
+	proxy     *upstream.Proxy
 	// headers maps identity fields to header names for this route.
 	headers map[string]string
 	// strip holds lower-cased, dash-normalised names removed from every

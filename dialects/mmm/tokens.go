@@ -2,8 +2,8 @@ package mmm
 
 import (
 	"crypto/hmac"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
