@@ -9,20 +9,18 @@ package httpdir
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/jsonhttp"
 )
 
 // Config is the identity.http block.
@@ -41,12 +39,9 @@ type Config struct {
 	Headers  map[string]string `koanf:"headers"`
 	TokenEnv string            `koanf:"token_env"`
 	Timeout  time.Duration     `koanf:"timeout"`
-	// CAFile trusts the legacy service's CA; CertFile and KeyFile are a
-	// client certificate for mutual TLS. Relative to the config file.
-	CAFile   string `koanf:"ca_file"`
-	CertFile string `koanf:"cert_file"`
-	KeyFile  string `koanf:"key_file"`
-	Fields   Fields `koanf:"fields"`
+	// TLS: ca_file, cert_file and key_file.
+	jsonhttp.TLS `koanf:",squash"`
+	Fields       Fields `koanf:"fields"`
 }
 
 // Fields name the request's fields and where, in the answer, the user's
@@ -112,30 +107,8 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identi
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	path := func(p string) string {
-		if p != "" && !strings.HasPrefix(p, "/") {
-			return dir + "/" + p
-		}
-		return p
-	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(path(cfg.CAFile))
-		pool := x509.NewCertPool()
-		if err != nil || !pool.AppendCertsFromPEM(pem) {
-			errs = append(errs, fmt.Errorf("ca_file: %s holds no PEM certificate (%v)", cfg.CAFile, err))
-		}
-		tlsConf.RootCAs = pool
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		errs = append(errs, errors.New("cert_file: set both cert_file and key_file, or neither"))
-	} else if cfg.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(path(cfg.CertFile), path(cfg.KeyFile))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cert_file: %w", err))
-		}
-		tlsConf.Certificates = []tls.Certificate{cert}
-	}
+	client, tlsErrs := jsonhttp.NewClient(cfg.TLS, cfg.Timeout, dir)
+	errs = append(errs, tlsErrs...)
 	d := &Dir{cfg: cfg}
 	if cfg.TokenEnv != "" {
 		v, ok := lookupEnv(cfg.TokenEnv)
@@ -147,7 +120,7 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identi
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	d.client = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 16}}
+	d.client = client
 	if cfg.RegisterURL != "" {
 		return registering{d}, nil
 	}
@@ -202,29 +175,13 @@ func unavailable(err error) error {
 	return fmt.Errorf("httpdir: %w: %w", identity.ErrUnavailable, err)
 }
 
-// at reads a dotted path of a JSON answer.
-func at(v map[string]any, path string) any {
-	if path == "" {
-		return nil
-	}
-	var cur any = v
-	for p := range strings.SplitSeq(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[p]
-	}
-	return cur
-}
-
 // list reads a list: a JSON array, or a comma-separated string.
 func list(v any) []string {
 	var out []string
 	switch t := v.(type) {
 	case []any:
 		for _, x := range t {
-			out = append(out, str(x))
+			out = append(out, jsonhttp.Str(x))
 		}
 	case string:
 		for p := range strings.SplitSeq(t, ",") {
@@ -236,43 +193,30 @@ func list(v any) []string {
 	return out
 }
 
-func str(v any) string {
-	switch t := v.(type) {
-	case string:
-		return t
-	case json.Number:
-		return t.String()
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(t)
-	}
-}
-
 // user reads the answer's user fields.
 func (d *Dir) user(v map[string]any) (identity.User, error) {
 	f := d.cfg.Fields
-	id, err := strconv.ParseInt(str(at(v, f.ID)), 10, 64)
+	id, err := strconv.ParseInt(jsonhttp.Str(jsonhttp.At(v, f.ID)), 10, 64)
 	if err != nil || id <= 0 {
 		return identity.User{}, unavailable(fmt.Errorf("the answer has no integer user id at %q", f.ID))
 	}
-	u := identity.User{ID: id, Account: str(at(v, f.AccountOut)), Name: str(at(v, f.Name)), NickName: str(at(v, f.NickName)),
-		Mobile: str(at(v, f.Mobile)), AvatarURL: str(at(v, f.AvatarURL))}
-	if list, ok := at(v, f.Companies).([]any); ok {
+	u := identity.User{ID: id, Account: jsonhttp.Str(jsonhttp.At(v, f.AccountOut)), Name: jsonhttp.Str(jsonhttp.At(v, f.Name)), NickName: jsonhttp.Str(jsonhttp.At(v, f.NickName)),
+		Mobile: jsonhttp.Str(jsonhttp.At(v, f.Mobile)), AvatarURL: jsonhttp.Str(jsonhttp.At(v, f.AvatarURL))}
+	if list, ok := jsonhttp.At(v, f.Companies).([]any); ok {
 		for _, c := range list {
-			if n, err := strconv.ParseInt(str(c), 10, 64); err == nil {
+			if n, err := strconv.ParseInt(jsonhttp.Str(c), 10, 64); err == nil {
 				u.Companies = append(u.Companies, n)
 			}
 		}
 	}
-	if bo := str(at(v, f.BOUserID)); bo != "" {
-		u.BO = &identity.BOProfile{UserID: bo, ClientID: str(at(v, f.BOClientID)), PushName: str(at(v, f.BOPushName)),
-			RoleID: list(at(v, f.BORoles)), Owners: list(at(v, f.BOOwners))}
+	if bo := jsonhttp.Str(jsonhttp.At(v, f.BOUserID)); bo != "" {
+		u.BO = &identity.BOProfile{UserID: bo, ClientID: jsonhttp.Str(jsonhttp.At(v, f.BOClientID)), PushName: jsonhttp.Str(jsonhttp.At(v, f.BOPushName)),
+			RoleID: list(jsonhttp.At(v, f.BORoles)), Owners: list(jsonhttp.At(v, f.BOOwners))}
 		if u.BO.ClientID == "" {
 			u.BO.ClientID = bo
 		}
 	}
-	if n, err := strconv.ParseInt(str(at(v, f.DefaultCompany)), 10, 64); err == nil {
+	if n, err := strconv.ParseInt(jsonhttp.Str(jsonhttp.At(v, f.DefaultCompany)), 10, 64); err == nil {
 		u.DefaultCompany = n
 	} else if len(u.Companies) > 0 {
 		u.DefaultCompany = u.Companies[0]
@@ -292,7 +236,7 @@ func (d *Dir) Authenticate(ctx context.Context, account, password string) (ident
 		return identity.User{}, identity.ErrBadCredentials
 	case status/100 != 2:
 		return identity.User{}, unavailable(fmt.Errorf("check answered %d", status))
-	case d.cfg.Fields.Code != "" && str(at(v, d.cfg.Fields.Code)) != d.cfg.Fields.CodeOK:
+	case d.cfg.Fields.Code != "" && jsonhttp.Str(jsonhttp.At(v, d.cfg.Fields.Code)) != d.cfg.Fields.CodeOK:
 		return identity.User{}, identity.ErrBadCredentials
 	}
 	return d.user(v)
