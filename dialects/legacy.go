@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/authgate/authgate/identity/introspect"
 	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
 )
@@ -32,6 +34,94 @@ type Legacy struct {
 	until   time.Time
 	now     func() time.Time
 	metrics *Metrics
+	// introspector asks the legacy service about its opaque tokens; nil
+	// for a dialect that verifies legacy tokens itself (mmm).
+	introspector *introspect.Client
+}
+
+// ErrLegacyRefused is a legacy token the gateway will not take: the
+// legacy service says it is not genuine, or legacy.until has passed.
+// Dialects answer it with their ordinary invalid-token code.
+var ErrLegacyRefused = errors.New("legacy token refused")
+
+// IntrospectedLegacy is the `legacy` block of a dialect whose legacy
+// refresh tokens are opaque (bov3, appkey, mobile): the legacy service's
+// introspection endpoint decides whether one is genuine and whose it is.
+type IntrospectedLegacy struct {
+	// Until is the date (midnight UTC) or RFC 3339 time from which legacy
+	// tokens are refused; unset for no end.
+	Until time.Time `koanf:"until"`
+	// Introspect is the call to the legacy service; the block is off
+	// while its url is unset.
+	Introspect introspect.Config `koanf:"introspect"`
+}
+
+// DefaultIntrospectedLegacy is the block's defaults (RFC 7662's call).
+func DefaultIntrospectedLegacy() IntrospectedLegacy {
+	return IntrospectedLegacy{Introspect: introspect.Defaults()}
+}
+
+// Open builds the legacy window of the instance dialect with its
+// introspection client; nil when the block sets no introspect url. Each
+// problem names its key under legacy.
+func (c IntrospectedLegacy) Open(dialect string, deps Deps) (*Legacy, []error) {
+	if c.Introspect.URL == "" {
+		if !c.Until.IsZero() {
+			return nil, []error{errors.New("legacy.introspect.url: required with legacy.until: the legacy service's endpoint that says whether one of its refresh tokens is genuine and whose it is")}
+		}
+		return nil, nil
+	}
+	client, err := introspect.New(c.Introspect, deps.ConfigDir, deps.LookupEnv)
+	if err != nil {
+		var errs []error
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			errs = append(errs, errors.New("legacy.introspect."+line))
+		}
+		return nil, errs
+	}
+	l := LegacyWindow(dialect, c.Until, deps)
+	l.introspector = client
+	return l, nil
+}
+
+// maxLegacyToken bounds what is sent to the legacy service as a token:
+// anything longer is no token of its, and a client must not be able to
+// make the gateway post megabytes to it.
+const maxLegacyToken = 1024
+
+// Check asks the legacy service about an opaque refresh token presented
+// for exchange: its answer, ErrLegacyRefused (counted: not genuine, too
+// long, or the window has closed), or an outage wrapping
+// identity.ErrUnavailable, on which the dialect fails closed. Nothing is
+// cached: a token is asked about each time it is presented.
+func (l *Legacy) Check(ctx context.Context, token string) (introspect.Answer, error) {
+	if !l.Open() {
+		l.Count(LegacyRefresh, "retired")
+		return introspect.Answer{}, ErrLegacyRefused
+	}
+	if len(token) > maxLegacyToken {
+		l.Count(LegacyRefresh, "refused")
+		return introspect.Answer{}, ErrLegacyRefused
+	}
+	a, err := l.introspector.Introspect(ctx, token)
+	if errors.Is(err, introspect.ErrNotGenuine) {
+		l.Count(LegacyRefresh, "refused")
+		return introspect.Answer{}, fmt.Errorf("%w: %w", ErrLegacyRefused, err)
+	}
+	if err == nil && !a.Expires.IsZero() && !l.now().Before(a.Expires) {
+		l.Count(LegacyRefresh, "expired")
+		return introspect.Answer{}, fmt.Errorf("%w: the legacy service says it expired at %v", ErrLegacyRefused, a.Expires)
+	}
+	return a, err
+}
+
+// ExpiresOr is when an introspected token expires: the answer's expiry,
+// or fallback when the answer does not say.
+func ExpiresOr(a introspect.Answer, fallback time.Time) time.Time {
+	if a.Expires.IsZero() {
+		return fallback
+	}
+	return a.Expires
 }
 
 // LegacyWindow is the legacy window of the instance dialect, open until

@@ -67,6 +67,9 @@ type Config struct {
 	// FailureWindow, then 429.
 	FailureLimit  int64         `koanf:"failure_limit"`
 	FailureWindow time.Duration `koanf:"failure_window"`
+	// Legacy exchanges the refresh tokens of the service the gateway
+	// replaces, introspected there; the answer's subject is the appId.
+	Legacy dialects.IntrospectedLegacy `koanf:"legacy"`
 }
 
 // Defaults are the values of keys a block leaves out.
@@ -77,6 +80,7 @@ func Defaults() Config {
 		TimeLayout: time.RFC3339, TimeZone: "UTC", TokenHeader: "Authorization",
 		LoginPath: "/api/base/token/login", RefreshPath: "/api/base/token/refresh",
 		MaxBodyBytes: dialects.DefaultMaxBody, FailureLimit: 10, FailureWindow: 15 * time.Minute,
+		Legacy: dialects.DefaultIntrospectedLegacy(),
 	}
 }
 
@@ -98,6 +102,8 @@ type Dialect struct {
 	log     *slog.Logger
 	metrics *dialects.Metrics
 	verify  func(hash, secret string) (bool, error)
+	// legacy is the legacy window; nil without a legacy block.
+	legacy *dialects.Legacy
 
 	src  appsSource
 	from string // the source for logs: the file as configured, or "apps_query"
@@ -131,6 +137,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if cfg.FailureLimit < 1 || cfg.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("failure_limit and max_body_bytes must be positive"))
 	}
+	legacy, legacyErrs := cfg.Legacy.Open(name, deps)
+	errs = append(errs, legacyErrs...)
 	src, from, err := newSource(cfg, deps)
 	var apps *Apps
 	var rejected []error
@@ -163,7 +171,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	}
 	d := &Dialect{
 		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
-		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify,
+		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify, legacy: legacy,
 		src: src, from: from, stop: make(chan struct{}), done: make(chan struct{}),
 		m: newMetrics(deps.Registerer),
 	}

@@ -167,14 +167,23 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, &dialects.RequestError{Msg: "Required request parameter 'refreshToken' is not present"})
 		return
 	}
+	ctx, now := r.Context(), d.now()
 	sid, _, ok := strings.Cut(presented, ".")
+	var sess tokenstore.Session
+	err := tokenstore.ErrNotFound
+	if ok && sid != "" {
+		sess, err = d.store.Session(ctx, sid, now)
+	}
+	if errors.Is(err, tokenstore.ErrNotFound) && d.legacy != nil {
+		// Not one of the gateway's: perhaps the legacy service's.
+		d.exchangeLegacy(w, r, presented, now)
+		return
+	}
 	if !ok || sid == "" {
 		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid refresh token", nil))
 		return
 	}
-	ctx, now := r.Context(), d.now()
-	sess, err := d.store.Session(ctx, sid, now)
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
@@ -184,24 +193,67 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, err)
 		return
 	}
-	app, known := d.apps.Load().lookup(sess.Subject)
+	app, ok := d.liveApp(w, r, sess.Subject)
+	if !ok {
+		return
+	}
+	d.rotate(w, r, app, sid, presented, nil, now)
+}
+
+// liveApp is the app of a session being refreshed, or, when it is gone or
+// disabled, false with the refusal written.
+func (d *Dialect) liveApp(w http.ResponseWriter, r *http.Request, appID string) (App, bool) {
+	app, known := d.apps.Load().lookup(appID)
 	if !known {
 		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
-		return
+		return App{}, false
 	}
 	if !app.enabled() {
 		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil))
+		return App{}, false
+	}
+	return app, true
+}
+
+// exchangeLegacy answers a refresh with a token the gateway does not know
+// by asking the legacy service: a genuine one of a live app becomes a
+// gateway session (dialects.ExchangeLegacy) and is answered as a refresh.
+func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, presented string, now time.Time) {
+	a, err := d.legacy.Check(r.Context(), presented)
+	if errors.Is(err, dialects.ErrLegacyRefused) {
+		d.metrics.Refreshed(d.name, "invalid")
+		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
 		return
 	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	app, ok := d.liveApp(w, r, a.Subject)
+	if !ok {
+		return
+	}
+	sid := dialects.LegacySessionID(d.keys, presented)
+	d.rotate(w, r, app, sid, presented, &tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: app.AppID, CreatedAt: now, LastSeen: now,
+		ExpiresAt: dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL)), RefreshHash: dialects.HashToken(presented),
+	}, now)
+}
+
+// rotate answers a refresh of session sid with a new Token and a rotated
+// refresh token; adopt, when set, is the session a legacy token becomes
+// first.
+func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, presented string, adopt *tokenstore.Session, now time.Time) {
+	ctx := r.Context()
 	next := sid + "." + dialects.NewID() + dialects.NewID()
 	tok, err := d.token(app, sid, next, now)
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
 	}
-	tok, err = dialects.RotateRefresh(ctx, d.store, d.metrics, dialects.Rotation[Token]{
+	rotation := dialects.Rotation[Token]{
 		Dialect: d.name, SessionID: sid, Presented: presented, Next: tok, NextRefresh: next,
 		NextExpiresAt: now.Add(d.cfg.RefreshTTL), Grace: d.cfg.RefreshGrace, Now: now,
 		Renew: func(earlier Token) (Token, error) {
@@ -210,7 +262,12 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 			}
 			return d.token(app, sid, earlier.RefreshToken, now)
 		},
-	})
+	}
+	if adopt != nil {
+		tok, err = dialects.ExchangeLegacy(ctx, d.store, d.legacy, *adopt, rotation)
+	} else {
+		tok, err = dialects.RotateRefresh(ctx, d.store, d.metrics, rotation)
+	}
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session ended", "app_id", app.AppID)

@@ -69,6 +69,10 @@ type Config struct {
 	LoginWindow time.Duration `koanf:"login_window"`
 	// Verify is the XverifyApi policy.
 	Verify VerifyConfig `koanf:"verify_api"`
+	// Legacy exchanges the refresh tokens of the service the gateway
+	// replaces, introspected there; the answer's subject is the user's
+	// account (userName).
+	Legacy dialects.IntrospectedLegacy `koanf:"legacy"`
 }
 
 // VerifyConfig is the XverifyApi policy and cipher.
@@ -104,6 +108,7 @@ func Defaults() Config {
 			Enforcement: "required", Mode: "ecb", Encoding: "base64",
 			Skew: 5 * time.Minute, ReplayWindow: 15 * time.Minute,
 		},
+		Legacy: dialects.DefaultIntrospectedLegacy(),
 	}
 }
 
@@ -136,6 +141,8 @@ type Dialect struct {
 	log       *slog.Logger
 	metrics   *dialects.Metrics
 	m         *metrics
+	// legacy is the legacy window; nil without a legacy block.
+	legacy *dialects.Legacy
 }
 
 // New builds an instance from its config block.
@@ -182,6 +189,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if deps.Users == nil {
 		errs = append(errs, errors.New("type: bov3 logs in by user name and password: set identity.users_file"))
 	}
+	legacy, legacyErrs := cfg.Legacy.Open(name, deps)
+	errs = append(errs, legacyErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -198,7 +207,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	d := &Dialect{
 		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
 		verify: vc, loc: loc, store: deps.Store, storeKind: deps.StoreKind, users: deps.Users,
-		now: now, log: log, metrics: deps.Metrics, m: newMetrics(deps.Registerer),
+		now: now, log: log, metrics: deps.Metrics, m: newMetrics(deps.Registerer), legacy: legacy,
 	}
 	if d.storeKind == "" {
 		d.storeKind = "local"

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"slices"
@@ -264,7 +265,11 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, now := r.Context(), d.now()
 	sess, err := d.store.Session(ctx, d.sessionID(refresh), now)
-	if errors.Is(err, tokenstore.ErrNotFound) ||
+	if errors.Is(err, tokenstore.ErrNotFound) && d.legacy != nil {
+		// Not one of the gateway's: perhaps the legacy service's.
+		sess, err = d.adoptLegacy(r, refresh, owner, now)
+	}
+	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, dialects.ErrLegacyRefused) ||
 		(err == nil && subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(refresh))) != 1) {
 		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonRevoked, "refreshToken is invalid or expired", err))
@@ -303,6 +308,45 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	d.metrics.Issued(d.name, "refresh")
 	dialects.NoteSubject(r, sess.Subject)
 	d.writeData(w, snake, data, now)
+}
+
+// adoptLegacy asks the legacy service about a refresh token the gateway
+// does not know: a genuine one of a bo user becomes a gateway session
+// under the id the token derives (bov3 refresh tokens do not rotate, so
+// the client keeps it), and the session is read back. An exchanged token
+// whose session has ended is not adopted again (tokenstore.ErrNotFound).
+func (d *Dialect) adoptLegacy(r *http.Request, refresh, owner string, now time.Time) (tokenstore.Session, error) {
+	ctx := r.Context()
+	a, err := d.legacy.Check(ctx, refresh)
+	if err != nil {
+		return tokenstore.Session{}, err
+	}
+	u, err := d.users.ByAccount(ctx, a.Subject)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.BO == nil) {
+		d.legacy.Count(dialects.LegacyRefresh, "refused")
+		return tokenstore.Session{}, fmt.Errorf("bov3: legacy token of %q, who is no bo user here: %w", a.Subject, dialects.ErrLegacyRefused)
+	}
+	if err != nil {
+		return tokenstore.Session{}, err
+	}
+	sid := d.sessionID(refresh)
+	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: u.BO.UserID,
+		Attrs:     map[string]string{"owner": owner, "account": u.Account},
+		CreatedAt: now, LastSeen: now, ExpiresAt: dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL)),
+		RefreshHash: dialects.HashToken(refresh),
+	}, now)
+	if err != nil {
+		return tokenstore.Session{}, err
+	}
+	sess, err := d.store.Session(ctx, sid, now)
+	switch {
+	case created && err == nil:
+		d.legacy.Count(dialects.LegacyRefresh, "exchanged")
+	case errors.Is(err, tokenstore.ErrNotFound):
+		d.legacy.Count(dialects.LegacyRefresh, "refused")
+	}
+	return sess, err
 }
 
 // logout is POST /bo/api/v3/auth/logout with a valid access token: the

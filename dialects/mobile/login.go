@@ -189,6 +189,30 @@ func (d *Dialect) resolveUser(ctx context.Context, mobile string, req loginReque
 	return UserInfo{CompanyType: int32(ct), ID: acct.ID, Mobile: mobile, NickName: maskMobile(mobile), UserName: mobile}, nil
 }
 
+// knownUser finds the user of a number without registering it: the user
+// directory, then the store's registered accounts; identity.ErrNotFound
+// when neither knows it.
+func (d *Dialect) knownUser(ctx context.Context, mobile string) (UserInfo, error) {
+	if d.users != nil {
+		u, err := d.users.ByMobile(ctx, mobile)
+		if err == nil {
+			return userInfo(u, mobile, 0), nil
+		}
+		if !errors.Is(err, identity.ErrNotFound) {
+			return UserInfo{}, err
+		}
+	}
+	acct, err := d.store.Account(ctx, "mobile:"+mobile)
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return UserInfo{}, fmt.Errorf("mobile: %w", identity.ErrNotFound)
+	}
+	if err != nil {
+		return UserInfo{}, err
+	}
+	ct, _ := strconv.Atoi(acct.Attrs["companyType"])
+	return UserInfo{CompanyType: int32(ct), ID: acct.ID, Mobile: mobile}, nil
+}
+
 // userInfo is the seed's userInfo of a directory user.
 func userInfo(u identity.User, mobile string, companyType int32) UserInfo {
 	return UserInfo{AvatarURL: u.AvatarURL, CompanyType: companyType, ID: u.ID, Mobile: mobile,

@@ -66,6 +66,10 @@ type Config struct {
 	LoginStatusPath string    `koanf:"login_status_path"`
 	MaxBodyBytes    int64     `koanf:"max_body_bytes"`
 	SMS             SMSConfig `koanf:"sms"`
+	// Legacy exchanges the refresh tokens of the service the gateway
+	// replaces, introspected there; the answer's subject is the user's
+	// mobile number.
+	Legacy dialects.IntrospectedLegacy `koanf:"legacy"`
 }
 
 // SMSConfig is the code policy and the sender.
@@ -129,6 +133,7 @@ func Defaults() Config {
 				Backoff:         200 * time.Millisecond,
 			},
 		},
+		Legacy: dialects.DefaultIntrospectedLegacy(),
 	}
 }
 
@@ -162,6 +167,8 @@ type Dialect struct {
 	log        *slog.Logger
 	metrics    *dialects.Metrics
 	m          *metrics
+	// legacy is the legacy window; nil without a legacy block.
+	legacy *dialects.Legacy
 }
 
 // New builds an instance from its config block.
@@ -210,6 +217,8 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if err != nil {
 		errs = append(errs, err)
 	}
+	legacy, legacyErrs := cfg.Legacy.Open(name, deps)
+	errs = append(errs, legacyErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -224,7 +233,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize),
 		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
-		m: newMetrics(deps.Registerer),
+		m: newMetrics(deps.Registerer), legacy: legacy,
 	}
 	// The series the alerts divide exist from the start: a sender that
 	// fails from its first message still shows as a failure rate.

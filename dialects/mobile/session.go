@@ -13,6 +13,7 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -135,6 +136,11 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := d.verifyAccess(*req.AccessToken)
+	if err != nil && !errors.Is(err, jwtkit.ErrExpired) && d.legacy != nil {
+		// Not the gateway's access token: perhaps a legacy pair.
+		d.exchangeLegacy(w, r, *req.RefreshToken)
+		return
+	}
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) {
 		d.metrics.Refreshed(d.name, "invalid")
 		d.WriteError(w, r, refuse(CodeTokenInvalid, dialects.ReasonMalformed, "accessToken 无效", err))
@@ -165,6 +171,104 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	d.metrics.Issued(d.name, "refresh")
 	dialects.NoteSubject(r, strconv.FormatInt(c.UID, 10))
 	writeOK(w, Token{Expire: d.formatTime(exp), Value: access})
+}
+
+// exchangeLegacy answers a refresh with a legacy pair: the legacy service
+// says whether the refresh token is genuine and whose number it is; the
+// token becomes a gateway session (once: an ended one is not adopted
+// again) which the client goes on refreshing with the same refresh token
+// and the gateway's access tokens. The device is the request's device
+// header; a device displaced by a newer login elsewhere is told so.
+func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh string) {
+	ctx, now := r.Context(), d.now()
+	a, err := d.legacy.Check(ctx, refresh)
+	if errors.Is(err, dialects.ErrLegacyRefused) {
+		d.metrics.Refreshed(d.name, "invalid")
+		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	u, err := d.knownUser(ctx, a.Subject)
+	if errors.Is(err, identity.ErrNotFound) {
+		d.legacy.Count(dialects.LegacyRefresh, "refused")
+		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	device := r.Header.Get(d.cfg.DeviceHeader)
+	sid := dialects.LegacySessionID(d.keys, refresh)
+	exp := dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL))
+	seat := d.seatKey(u.ID, 0)
+	if d.cfg.SingleDevice {
+		// A newer login on another device holds the seat: in the legacy
+		// service it would have kicked this one.
+		if err := d.displaced(ctx, seat, sid, device, now); err != nil {
+			d.WriteError(w, r, err)
+			return
+		}
+	}
+	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
+		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(u.ID, 10), Device: device,
+		Attrs:     map[string]string{"mobile": u.Mobile, "company_type": strconv.Itoa(int(u.CompanyType)), "product_type": "0"},
+		CreatedAt: now, LastSeen: now, ExpiresAt: exp, RefreshHash: dialects.HashToken(refresh),
+	}, now)
+	if err == nil {
+		err = d.store.CheckSession(ctx, sid, now)
+	}
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		d.legacy.Count(dialects.LegacyRefresh, "refused")
+		d.WriteError(w, r, refuse(CodeLoginExpired, dialects.ReasonRevoked, "登录已失效,请重新登录", err))
+		return
+	}
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if created && d.cfg.SingleDevice {
+		if _, err := d.store.ClaimSeat(ctx, tokenstore.SeatClaim{Key: seat, SessionID: sid, Device: device, ExpiresAt: exp, Now: now}); err != nil {
+			d.WriteError(w, r, err)
+			return
+		}
+	}
+	access, accessExp, err := d.issueAccess(u.ID, sid, device, u.Mobile, u.CompanyType, 0, now)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	if created {
+		d.legacy.Count(dialects.LegacyRefresh, "exchanged")
+	}
+	d.metrics.Refreshed(d.name, "rotated")
+	d.metrics.Issued(d.name, "refresh")
+	dialects.NoteSubject(r, strconv.FormatInt(u.ID, 10))
+	writeOK(w, Token{Expire: d.formatTime(accessExp), Value: access})
+}
+
+// displaced refuses a legacy exchange whose seat a live session on
+// another device holds.
+func (d *Dialect) displaced(ctx context.Context, seat, sid, device string, now time.Time) error {
+	st, err := d.store.SeatState(ctx, seat, device, now)
+	if err != nil {
+		return err
+	}
+	h := st.Holder
+	if h.SessionID == "" || h.SessionID == sid || h.Device == device {
+		return nil
+	}
+	switch err := d.store.CheckSession(ctx, h.SessionID, now); {
+	case err == nil:
+		return refuse(CodeKicked, dialects.ReasonRevoked, "账号已在其他设备登录", nil)
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
 }
 
 // LoginStatus is the seed's CheckLoginStatusResp.

@@ -1,0 +1,195 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/internal/legacytest"
+)
+
+// lateClock lets a legacy service started before the gateway read the
+// gateway's clock once it exists.
+type lateClock struct{ c *clock }
+
+func (l *lateClock) Now() time.Time { return l.c.Now() }
+
+// introspectBlock is a legacy block asking the fake legacy service, at the
+// given indent.
+func introspectBlock(indent, url string) string {
+	return indent + "legacy:\n" + indent + "  introspect:\n" + indent + "    url: " + url + "/introspect\n"
+}
+
+// TestLegacyAppkeyExchange: an app holding the legacy service's refresh
+// token refreshes through the gateway: the legacy service is asked, the
+// token becomes a gateway session answered as any refresh, a second
+// presentation is a reuse (appkey has no grace window by default) that
+// ends it, and it is never exchanged again; tokens the legacy service
+// does not know, or of a disabled app, are refused; a legacy service that
+// does not answer fails closed.
+func TestLegacyAppkeyExchange(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		lc := &lateClock{}
+		legacy := legacytest.Start(t, lc.Now)
+		e := startAppkey(t, store, introspectBlock("    ", legacy.URL))
+		lc.c = e.clock
+		held := legacy.IssueOpaque("app-1", 24*time.Hour)
+
+		r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+held, nil, "")
+		if r.status != 200 || r.body["loginUser"] == nil {
+			t.Fatalf("legacy refresh token: %d %s", r.status, r.raw)
+		}
+		access, next := r.body["accessToken"].(string), r.body["refreshToken"].(string)
+		if !strings.HasPrefix(next, "lg-") {
+			t.Fatalf("the new refresh token %q is not of the exchanged session", next)
+		}
+		if r, seen := e.echo(t, "/api/orders", bearer(access)); r.status != 200 || seen["X-Auth-App-Id"][0] != "app-1" {
+			t.Fatalf("the exchanged access token: %d %s", r.status, r.raw)
+		}
+		if legacy.Introspections() != 1 {
+			t.Fatalf("%d introspections for one exchange", legacy.Introspections())
+		}
+
+		if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+held, nil, ""); r.status != 401 {
+			t.Fatalf("the legacy token presented again: %d %s", r.status, r.raw)
+		}
+		if r, _ := e.echo(t, "/api/orders", bearer(access)); r.status != 401 {
+			t.Fatalf("the session of a reused legacy token still works: %d", r.status)
+		}
+		if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+held, nil, ""); r.status != 401 {
+			t.Fatalf("an ended legacy token was exchanged again: %d %s", r.status, r.raw)
+		}
+
+		if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken=never-issued-by-legacy", nil, ""); r.status != 401 {
+			t.Errorf("a token the legacy service does not know: %d %s", r.status, r.raw)
+		}
+		if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+legacy.IssueOpaque("app-off", time.Hour), nil, ""); r.status != 403 {
+			t.Errorf("a legacy token of a disabled app: %d %s", r.status, r.raw)
+		}
+
+		m := e.metricsText(t)
+		for _, want := range []string{
+			`authgate_legacy_tokens_total{dialect="appkey",kind="refresh",result="exchanged"} 1`,
+			`authgate_legacy_tokens_total{dialect="appkey",kind="refresh",result="refused"} 3`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))
+			}
+		}
+
+		legacy.Close()
+		if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken=unknown-while-legacy-is-down", nil, ""); r.status != 503 {
+			t.Errorf("legacy service down: %d %s, want 503", r.status, r.raw)
+		}
+	})
+}
+
+// TestLegacyAppkeyUntil: after legacy.until the legacy service is not even
+// asked.
+func TestLegacyAppkeyUntil(t *testing.T) {
+	lc := &lateClock{}
+	legacy := legacytest.Start(t, lc.Now)
+	e := startAppkey(t, "memory", introspectBlock("    ", legacy.URL)+"      until: 2020-01-01\n")
+	lc.c = e.clock
+	if w := e.gw.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "dialects.appkey.legacy.until: 2020-01-01T00:00:00Z has passed") {
+		t.Fatalf("warnings = %v", w)
+	}
+	if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+legacy.IssueOpaque("app-1", time.Hour), nil, ""); r.status != 401 {
+		t.Fatalf("a legacy token after legacy.until: %d %s", r.status, r.raw)
+	}
+	if legacy.Introspections() != 0 {
+		t.Fatal("the legacy service was asked after legacy.until")
+	}
+}
+
+// TestLegacyBov3Exchange: bov3 refresh tokens do not rotate, so a genuine
+// legacy one becomes the gateway session's own refresh token: answered
+// with itself and a gateway access token, again and again, until the
+// session ends; then it is not adopted again.
+func TestLegacyBov3Exchange(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		lc := &lateClock{}
+		legacy := legacytest.Start(t, lc.Now)
+		tg := startGateway(t, gwOptions{store: store, more: `  bov3:
+    type: bov3
+    secret: bov3-test-signing-key-0123456789abcdef
+    verify_api:
+      enforcement: "off"
+` + introspectBlock("    ", legacy.URL), routes: defaultRoutes + `  - name: bo
+    path_prefix: /bo/api/v3/
+    dialects: [bov3]
+    upstream: echo
+`})
+		lc.c = tg.clock
+		owner := map[string]string{"XownerId": "proj-1"}
+		held := legacy.IssueOpaque("demo", 24*time.Hour)
+		refresh := func() reply {
+			return tg.do(t, "GET", "/bo/api/v3/auth/token/refresh?_nodejs=common-data&refreshToken="+held, owner, "")
+		}
+		r := refresh()
+		if r.status != 200 || r.body["success"] != true || r.data(t)["refreshToken"] != held {
+			t.Fatalf("legacy refresh token: %d %s", r.status, r.raw)
+		}
+		access := r.data(t)["accessToken"].(string)
+		h := map[string]string{"XownerId": "proj-1", "Authorization": "Bearer " + access}
+		if r, seen := tg.echo(t, "/bo/api/v3/orders", h); r.status != 200 || seen["X-Auth-User-Id"][0] != "ptdev" {
+			t.Fatalf("the exchanged access token: %d %s", r.status, r.raw)
+		}
+		if r := refresh(); r.status != 200 || r.data(t)["refreshToken"] != held {
+			t.Fatalf("the adopted token refreshed again: %d %s", r.status, r.raw)
+		}
+		if r := tg.do(t, "POST", "/bo/api/v3/auth/logout", h, ""); r.status != 200 {
+			t.Fatalf("logout: %d %s", r.status, r.raw)
+		}
+		if r := refresh(); r.status != 401 || r.body["success"] != false {
+			t.Fatalf("a logged-out legacy token was adopted again: %d %s", r.status, r.raw)
+		}
+		unknown := strings.Repeat("a", 32)
+		if r := tg.do(t, "GET", "/bo/api/v3/auth/token/refresh?_nodejs=common-data&refreshToken="+unknown, owner, ""); r.status != 401 {
+			t.Errorf("a token the legacy service does not know: %d %s", r.status, r.raw)
+		}
+		if !strings.Contains(tg.metricsText(t), `authgate_legacy_tokens_total{dialect="bov3",kind="refresh",result="exchanged"} 1`) {
+			t.Error("the exchange is not counted")
+		}
+	})
+}
+
+// TestLegacyMobileExchange: a mobile client holding a legacy pair
+// refreshes: the legacy service vouches for the refresh token, the
+// gateway answers a new access token of a session that the client goes on
+// refreshing with the same refresh token.
+func TestLegacyMobileExchange(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		lc := &lateClock{}
+		legacy := legacytest.Start(t, lc.Now)
+		e := startMobile(t, store, introspectBlock("    ", legacy.URL))
+		lc.c = e.clock
+		held := legacy.IssueOpaque("13800138000", 24*time.Hour)
+		device := map[string]string{"X-Device-Number": "dev-1"}
+		r := e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"legacy-access-token","refreshToken":"`+held+`"}`)
+		if r.status != 200 || r.intCode(t) != 0 {
+			t.Fatalf("legacy pair: %d %s", r.status, r.raw)
+		}
+		access := r.data(t)["value"].(string)
+		if _, ok := r.data(t)["expire"].(string); !ok {
+			t.Fatalf("expire is not a string: %s", r.raw)
+		}
+		r, seen := e.echo(t, "/app/orders", bearer(access))
+		if r.status != 200 || seen["X-Auth-User-Id"][0] != "10" || seen["X-Auth-Mobile"][0] != "13800138000" || seen["X-Auth-Device"][0] != "dev-1" {
+			t.Fatalf("the exchanged access token: %d %s %v", r.status, r.raw, seen)
+		}
+		r = e.do(t, "POST", "/app/auth/token/refresh", nil, `{"accessToken":"`+access+`","refreshToken":"`+held+`"}`)
+		if r.intCode(t) != 0 {
+			t.Fatalf("refreshing the exchanged session: %s", r.raw)
+		}
+		unknown := legacy.IssueOpaque("13900000000", time.Hour) // a number nobody here knows
+		r = e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"x","refreshToken":"`+unknown+`"}`)
+		if r.intCode(t) != 1205 {
+			t.Errorf("a legacy token of an unknown number: %s", r.raw)
+		}
+		r = e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"x","refreshToken":"not-genuine"}`)
+		if r.intCode(t) != 1205 {
+			t.Errorf("a token the legacy service does not know: %s", r.raw)
+		}
+	})
+}
