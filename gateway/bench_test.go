@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,4 +64,69 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// BenchmarkShadowProxy measures what shadow mode adds to a forwarded
+// request: the same mmm request on an enforce route, on a shadow route
+// (the check runs in a goroutine beside the forward) and on a public
+// route (a forward with no check at all), on memory and on Redis.
+// skipped/op is the share of shadow requests forwarded without a check
+// because shadowMaxChecks were already running.
+//
+//	go test -run '^$' -bench ShadowProxy -benchmem ./gateway
+func BenchmarkShadowProxy(b *testing.B) {
+	for _, store := range []string{"memory", "redis"} {
+		o := gwOptions{store: store, more: "  old:\n    type: mmm\n    secret: " + testSecret + "\n", routes: `routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - path_prefix: /old/
+    dialects: [old]
+    mode: shadow
+    upstream: echo
+  - path_prefix: /pub/
+    public: true
+    upstream: echo
+`}
+		if store == "redis" {
+			o.prefix = newPrefix(b)
+		}
+		cfg, err := gateway.Load(writeConfig(b, o), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := g.Handler()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"account":"demo","password":"demo123"}`)))
+		access := between(rec.Body.String(), `"access_token":"`, `"`)
+		for _, path := range []string{"/v1/orders", "/old/orders", "/pub/orders"} {
+			skipped := func() float64 {
+				m := httptest.NewRecorder()
+				g.AdminHandler().ServeHTTP(m, httptest.NewRequest("GET", "/metrics", nil))
+				n, _ := strconv.ParseFloat(between(m.Body.String(), `authgate_shadow_checks_skipped_total{route="/old/"} `, "\n"), 64)
+				return n
+			}
+			b.Run(store+path, func(b *testing.B) {
+				before := skipped()
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequest("GET", path, nil)
+					req.Header.Set("X-Mmm-Accesstoken", access)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+				if path == "/old/orders" {
+					b.ReportMetric((skipped()-before)/float64(b.N), "skipped/op")
+				}
+			})
+		}
+		_ = g.Close()
+	}
 }

@@ -242,3 +242,67 @@ func TestRepositoryConfigIsValid(t *testing.T) {
 		t.Fatalf("demo login on the shipped config: %s", r.raw)
 	}
 }
+
+// TestRouteModeProblems: route modes that cannot work are refused at load,
+// each naming its key and the way out.
+func TestRouteModeProblems(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "users.yaml", usersFile())
+	path := writeFile(t, dir, "config.yaml", `identity:
+  users_file: users.yaml
+dialects:
+  mmm:
+    type: mmm
+    secret: `+testSecret+`
+routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - path_prefix: /old/
+    dialects: [mmm]
+    mode: shadow
+    methods: [GET]
+    upstream: echo
+  - path_prefix: /pub/
+    public: true
+    mode: shadow
+    upstream: echo
+  - path_prefix: /x/
+    dialects: [mmm]
+    mode: observe
+    upstream: echo
+`)
+	_, err := gateway.Load(path, nil)
+	var ce *gateway.ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a ConfigError", err)
+	}
+	for _, want := range []string{
+		"routes[1].dialects: dialect mmm is also on enforce route routes[0]",
+		"routes[1].methods: a shadow route forwards every method as received",
+		"routes[2].mode: a public route checks no credentials to shadow",
+		`routes[3].mode: "observe" is not one of enforce, shadow`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no problem %q in\n%v", want, err)
+		}
+	}
+}
+
+// TestShadowDialectEndpointsNotMounted: a dialect on shadow routes only
+// serves none of its endpoints (they are the legacy service's), while
+// another instance of the same type enforces elsewhere at the same paths.
+func TestShadowDialectEndpointsNotMounted(t *testing.T) {
+	tg := startGateway(t, gwOptions{more: "  old:\n    type: mmm\n    secret: " + testSecret + "\n", routes: `routes:
+  - path_prefix: /v1/
+    dialects: [mmm]
+    upstream: echo
+  - path_prefix: /legacy/
+    dialects: [old]
+    mode: shadow
+    upstream: echo
+`})
+	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.code(t) != "00000" {
+		t.Fatalf("the enforcing instance's login: %s", r.raw)
+	}
+}

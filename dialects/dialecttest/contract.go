@@ -47,7 +47,7 @@ type Case struct {
 // 503 in the dialect's envelope; every error class (the gateway's
 // upstream errors among them) answers its status in the envelope recorded
 // in testdata/envelopes.golden.json (go test -update rewrites it);
-// endpoint paths are canonical and unique.
+// endpoint paths are canonical and unique; a shadow check writes nothing.
 func Contract(t *testing.T, c Case) {
 	ForEachStore(t, func(t *testing.T, kind string) {
 		o := c.Options
@@ -85,6 +85,24 @@ func Contract(t *testing.T, c Case) {
 			r, id := e.Protected(t, "/x", headers())
 			if id == nil || id.Dialect != c.Name || id.Subject == "" || id.SessionID == "" {
 				t.Fatalf("a login's credential: %d %s", r.Status, r.Raw)
+			}
+		})
+		t.Run("ShadowCheckChangesNothing", func(t *testing.T) {
+			// A shadow check of a login's credential passes without a
+			// write (the store is guarded as the gateway guards it), and
+			// leaves the very same request good for the legacy service
+			// to spend: an anti-replay header it checked is still fresh.
+			e := Start(t, c.Factory, c.Name, c.Block, o)
+			h := c.Login(t, e)()
+			req := httptest.NewRequest("GET", "/x", nil).WithContext(dialects.WithShadow(context.Background()))
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			if _, err := e.Dialect.Authenticate(req); err != nil {
+				t.Fatalf("shadow check of a login's credential: %v (reason %s)", err, dialects.Reason(err))
+			}
+			if r, id := e.Protected(t, "/x", h); id == nil {
+				t.Fatalf("the same request after its shadow check: %d %s", r.Status, r.Raw)
 			}
 		})
 		t.Run("AnotherSpellingOfTheTokenIsRefused", func(t *testing.T) {

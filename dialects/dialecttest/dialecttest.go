@@ -272,7 +272,8 @@ func Build(t testing.TB, f dialects.Factory, name, block string, o Options) (*En
 	reg := prometheus.NewRegistry()
 	e := &Env{Name: name, Clock: o.Clock, Store: &Outage{Store: store}, Logs: logs, Dir: o.Dir, metrics: reg}
 	d, err := f.New(name, m, dialects.Deps{
-		Store: e.Store, Users: users, Now: o.Clock.Now,
+		// Guarded as the gateway guards it: a shadow check cannot write.
+		Store: tokenstore.Guard{Store: e.Store}, Users: users, Now: o.Clock.Now,
 		Logger:  slog.New(slog.NewJSONHandler(logs, nil)).With("dialect", name),
 		Metrics: dialects.NewMetrics(reg), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, reg),
 		LookupEnv: func(k string) (string, bool) { v, ok := o.Env[k]; return v, ok },
