@@ -147,6 +147,9 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 		return nil, err
 	}
 	rt.proxy = p
+	if rt.shadow {
+		g.shadow.register(rt)
+	}
 	return rt, nil
 }
 

@@ -35,9 +35,10 @@ const (
 
 // shadowMetrics are the series of shadow mode.
 type shadowMetrics struct {
-	verdicts  *prometheus.CounterVec
-	agreement *prometheus.CounterVec
-	skipped   *prometheus.CounterVec
+	verdicts      *prometheus.CounterVec
+	agreement     *prometheus.CounterVec
+	disagreements *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
 }
 
 func newShadowMetrics(reg prometheus.Registerer) *shadowMetrics {
@@ -50,13 +51,31 @@ func newShadowMetrics(reg prometheus.Registerer) *shadowMetrics {
 			Name: "authgate_shadow_agreement_total",
 			Help: "Shadow checks by route, deciding dialect and result: agree, disagree, or inconclusive (the upstream's answer or the store said nothing about the credentials).",
 		}, []string{"route", "dialect", "result"}),
+		disagreements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_shadow_disagreements_total",
+			Help: "Shadow checks whose verdict the upstream's answer contradicts, by route, deciding dialect, the gateway's verdict and the upstream's answer.",
+		}, []string{"route", "dialect", "gateway", "upstream"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_shadow_checks_skipped_total",
 			Help: "Shadow-route requests forwarded without a check because too many checks were already running, by route.",
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.verdicts, m.agreement, m.skipped)
+	reg.MustRegister(m.verdicts, m.agreement, m.disagreements, m.skipped)
 	return m
+}
+
+// agreementResults are the results of a shadow check.
+var agreementResults = []string{"agree", "disagree", "inconclusive"}
+
+// register makes the series of a shadow route exist from the start, so a
+// dashboard or an alert on their rate sees the first check.
+func (s *shadow) register(rt *route) {
+	s.m.skipped.WithLabelValues(rt.name)
+	for _, d := range rt.names {
+		for _, r := range agreementResults {
+			s.m.agreement.WithLabelValues(rt.name, d, r)
+		}
+	}
 }
 
 // shadow holds what the shadow routes share: the bound on checks running
@@ -141,6 +160,7 @@ func (s *shadow) compare(ctx context.Context, rt *route, checked <-chan verdict,
 	result := dialects.Agreement(v.reason, up)
 	s.m.agreement.WithLabelValues(rt.name, name, result).Inc()
 	if result == "disagree" {
+		s.m.disagreements.WithLabelValues(rt.name, name, gw, up.Label).Inc()
 		s.log.LogAttrs(ctx, slog.LevelWarn, "shadow disagreement",
 			slog.String("route", rt.name), slog.String("dialect", name),
 			slog.String("reason", gw), slog.String("upstream", up.Label), slog.Int("status", status))

@@ -2,9 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +148,8 @@ func TestShadowMode(t *testing.T) {
 				t.Errorf("%d keys in Redis after shadow traffic; want none", n)
 			}
 		}
+		// The dashboard's migration row reads what this gateway exports.
+		checkDashboard(t, tg.metricsText(t), "authgate_shadow_", "authgate_legacy_")
 	})
 }
 
@@ -161,4 +166,67 @@ func grepLines(s, substr string) string {
 // forge is a legacy-shaped mmm token signed with another secret.
 func forge(t testing.TB, secret string) string {
 	return legacytest.Forge(t, secret, time.Now().Add(time.Hour))
+}
+
+// checkDashboard checks every query of the shipped Grafana dashboard that
+// reads a metric starting with one of prefixes against a scrape of the
+// gateway: the metric exists, and so does every label the query groups
+// by or matches on.
+func checkDashboard(t *testing.T, scrape string, prefixes ...string) {
+	t.Helper()
+	raw, err := os.ReadFile("../deploy/grafana/authgate-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	metricRe := regexp.MustCompile(`(authgate_[a-z_]+)(\{([^}]*)\})?`)
+	byRe := regexp.MustCompile(`by \(([^)]*)\)`)
+	matcherRe := regexp.MustCompile(`([a-z_]+)=~?"`)
+	checked := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, m := range metricRe.FindAllStringSubmatch(target.Expr, -1) {
+				name := m[1]
+				if !slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(name, pre) }) {
+					continue
+				}
+				checked++
+				var series []string
+				for _, line := range strings.Split(scrape, "\n") {
+					if strings.HasPrefix(line, name+"{") {
+						series = append(series, line)
+					}
+				}
+				if len(series) == 0 {
+					t.Errorf("panel %q: the gateway exports no %s", p.Title, name)
+					continue
+				}
+				var labels []string
+				for _, by := range byRe.FindAllStringSubmatch(target.Expr, -1) {
+					for l := range strings.SplitSeq(by[1], ",") {
+						labels = append(labels, strings.TrimSpace(l))
+					}
+				}
+				for _, mm := range matcherRe.FindAllStringSubmatch(m[3], -1) {
+					labels = append(labels, mm[1])
+				}
+				for _, l := range labels {
+					if !strings.Contains(series[0], l+`="`) {
+						t.Errorf("panel %q: %s has no label %s (%s)", p.Title, name, l, series[0])
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Errorf("no dashboard query reads a metric starting with %v", prefixes)
+	}
 }
