@@ -69,6 +69,10 @@ const (
 	ReasonExpired   = "expired"
 	ReasonRevoked   = "revoked"
 	ReasonRefreshed = "refreshed"
+	// ReasonLegacy is a token the dialect cannot verify while its legacy
+	// window is open: perhaps the legacy service's, so the client is told
+	// its token expired, and its refresh is exchanged.
+	ReasonLegacy = "legacy"
 )
 
 func (e *AuthError) Error() string {

@@ -156,6 +156,19 @@ func (l *Legacy) Open() bool {
 	return l != nil && (l.until.IsZero() || l.now().Before(l.until))
 }
 
+// Unverified is the refusal of an access token the dialect could not
+// verify (refusal) or, while the legacy window is open, expired: the
+// token may be the legacy service's, and a client told its token expired
+// refreshes, which exchanges its legacy refresh token. Not the dialect's
+// to decide either way (NotMine), so another dialect of the route may
+// claim it.
+func (l *Legacy) Unverified(refusal, expired error) error {
+	if l.Open() {
+		return NotMine(&AuthError{Reason: ReasonLegacy, Err: expired})
+	}
+	return NotMine(refusal)
+}
+
 // Count records what became of one legacy token: kind is LegacyAccess or
 // LegacyRefresh; result accepted, exchanged, refused (not genuine, reused,
 // revoked), retired (after legacy.until) or expired.

@@ -85,7 +85,9 @@ func Agreement(verdict string, up UpstreamAnswer) string {
 		want = UpstreamAllowed
 	case ReasonRefreshed:
 		want = UpstreamRefreshed
-	case "store_unavailable", "error", ReasonShadowWrite:
+	case "store_unavailable", "error", ReasonShadowWrite, ReasonLegacy:
+		// ReasonLegacy: a token the gateway sends to refresh, which the
+		// legacy service may well accept; neither side is wrong.
 		return "inconclusive"
 	default:
 		want = UpstreamRefused

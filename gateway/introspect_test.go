@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,10 @@ func TestLegacyAppkeyExchange(t *testing.T) {
 		lc.c = e.clock
 		held := legacy.IssueOpaque("app-1", 24*time.Hour)
 
+		// Its legacy access token is answered as expired, so it refreshes.
+		if r, _ := e.echo(t, "/api/orders", bearer(legacy.IssueOpaque("app-1", time.Hour))); r.status != 401 || r.body["message"] != "Access token expired" {
+			t.Fatalf("a legacy access token: %d %s", r.status, r.raw)
+		}
 		r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+held, nil, "")
 		if r.status != 200 || r.body["loginUser"] == nil {
 			t.Fatalf("legacy refresh token: %d %s", r.status, r.raw)
@@ -123,6 +128,9 @@ func TestLegacyBov3Exchange(t *testing.T) {
 		lc.c = tg.clock
 		owner := map[string]string{"XownerId": "proj-1"}
 		held := legacy.IssueOpaque("demo", 24*time.Hour)
+		if r, _ := tg.echo(t, "/bo/api/v3/orders", map[string]string{"XownerId": "proj-1", "Authorization": "Bearer legacy-access"}); r.status != 401 || r.body["code"] != json.Number("40102") {
+			t.Fatalf("a legacy access token: %d %s, want 40102 (expired: the client refreshes)", r.status, r.raw)
+		}
 		refresh := func() reply {
 			return tg.do(t, "GET", "/bo/api/v3/auth/token/refresh?_nodejs=common-data&refreshToken="+held, owner, "")
 		}
@@ -166,6 +174,9 @@ func TestLegacyMobileExchange(t *testing.T) {
 		lc.c = e.clock
 		held := legacy.IssueOpaque("13800138000", 24*time.Hour)
 		device := map[string]string{"X-Device-Number": "dev-1"}
+		if r, _ := e.echo(t, "/app/orders", bearer("legacy-access-token")); r.intCode(t) != 1203 {
+			t.Fatalf("a legacy access token: %s, want 1203 (expired: the client refreshes)", r.raw)
+		}
 		r := e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"legacy-access-token","refreshToken":"`+held+`"}`)
 		if r.status != 200 || r.intCode(t) != 0 {
 			t.Fatalf("legacy pair: %d %s", r.status, r.raw)

@@ -298,9 +298,11 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	case errors.Is(err, jwtkit.ErrExpired):
 		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonExpired, "Access token expired", err)
 	case errors.Is(err, jwtkit.ErrSignature):
-		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonSignature, "Invalid access token", err))
+		return dialects.Identity{}, d.legacy.Unverified(refuse(http.StatusUnauthorized, dialects.ReasonSignature, "Invalid access token", err),
+			refuse(http.StatusUnauthorized, dialects.ReasonExpired, "Access token expired", err))
 	case err != nil:
-		return dialects.Identity{}, dialects.NotMine(refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", err))
+		return dialects.Identity{}, d.legacy.Unverified(refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", err),
+			refuse(http.StatusUnauthorized, dialects.ReasonExpired, "Access token expired", err))
 	}
 	sid, ok1 := jwtkit.String(tok, "sid")
 	appID, ok2 := jwtkit.String(tok, "app_id")

@@ -94,9 +94,9 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	tok, verr := d.access.Verify(token)
 	switch {
 	case errors.Is(verr, jwtkit.ErrSignature):
-		return dialects.Identity{}, dialects.NotMine(d.contextRefusal(r, refuse(codeTokenInvalid, dialects.ReasonSignature, "access token is invalid", verr)))
+		return dialects.Identity{}, d.unverified(r, refuse(codeTokenInvalid, dialects.ReasonSignature, "access token is invalid", verr))
 	case verr != nil && !errors.Is(verr, jwtkit.ErrExpired):
-		return dialects.Identity{}, dialects.NotMine(d.contextRefusal(r, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", verr)))
+		return dialects.Identity{}, d.unverified(r, refuse(codeTokenInvalid, dialects.ReasonMalformed, "access token is invalid", verr))
 	}
 	owner, err := d.checkContext(r)
 	if err != nil {
@@ -126,6 +126,16 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 		Dialect: d.name, Subject: userID, SessionID: sid,
 		Attrs: map[string]string{"owner_id": owner, "roles": roleStr},
 	}, nil
+}
+
+// unverified refuses a token this instance could not verify: as expired
+// while the legacy window is open (a legacy token's client then
+// refreshes), else as refusal; a missing context header first either way.
+func (d *Dialect) unverified(r *http.Request, refusal error) error {
+	if d.legacy.Open() && d.contextRefusal(r, nil) == nil {
+		return d.legacy.Unverified(refusal, refuse(codeTokenExpired, dialects.ReasonExpired, "access token expired", nil))
+	}
+	return dialects.NotMine(d.contextRefusal(r, refusal))
 }
 
 // contextRefusal is what a request without a token of this instance's is

@@ -83,6 +83,12 @@ func (d *Dialect) gone(ctx context.Context, c accessClaims, now time.Time) error
 	return refuse(CodeLoginExpired, dialects.ReasonRevoked, "登录已失效,请重新登录", nil)
 }
 
+// expired is the refusal of an expired access token, after which the
+// client refreshes.
+func (d *Dialect) expired(err error) error {
+	return refuse(CodeTokenExpired, dialects.ReasonExpired, "token 已过期", err)
+}
+
 // Authenticate implements dialects.Dialect.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if err := dialects.Single(r, d.cfg.TokenHeader); err != nil {
@@ -95,11 +101,11 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	c, err := d.verifyAccess(token)
 	switch {
 	case errors.Is(err, jwtkit.ErrExpired):
-		return dialects.Identity{}, refuse(CodeTokenExpired, dialects.ReasonExpired, "token 已过期", err)
+		return dialects.Identity{}, d.expired(err)
 	case errors.Is(err, jwtkit.ErrSignature):
-		return dialects.Identity{}, dialects.NotMine(refuse(CodeTokenInvalid, dialects.ReasonSignature, "token 无效", err))
+		return dialects.Identity{}, d.legacy.Unverified(refuse(CodeTokenInvalid, dialects.ReasonSignature, "token 无效", err), d.expired(err))
 	case err != nil:
-		return dialects.Identity{}, dialects.NotMine(refuse(CodeTokenInvalid, dialects.ReasonMalformed, "token 无效", err))
+		return dialects.Identity{}, d.legacy.Unverified(refuse(CodeTokenInvalid, dialects.ReasonMalformed, "token 无效", err), d.expired(err))
 	}
 	ctx, now := r.Context(), d.now()
 	if err := d.store.CheckSession(ctx, c.SessionID, now); err != nil {
