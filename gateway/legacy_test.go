@@ -29,6 +29,20 @@ func TestLegacyMMMSwitchover(t *testing.T) {
 			t.Fatalf("identity of a legacy token upstream: %v", seen)
 		}
 
+		// A company switch with it starts a gateway session in the new
+		// company; a logout with it answers as a logout does.
+		r = tg.do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":2}`)
+		if r.code(t) != "00000" {
+			t.Fatalf("change_company with a legacy access token: %s", r.raw)
+		}
+		switched := readPair(t, r)
+		if _, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": switched.Access}); seen == nil || seen["X-Auth-Company-Id"][0] != "2" || seen["X-Auth-Session-Id"] == nil {
+			t.Fatalf("the switched pair: %v", seen)
+		}
+		if r := tg.do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":5}`); r.code(t) != "10004" {
+			t.Fatalf("change_company to a company the user is not in: %s", r.raw)
+		}
+
 		// The access token expires; the 10026 path exchanges the refresh
 		// token for a gateway pair.
 		clk.Advance(31 * time.Minute)
@@ -83,7 +97,7 @@ func TestLegacyMMMSwitchover(t *testing.T) {
 
 		m := tg.metricsText(t)
 		for _, want := range []string{
-			`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="accepted"} 1`,
+			`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="accepted"} 3`,
 			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="exchanged"} 4`,
 			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="refused"} 2`,
 		} {

@@ -1,6 +1,7 @@
 package mmm
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -279,33 +280,7 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 		d.WriteError(w, r, &wireError{code: CodeCompanyNotMember, msg: "无权切换到该公司", status: http.StatusOK})
 		return
 	}
-	now := d.now()
-	if id.SessionID == "" {
-		// A legacy access token has no session to switch: the new pair
-		// starts one, as a login would.
-		pair, err := d.startSession(r.Context(), uid, *req.CompanyID, now)
-		if err != nil {
-			d.WriteError(w, r, err)
-			return
-		}
-		d.metrics.Issued(d.name, "change_company")
-		dialects.NoteSubject(r, id.Subject)
-		writeOK(w, pair)
-		return
-	}
-	pair, err := d.signer.pair(uid, *req.CompanyID, id.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
-	if err != nil {
-		d.WriteError(w, r, err)
-		return
-	}
-	err = d.store.ReissueRefresh(r.Context(), tokenstore.Reissue{
-		SessionID: id.SessionID, Next: dialects.HashToken(pair.RefreshToken),
-		NextExpiresAt: time.Unix(pair.RefreshExpires, 0), Company: strconv.FormatInt(*req.CompanyID, 10), Now: now,
-	})
-	if errors.Is(err, tokenstore.ErrNotFound) {
-		d.WriteError(w, r, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err))
-		return
-	}
+	pair, err := d.switchCompany(r.Context(), id, uid, *req.CompanyID, d.now())
 	if err != nil {
 		d.WriteError(w, r, err)
 		return
@@ -313,6 +288,27 @@ func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
 	d.metrics.Issued(d.name, "change_company")
 	dialects.NoteSubject(r, id.Subject)
 	writeOK(w, pair)
+}
+
+// switchCompany issues the pair of a company switch: for the same session
+// with a new refresh token (the old one stops working), or, for a legacy
+// access token, which has no session, for a new one, as a login would.
+func (d *Dialect) switchCompany(ctx context.Context, id dialects.Identity, uid, company int64, now time.Time) (Pair, error) {
+	if id.SessionID == "" {
+		return d.startSession(ctx, uid, company, now)
+	}
+	pair, err := d.signer.pair(uid, company, id.SessionID, now, d.cfg.AccessTTL, d.cfg.RefreshTTL)
+	if err != nil {
+		return Pair{}, err
+	}
+	err = d.store.ReissueRefresh(ctx, tokenstore.Reissue{
+		SessionID: id.SessionID, Next: dialects.HashToken(pair.RefreshToken),
+		NextExpiresAt: time.Unix(pair.RefreshExpires, 0), Company: strconv.FormatInt(company, 10), Now: now,
+	})
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return Pair{}, refuse(CodeRevoked, dialects.ReasonRevoked, "token 已失效,请重新登录", err)
+	}
+	return pair, err
 }
 
 // logout is POST /v1/auth/logout with a valid access token: the session
