@@ -34,7 +34,10 @@ type route struct {
 	// and whether paths below it count): the legacy service's to answer,
 	// forwarded unchecked, since they carry no credential to compare.
 	endpoints map[string]bool
-	proxy     *upstream.Proxy
+	// readsUpstream: a dialect of the shadow route reads its verdict from
+	// the upstream's body (dialects.UpstreamReader), which is then kept.
+	readsUpstream bool
+	proxy         *upstream.Proxy
 	// headers maps identity fields to header names for this route.
 	headers map[string]string
 	// strip holds lower-cased, dash-normalised names removed from every
@@ -112,6 +115,9 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 		if rt.shadow {
 			for _, ep := range d.Endpoints() {
 				rt.endpoints[ep.Path] = rt.endpoints[ep.Path] || ep.Prefix
+			}
+			if _, ok := d.(dialects.UpstreamReader); ok {
+				rt.readsUpstream = true
 			}
 		}
 		for _, h := range d.CredentialHeaders() {

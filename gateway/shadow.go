@@ -19,8 +19,7 @@ import (
 //
 // The check runs off the request path: a goroutine starts it while the
 // request is forwarded, so the store round trip it costs is never added
-// to the answer's latency, and the comparison is made by whichever of the
-// two finishes last. At most shadowMaxChecks run at once; a request
+// to the answer's latency; the comparison is made once both are done. At most shadowMaxChecks run at once; a request
 // beyond that is forwarded unchecked and counted as skipped, so a slow
 // store cannot pile up goroutines.
 const (
@@ -108,14 +107,36 @@ func (s *shadow) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		return
 	}
 	ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-	body := &headBuffer{max: shadowBodyBytes}
-	ww.Tee(body)
-	rt.proxy.ServeHTTP(ww, r)
-	status := ww.Status()
-	if status == 0 {
-		status = http.StatusOK
+	var body *headBuffer
+	if rt.readsUpstream {
+		body = &headBuffer{max: shadowBodyBytes}
+		ww.Tee(body)
 	}
-	go s.compare(r.Context(), rt, checked, status, ww.Header().Clone(), body.b)
+	rt.proxy.ServeHTTP(ww, r)
+	a := answer{status: ww.Status(), contentType: ww.Header().Get("Content-Type")}
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	if body != nil {
+		a.body = body.b
+	}
+	// The check has usually finished by now (its store read is shorter
+	// than the upstream's answer); if not, it is waited for elsewhere.
+	select {
+	case v := <-checked:
+		s.record(r.Context(), rt, v, a)
+	default:
+		go func() { s.record(r.Context(), rt, <-checked, a) }()
+	}
+}
+
+// answer is what the upstream answered a shadow route's request.
+type answer struct {
+	status      int
+	contentType string
+	// body is the answer's first shadowBodyBytes, kept only for a dialect
+	// that reads its verdict from the body.
+	body []byte
 }
 
 // check starts the credential check of r in a goroutine of its own, on a
@@ -141,15 +162,14 @@ func (s *shadow) check(r *http.Request, rt *route) <-chan verdict {
 	return out
 }
 
-// compare waits for the check and counts it against the upstream's answer;
-// a disagreement is logged (route, dialect, reason, status; never a
+// record counts a check's verdict against the upstream's answer; a
+// disagreement is also logged (route, dialect, reason, status; never a
 // credential).
-func (s *shadow) compare(ctx context.Context, rt *route, checked <-chan verdict, status int, header http.Header, body []byte) {
-	v := <-checked
+func (s *shadow) record(ctx context.Context, rt *route, v verdict, a answer) {
 	d := rt.dialects[v.dialect]
-	up := dialects.StatusAnswer(status)
+	up := dialects.StatusAnswer(a.status)
 	if ur, ok := d.(dialects.UpstreamReader); ok {
-		up = ur.ReadUpstream(status, header, body)
+		up = ur.ReadUpstream(a.status, http.Header{"Content-Type": {a.contentType}}, a.body)
 	}
 	gw := v.reason
 	if gw == "ok" {
@@ -163,7 +183,7 @@ func (s *shadow) compare(ctx context.Context, rt *route, checked <-chan verdict,
 		s.m.disagreements.WithLabelValues(rt.name, name, gw, up.Label).Inc()
 		s.log.LogAttrs(ctx, slog.LevelWarn, "shadow disagreement",
 			slog.String("route", rt.name), slog.String("dialect", name),
-			slog.String("reason", gw), slog.String("upstream", up.Label), slog.Int("status", status))
+			slog.String("reason", gw), slog.String("upstream", up.Label), slog.Int("status", a.status))
 	}
 }
 
