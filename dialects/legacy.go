@@ -135,19 +135,17 @@ func LegacyWindow(dialect string, until time.Time, deps Deps) *Legacy {
 	if !until.IsZero() && !l.now().Before(until) {
 		deps.Warnf("legacy.until: %s has passed: legacy tokens are refused; remove the legacy block once no client holds one", until.Format(time.RFC3339))
 	}
-	for _, r := range l.results() {
+	for _, r := range legacyResults {
 		l.metrics.Legacy(dialect, r.kind, r.result, 0)
 	}
 	return l
 }
 
-// results are the series that exist from the start, so an alert or a
-// dashboard on their rate sees the first one.
-func (l *Legacy) results() []struct{ kind, result string } {
-	return []struct{ kind, result string }{
-		{LegacyAccess, "accepted"}, {LegacyAccess, "expired"}, {LegacyAccess, "retired"},
-		{LegacyRefresh, "exchanged"}, {LegacyRefresh, "refused"}, {LegacyRefresh, "expired"}, {LegacyRefresh, "retired"},
-	}
+// legacyResults are the series that exist from the start, so an alert or
+// a dashboard on their rate sees the first one.
+var legacyResults = []struct{ kind, result string }{
+	{LegacyAccess, "accepted"}, {LegacyAccess, "expired"}, {LegacyAccess, "retired"},
+	{LegacyRefresh, "exchanged"}, {LegacyRefresh, "refused"}, {LegacyRefresh, "expired"}, {LegacyRefresh, "retired"},
 }
 
 // Open reports whether legacy tokens are still taken; a nil Legacy (no

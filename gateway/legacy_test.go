@@ -181,3 +181,43 @@ func TestLegacyUntil(t *testing.T) {
 		t.Fatalf("warnings after legacy.until: %v", w)
 	}
 }
+
+// TestSwitchoverKeepsTheClient: one mmm client through the whole
+// switch-over: it logs in through a shadow gateway (the legacy service
+// answers), then the gateway enforces (a new process on the same store)
+// and the client goes on with the pair it holds, through the 10026 path
+// to a gateway pair, without logging in again.
+func TestSwitchoverKeepsTheClient(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		clk := newClock()
+		legacy := legacytest.Start(t, clk.Now)
+		prefix := ""
+		if store == "redis" {
+			prefix = newPrefix(t)
+		}
+		shadow := startGateway(t, gwOptions{store: store, prefix: prefix, clock: clk, mmm: legacyBlock, routes: `routes:
+  - path_prefix: /
+    dialects: [mmm]
+    mode: shadow
+    upstream: ` + legacy.URL + `
+`})
+		held := readPair(t, shadow.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"x"}`))
+		if r := shadow.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}, ""); r.code(t) != "00000" {
+			t.Fatalf("phase 1: %s", r.raw)
+		}
+
+		enforce := startGateway(t, gwOptions{store: store, prefix: prefix, clock: clk, mmm: legacyBlock})
+		if r, _ := enforce.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.status != 200 {
+			t.Fatalf("phase 2, the legacy access token: %d %s", r.status, r.raw)
+		}
+		clk.Advance(31 * time.Minute)
+		r := enforce.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access, "x-mmm-refreshtoken": held.Refresh}, "")
+		if r.code(t) != "10026" {
+			t.Fatalf("phase 2, expired: %s", r.raw)
+		}
+		p := readPair(t, r)
+		if r, seen := enforce.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); r.status != 200 || seen["X-Auth-User-Id"][0] != "10" {
+			t.Fatalf("phase 2, the gateway pair: %d %s", r.status, r.raw)
+		}
+	})
+}
