@@ -75,7 +75,7 @@ func TestLegacyAppkeyExchange(t *testing.T) {
 		m := e.metricsText(t)
 		for _, want := range []string{
 			`authgate_legacy_tokens_total{dialect="appkey",kind="refresh",result="exchanged"} 1`,
-			`authgate_legacy_tokens_total{dialect="appkey",kind="refresh",result="refused"} 3`,
+			`authgate_legacy_tokens_total{dialect="appkey",kind="refresh",result="refused"} 4`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))

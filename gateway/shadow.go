@@ -19,9 +19,10 @@ import (
 //
 // The check runs off the request path: a goroutine starts it while the
 // request is forwarded, so the store round trip it costs is never added
-// to the answer's latency; the comparison is made once both are done. At most shadowMaxChecks run at once; a request
-// beyond that is forwarded unchecked and counted as skipped, so a slow
-// store cannot pile up goroutines.
+// to the answer's latency; the comparison is made once both are done. At
+// most shadowMaxChecks run at once; a request beyond that is forwarded
+// unchecked and counted as skipped, so a slow store cannot pile up
+// goroutines.
 const (
 	shadowMaxChecks = 512
 	// shadowCheckTimeout bounds one check; one that runs out is a

@@ -233,6 +233,7 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, present
 	}
 	app, ok := d.liveApp(w, r, a.Subject)
 	if !ok {
+		d.legacy.Count(dialects.LegacyRefresh, "refused")
 		return
 	}
 	sid := dialects.LegacySessionID(d.keys, presented)
