@@ -193,6 +193,17 @@ func TestLegacyMobileExchange(t *testing.T) {
 		if r.intCode(t) != 0 {
 			t.Fatalf("refreshing the exchanged session: %s", r.raw)
 		}
+		// A login on another device takes the seat: the exchanged session
+		// is kicked, and a legacy token on the old device is told so.
+		e.login(t, "13800138000", "dev-2")
+		if r, _ := e.echo(t, "/app/orders", bearer(access)); r.intCode(t) != 1204 {
+			t.Fatalf("the exchanged session after a login elsewhere: %s", r.raw)
+		}
+		r = e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"x","refreshToken":"`+legacy.IssueOpaque("13800138000", time.Hour)+`"}`)
+		if r.intCode(t) != 1204 {
+			t.Fatalf("a legacy token of a displaced device: %s", r.raw)
+		}
+
 		unknown := legacy.IssueOpaque("13900000000", time.Hour) // a number nobody here knows
 		r = e.do(t, "POST", "/app/auth/token/refresh", device, `{"accessToken":"x","refreshToken":"`+unknown+`"}`)
 		if r.intCode(t) != 1205 {
