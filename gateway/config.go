@@ -77,6 +77,18 @@ type StoreConfig struct {
 	// Driver is "memory" (one process) or "redis" (shared by replicas).
 	Driver string      `koanf:"driver"`
 	Redis  RedisConfig `koanf:"redis"`
+	Cache  CacheConfig `koanf:"cache"`
+}
+
+// CacheConfig is `store.cache`: each Redis-backed replica's cache of the
+// sessions it saw live, kept coherent by invalidations over Redis pub/sub.
+type CacheConfig struct {
+	// MaxAge is the longest a cached session is trusted without asking
+	// Redis (the bound on staleness should an invalidation be lost); 0
+	// turns the cache off.
+	MaxAge time.Duration `koanf:"max_age"`
+	// MaxEntries bounds the sessions cached per replica.
+	MaxEntries int `koanf:"max_entries"`
 }
 
 // RedisConfig is `store.redis`: one address is standalone, master_name
@@ -172,6 +184,8 @@ func defaults() map[string]any {
 		"server.drain_delay":         "5s",
 		"server.max_header_bytes":    64 << 10,
 		"store.driver":               "memory",
+		"store.cache.max_age":        "2s",
+		"store.cache.max_entries":    100000,
 		"identity.check_wait":        "200ms",
 		"identity.type":              "file",
 		"store.redis.dial_timeout":   "2s",

@@ -136,6 +136,9 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 	if obs, ok := g.store.(tokenstore.Observable); ok {
 		obs.SetObserver(m.observeStore(cfg.Store.Driver))
 	}
+	if cr, ok := g.store.(tokenstore.CacheReporter); ok {
+		registerCache(g.reg, cr)
+	}
 
 	users, dirProblems := g.openDirectory(o, m)
 	problems = append(problems, dirProblems...)

@@ -96,6 +96,36 @@ func statusLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
+// registerCache exports a store's session cache counters, when it has a
+// cache: read from the store at each scrape.
+func registerCache(reg prometheus.Registerer, r tokenstore.CacheReporter) {
+	if !r.CacheStats().Enabled {
+		return
+	}
+	counter := func(name, help string, v func(tokenstore.CacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(r.CacheStats())) })
+	}
+	reg.MustRegister(
+		counter("authgate_session_cache_hits_total", "Session liveness checks answered from this replica's cache (no Redis command).",
+			func(s tokenstore.CacheStats) uint64 { return s.Hits }),
+		counter("authgate_session_cache_misses_total", "Session liveness checks that read Redis.",
+			func(s tokenstore.CacheStats) uint64 { return s.Misses }),
+		counter("authgate_session_cache_evictions_total", "Cached sessions dropped: for room, by an invalidation, or all when the subscription dropped.",
+			func(s tokenstore.CacheStats) uint64 { return s.Evictions }),
+		counter("authgate_session_cache_invalidations_total", "Invalidation messages received from the replicas (ended or changed sessions).",
+			func(s tokenstore.CacheStats) uint64 { return s.Invalidations }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authgate_session_cache_entries", Help: "Sessions in this replica's cache."},
+			func() float64 { return float64(r.CacheStats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "authgate_session_cache_subscription_up", Help: "1 while the invalidation subscription is up; 0: the cache is empty and bypassed."},
+			func() float64 {
+				if r.CacheStats().SubscriptionUp {
+					return 1
+				}
+				return 0
+			}),
+	)
+}
+
 // observeStore is the tokenstore.Observer of the gateway's store: every
 // operation's latency (but the readiness probe's pings, which would
 // dilute the requests' latency), and the operations that failed because

@@ -68,6 +68,12 @@ func (c *Config) validateServer(p *problems) {
 }
 
 func (c *Config) validateStore(p *problems) {
+	if c.Store.Cache.MaxAge < 0 {
+		p.add("store.cache.max_age: must not be negative (0 turns the session cache off)")
+	}
+	if c.Store.Cache.MaxEntries <= 0 {
+		p.add("store.cache.max_entries: must be positive")
+	}
 	switch c.Store.Driver {
 	case "memory":
 	case "redis":

@@ -43,3 +43,24 @@ func (p *Probe) Done(op string, start time.Time, err *error) {
 		(*o)(op, time.Since(start), *err)
 	}
 }
+
+// CacheStats are a store's per-replica session cache counters.
+type CacheStats struct {
+	// Enabled is false for a store without a cache (all else is zero).
+	Enabled bool
+	// SubscriptionUp: invalidations are being received; while it is false
+	// the cache is empty and bypassed.
+	SubscriptionUp bool
+	// Entries is how many sessions are cached now.
+	Entries int
+	// Hits and Misses count liveness checks answered from the cache or
+	// not; Evictions entries dropped for room or by invalidation;
+	// Invalidations the messages received from other replicas.
+	Hits, Misses, Evictions, Invalidations uint64
+}
+
+// CacheReporter is implemented by stores with a per-replica session
+// cache; the gateway exports its counters.
+type CacheReporter interface {
+	CacheStats() CacheStats
+}

@@ -41,6 +41,7 @@ func Open(cfg *gateway.Config, lookupEnv func(string) (string, bool), now func()
 		DB: rc.DB, TLS: tlsConf, DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout,
 		WriteTimeout: rc.WriteTimeout, PoolSize: rc.PoolSize, MaxRetries: rc.MaxRetries, KeyPrefix: rc.KeyPrefix,
 		WaitReplicas: rc.WaitReplicas, WaitTimeout: rc.WaitTimeout,
+		CacheMaxAge: cfg.Store.Cache.MaxAge, CacheSize: cfg.Store.Cache.MaxEntries,
 	})
 	if err != nil {
 		return nil, &gateway.ConfigError{Problems: []string{"store.redis: " + err.Error()}}

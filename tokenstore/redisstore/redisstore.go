@@ -73,6 +73,15 @@ type Options struct {
 	// Observer as op "replicate".
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// CacheMaxAge turns on the per-replica session cache (cache.go): a
+	// session seen live is taken as live for at most this long without
+	// asking Redis, unless an invalidation arrives first; 0 is off.
+	// CacheSize bounds its entries (default 100,000, ~100 bytes each).
+	CacheMaxAge time.Duration
+	CacheSize   int
+	// CacheClock is the cache's own clock for the age of its entries
+	// (time.Now when nil); tests inject one.
+	CacheClock func() time.Time
 }
 
 // Store is the Redis implementation of tokenstore.Store.
@@ -84,11 +93,18 @@ type Store struct {
 
 	waitReplicas int
 	waitTimeout  time.Duration
+
+	// cache is the session cache; nil when off. stop ends its
+	// subscription, done says it has ended.
+	cache *sessionCache
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 var (
-	_ tokenstore.Store      = (*Store)(nil)
-	_ tokenstore.Observable = (*Store)(nil)
+	_ tokenstore.Store         = (*Store)(nil)
+	_ tokenstore.Observable    = (*Store)(nil)
+	_ tokenstore.CacheReporter = (*Store)(nil)
 )
 
 // New connects lazily: it returns at once and the first command dials.
@@ -122,7 +138,27 @@ func New(o Options) (*Store, error) {
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = 100 * time.Millisecond
 	}
-	return &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout}, nil
+	s := &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout}
+	if o.CacheMaxAge > 0 {
+		if o.CacheSize <= 0 {
+			o.CacheSize = 100_000
+		}
+		if o.CacheClock == nil {
+			o.CacheClock = time.Now
+		}
+		s.cache = newSessionCache(o.CacheSize, o.CacheMaxAge, o.CacheClock)
+		ctx, stop := context.WithCancel(context.Background())
+		ps := c.Subscribe(ctx, s.prefix+invalidationChannel)
+		s.done = make(chan struct{})
+		// A receive in progress does not heed ctx: closing the
+		// subscription breaks it off.
+		s.stop = func() { stop(); _ = ps.Close() }
+		go func() {
+			defer close(s.done)
+			s.subscribe(ctx, ps)
+		}()
+	}
+	return s, nil
 }
 
 // durably runs fn and, when fn says its write must survive a failover and
@@ -219,7 +255,13 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 }
 
 // Close implements tokenstore.Store.
-func (s *Store) Close() error { return s.c.Close() }
+func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	return s.c.Close()
+}
 
 // slogPrinter adapts slog to go-redis's internal logger.
 type slogPrinter struct{ l *slog.Logger }

@@ -34,10 +34,23 @@ func addr() string {
 // other's keys, and removes that prefix's keys afterwards.
 func newStore(t *testing.T) *redisstore.Store {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "authgate-test:" + hex.EncodeToString(b) + ":"
-	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr()}, KeyPrefix: prefix})
+	return newStoreWith(t, redisstore.Options{})
+}
+
+// newStoreWith is newStore with options (a key prefix of o's, when set, is
+// shared with another store: a second replica).
+func newStoreWith(t *testing.T, o redisstore.Options) *redisstore.Store {
+	t.Helper()
+	if o.KeyPrefix == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		o.KeyPrefix = "authgate-test:" + hex.EncodeToString(b) + ":"
+	}
+	prefix := o.KeyPrefix
+	if len(o.Addrs) == 0 {
+		o.Addrs = []string{addr()}
+	}
+	s, err := redisstore.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +71,16 @@ func newStore(t *testing.T) *redisstore.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tokenstore.Store {
 		s := newStore(t)
+		t.Cleanup(func() { assertEveryKeyExpires(t, s) })
+		return s
+	})
+}
+
+// TestConformanceCached: the suite with the session cache on, its
+// subscription up before each test.
+func TestConformanceCached(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tokenstore.Store {
+		s := newCachedStore(t, "", time.Minute, nil)
 		t.Cleanup(func() { assertEveryKeyExpires(t, s) })
 		return s
 	})

@@ -146,23 +146,38 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokens
 	return sess, nil
 }
 
-// CheckSession implements tokenstore.Store: one HGET of the expiry, the
-// only field the answer depends on.
+// CheckSession implements tokenstore.Store: from the session cache when
+// it knows the session live, else one HGET of the expiry, the only field
+// the answer depends on (then cached). A cache hit is no store operation
+// and is not reported as one.
 func (s *Store) CheckSession(ctx context.Context, id string, now time.Time) (err error) {
+	c := s.cache
+	if c != nil && c.live(id, now) {
+		return nil
+	}
 	defer s.Done("check_session", time.Now(), &err)
-	return s.live(ctx, id, now, "check session")
+	var g uint64
+	if c != nil {
+		g = c.gen.Load()
+	}
+	ex, err := s.live(ctx, id, now, "check session")
+	if err == nil && c != nil {
+		c.remember(id, ex, g)
+	}
+	return err
 }
 
-// live answers nil when the session's stored expiry is after now.
-func (s *Store) live(ctx context.Context, id string, now time.Time, op string) error {
+// live answers nil, with the stored expiry (unix ms), when that is after
+// now.
+func (s *Store) live(ctx context.Context, id string, now time.Time, op string) (int64, error) {
 	ex, err := s.c.HGet(ctx, s.sessionKey(id), "ex").Int64()
 	if err != nil {
-		return wrap(op, err)
+		return 0, wrap(op, err)
 	}
 	if ms(now) >= ex {
-		return fmt.Errorf("redisstore: %s: %w", op, tokenstore.ErrNotFound)
+		return 0, fmt.Errorf("redisstore: %s: %w", op, tokenstore.ErrNotFound)
 	}
-	return nil
+	return ex, nil
 }
 
 // rotate: KEYS session, rotated-record-of-presented.
@@ -229,6 +244,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		succ, _ := res[1].(string)
 		return tokenstore.RotateResult{Replayed: true, Successor: []byte(succ)}, nil
 	case 3:
+		// The reuse ended the session. (A rotation only moves the expiry
+		// forward, which a cached entry may safely lag behind.)
+		s.invalidate(ctx, r.SessionID)
 		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate session %s: %w", r.SessionID, tokenstore.ErrReused)
 	default:
 		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrNotFound)
@@ -272,6 +290,7 @@ func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err e
 	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
 		return err
 	}
+	defer s.invalidate(ctx, r.SessionID)
 	var n int64
 	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
 		var err error
@@ -291,6 +310,7 @@ func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err e
 // id until RevokeSubject prunes it; a missing session there is harmless.
 func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
 	defer s.Done("revoke_session", time.Now(), &err)
+	defer s.invalidate(ctx, id)
 	if err := s.revoke(ctx, id); err != nil {
 		return wrap("revoke session", err)
 	}
@@ -321,8 +341,9 @@ func (s *Store) RevokeSubject(ctx context.Context, dialect, subject string, now 
 		return 0, nil
 	}
 	n := 0
+	defer s.invalidate(ctx, ids...)
 	for _, id := range ids {
-		err := s.live(ctx, id, now, "revoke subject")
+		_, err := s.live(ctx, id, now, "revoke subject")
 		if err == nil {
 			n++
 		} else if !errors.Is(err, tokenstore.ErrNotFound) {
