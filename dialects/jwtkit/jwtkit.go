@@ -6,11 +6,12 @@ package jwtkit
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -88,10 +89,7 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 	}
 	tok, err := jwt.ParseString(token, jwt.WithKey(jwa.HS256, h.key), jwt.WithValidate(false))
 	if err != nil {
-		if _, perr := jwt.ParseString(token, jwt.WithVerify(false), jwt.WithValidate(false)); perr != nil {
-			return nil, ErrMalformed
-		}
-		return nil, ErrSignature
+		return nil, h.refusal(token)
 	}
 	if tok.Issuer() != h.issuer {
 		// Signed with our key yet not our issuer: not ours to accept.
@@ -109,6 +107,26 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 	default:
 		return nil, ErrMalformed
 	}
+}
+
+// refusal tells why a canonically spelt token failed to parse with the
+// key: ErrSignature when its signature is not HS256 of its signing input
+// under the key (another key, another algorithm, none), ErrMalformed when
+// it is and the library still would not read it. One HMAC decides it;
+// parsing the token a second time without verification, as this did
+// before, cost as much again as the first parse on every refusal.
+func (h *HS256) refusal(token string) error {
+	dot := strings.LastIndexByte(token, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(token[dot+1:])
+	if err != nil {
+		return ErrMalformed
+	}
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(token[:dot]))
+	if !hmac.Equal(m.Sum(nil), sig) {
+		return ErrSignature
+	}
+	return ErrMalformed
 }
 
 // Canonical reports whether token is spelt the one way RFC 7515 and 7519
@@ -141,62 +159,116 @@ func Canonical(token string) bool {
 			c = raw
 		}
 	}
-	if _, ok := members(h); !ok {
+	if !eachMember(h, func([]byte, []byte) bool { return true }) {
 		return false
 	}
-	claims, ok := members(c)
-	if !ok {
-		return false
-	}
-	for name, raw := range claims {
-		switch name {
+	return eachMember(c, func(name, raw []byte) bool {
+		switch string(name) {
 		case "exp", "nbf", "iat":
-			if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-				return false
-			}
+			return raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')
 		case "iss", "sub", "jti":
-			if raw[0] != '"' {
-				return false
-			}
+			return raw[0] == '"'
 		case "aud":
-			if raw[0] != '"' && raw[0] != '[' {
+			return raw[0] == '"' || raw[0] == '['
+		}
+		return true
+	})
+}
+
+// eachMember calls visit with the name (unescaped) and raw value of each
+// member of a JSON object, and reports false for anything but one object
+// (trailing data included), for a name seen twice (decoders differ on
+// which one wins; "\u0065xp" is "exp"), or when visit does.
+//
+// Written by hand rather than with encoding/json's Decoder, which
+// allocates for every token: this runs on every token seen for the first
+// time. json.Valid checks the grammar first, so the walk below, which
+// only steps over the top level, can trust it.
+func eachMember(raw []byte, visit func(name, value []byte) bool) bool {
+	if !json.Valid(raw) {
+		return false
+	}
+	i := skipSpace(raw, 0)
+	if raw[i] != '{' {
+		return false
+	}
+	var seen [16][]byte
+	names := seen[:0]
+	i = skipSpace(raw, i+1)
+	for raw[i] != '}' {
+		end := skipString(raw, i)
+		name := raw[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var decoded string
+			if json.Unmarshal(raw[i:end], &decoded) != nil {
 				return false
 			}
+			name = []byte(decoded)
+		}
+		for _, n := range names {
+			if bytes.Equal(n, name) {
+				return false
+			}
+		}
+		names = append(names, name)
+		i = skipSpace(raw, skipSpace(raw, end)+1) // the colon
+		vEnd := skipValue(raw, i)
+		if !visit(name, raw[i:vEnd]) {
+			return false
+		}
+		i = skipSpace(raw, vEnd)
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
 		}
 	}
 	return true
 }
 
-// members reads a JSON object's members, refusing anything else and a
-// member named twice (decoders differ on which one wins).
-func members(raw []byte) (map[string]json.RawMessage, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, false
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
 	}
-	out := map[string]json.RawMessage{}
-	for dec.More() {
-		t, err := dec.Token()
-		name, ok := t.(string)
-		if err != nil || !ok {
-			return nil, false
+	return i
+}
+
+// skipString returns the index after the string starting at raw[i].
+func skipString(raw []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch raw[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
 		}
-		if _, dup := out[name]; dup {
-			return nil, false
+	}
+}
+
+// skipValue returns the index after the value starting at raw[i].
+func skipValue(raw []byte, i int) int {
+	switch raw[i] {
+	case '"':
+		return skipString(raw, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch raw[j] {
+			case '"':
+				j = skipString(raw, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil || len(v) == 0 {
-			return nil, false
+	default:
+		j := i
+		for j < len(raw) && strings.IndexByte(",}] \t\r\n", raw[j]) < 0 {
+			j++
 		}
-		out[name] = v
+		return j
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false
-	}
-	return out, true
 }
 
 // Int reads a claim that must be a whole JSON number.

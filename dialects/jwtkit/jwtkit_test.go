@@ -1,11 +1,14 @@
 package jwtkit_test
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +97,19 @@ func TestOneSpellingPerToken(t *testing.T) {
 	if _, err := k.Verify(good); err != nil {
 		t.Fatalf("a canonical token: %v", err)
 	}
+	for name, tok := range map[string]string{
+		"spaces between members": sign(`{"alg" : "HS256"}`, `{"exp" : `+exp+` , "iss" :"iss-a",  "sid":"s" }`),
+		"nested values":          sign(`{"alg":"HS256"}`, `{"x":{"a":"}\"]","b":[1,{"c":"d"}]},"exp":`+exp+`,"iss":"iss-a","sid":"s","y":[]}`),
+		"escaped other names":    sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iss":"iss-a","sid":"s","\u00e9":1,"é2":2}`),
+	} {
+		if _, err := k.Verify(tok); err != nil {
+			t.Errorf("%s: %v, want it accepted", name, err)
+		}
+	}
+	unsigned := strings.Join(strings.Split(sign(`{"alg":"none"}`, `{"exp":`+exp+`,"iss":"iss-a","sid":"s"}`), ".")[:2], ".") + ".AAAA"
+	if _, err := k.Verify(unsigned); !errors.Is(err, jwtkit.ErrSignature) {
+		t.Errorf("alg none: %v, want ErrSignature", err)
+	}
 	parts := strings.Split(good, ".")
 	std := func(s string) string {
 		raw, _ := base64.RawURLEncoding.DecodeString(s)
@@ -115,6 +131,8 @@ func TestOneSpellingPerToken(t *testing.T) {
 		"iat as a bool":          sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iat":true,"iss":"iss-a","sid":"s"}`),
 		"iss as an array":        sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iss":["iss-a"],"sid":"s"}`),
 		"exp twice":              sign(`{"alg":"HS256"}`, `{"exp":1,"exp":`+exp+`,"iss":"iss-a","sid":"s"}`),
+		"exp twice, escaped":     sign(`{"alg":"HS256"}`, `{"exp":1,"\u0065xp":`+exp+`,"iss":"iss-a","sid":"s"}`),
+		"exp escaped as string":  sign(`{"alg":"HS256"}`, `{"\u0065xp":"`+exp+`","iss":"iss-a","sid":"s"}`),
 		"alg twice":              sign(`{"alg":"none","alg":"HS256"}`, `{"exp":`+exp+`,"iss":"iss-a","sid":"s"}`),
 		"claims not an object":   sign(`{"alg":"HS256"}`, `[1]`),
 		"trailing data":          sign(`{"alg":"HS256"}`, `{"exp":`+exp+`,"iss":"iss-a"} {}`),
@@ -126,4 +144,103 @@ func TestOneSpellingPerToken(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
+}
+
+// BenchmarkVerify measures the verified-token cache's hit and what a miss
+// costs: a token seen for the first time (canonical-spelling check, parse,
+// signature, claims), and the refusal of a token signed with another key.
+//
+//	go test -run '^$' -bench Verify -benchmem ./dialects/jwtkit
+func BenchmarkVerify(b *testing.B) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	sign := func(h *jwtkit.HS256, i int) string {
+		tok, err := h.Sign(jwt.NewBuilder().Expiration(now.Add(time.Hour)).IssuedAt(now).NotBefore(now).
+			Claim("uid", 10).Claim("company_id", 1).Claim("sid", fmt.Sprintf("session-%d", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tok
+	}
+	b.Run("hit", func(b *testing.B) {
+		h := jwtkit.New([]byte("0123456789abcdef0123456789abcdef"), "iss", clock, jwtkit.DefaultCacheSize)
+		tok := sign(h, 0)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("first-seen", func(b *testing.B) {
+		h := jwtkit.New([]byte("0123456789abcdef0123456789abcdef"), "iss", clock, 0)
+		tokens := make([]string, 1024)
+		for i := range tokens {
+			tokens[i] = sign(h, i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := h.Verify(tokens[i%len(tokens)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("other-key", func(b *testing.B) {
+		h := jwtkit.New([]byte("0123456789abcdef0123456789abcdef"), "iss", clock, 0)
+		other := jwtkit.New([]byte("another-key-0123456789abcdef-0123"), "iss", clock, 0)
+		tok := sign(other, 0)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.Verify(tok); err != jwtkit.ErrSignature {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzCanonical checks the hand-written member walk of Canonical against
+// encoding/json's token decoder: whatever the input, no panic, and a
+// claims set Canonical accepts is one JSON object whose member names,
+// unescaped, are all different.
+//
+//	go test -fuzz FuzzCanonical ./dialects/jwtkit
+func FuzzCanonical(f *testing.F) {
+	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"exp":1,"iss":"a","x":{"y":["}",1]}}`))
+	f.Add([]byte(`{"alg":"HS256"}`), []byte(`{"exp":1,"\u0065xp":2}`))
+	f.Add([]byte(` {}`), []byte(`{"a" : "\"" , "b":[ ]}`))
+	f.Fuzz(func(t *testing.T, header, claims []byte) {
+		enc := base64.RawURLEncoding.EncodeToString
+		if !jwtkit.Canonical(enc(header) + "." + enc(claims) + ".c2ln") {
+			return
+		}
+		for _, raw := range [][]byte{header, claims} {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+				t.Fatalf("accepted %q: not an object", raw)
+			}
+			seen := map[string]bool{}
+			for dec.More() {
+				name, err := dec.Token()
+				if err != nil {
+					t.Fatalf("accepted %q: %v", raw, err)
+				}
+				if seen[name.(string)] {
+					t.Fatalf("accepted %q: %q twice", raw, name)
+				}
+				seen[name.(string)] = true
+				var v json.RawMessage
+				if err := dec.Decode(&v); err != nil {
+					t.Fatalf("accepted %q: %v", raw, err)
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				t.Fatalf("accepted %q: %v", raw, err)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				t.Fatalf("accepted %q: trailing data", raw)
+			}
+		}
+	})
 }
