@@ -152,28 +152,34 @@ func verifyArgon2id(hash, secret string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
 }
 
-// DummyLike returns a hash of a throwaway secret of the same kind and cost
-// as sample (argon2id with its parameters, or bcrypt with its cost), for
+// DummyLike returns a hash of the same kind and cost as sample (argon2id
+// with its parameters, or bcrypt with its cost) that no secret matches, for
 // checking unknown accounts: they then take as long as a wrong password.
-// An unreadable or empty sample gives a default argon2id hash.
+// An unreadable or empty sample gives one of the default argon2id cost.
 func DummyLike(sample string) (string, error) {
 	const dummy = "authgate-dummy-secret"
 	if cost, err := bcrypt.Cost([]byte(sample)); err == nil {
 		h, err := bcrypt.GenerateFromPassword([]byte(dummy), cost)
 		return string(h), err
 	}
-	parts := strings.Split(sample, "$")
-	var memory, time uint32
-	var threads uint8
-	if len(parts) == 6 && parts[1] == "argon2id" {
-		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &time, &threads); err == nil && time > 0 && threads > 0 {
-			salt := make([]byte, argonSaltLen)
-			_, _ = rand.Read(salt)
-			key := argon2.IDKey([]byte(dummy), salt, time, memory, threads, argonKeyLen)
-			enc := base64.RawStdEncoding
-			return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, memory, time, threads,
-				enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+	memory, time, threads := uint32(argonMemory), uint32(argonTime), uint8(argonThreads)
+	if parts := strings.Split(sample, "$"); len(parts) == 6 && parts[1] == "argon2id" {
+		var m, t uint32
+		var p uint8
+		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err == nil && t > 0 && p > 0 {
+			memory, time, threads = m, t, p
 		}
 	}
-	return HashSecret(dummy)
+	// A random key rather than the hash of anything: checking a password
+	// against it costs exactly what a real check costs, and it matches no
+	// password, while computing a real one at start held m KiB (19 MiB by
+	// default) of heap before the first login, which the process kept as
+	// resident memory.
+	salt := make([]byte, argonSaltLen)
+	key := make([]byte, argonKeyLen)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, memory, time, threads,
+		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
