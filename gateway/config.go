@@ -42,6 +42,7 @@ type Config struct {
 	Store    StoreConfig               `koanf:"store"`
 	Identity IdentityConfig            `koanf:"identity"`
 	Log      LogConfig                 `koanf:"log"`
+	Admin    AdminConfig               `koanf:"admin"`
 	Dialects map[string]map[string]any `koanf:"dialects"`
 	Routes   []RouteConfig             `koanf:"routes"`
 
@@ -131,6 +132,22 @@ type IdentityConfig struct {
 	// CheckWait is how long a check waits for a free slot before the
 	// login is answered as rate limited (Retry-After: 1).
 	CheckWait time.Duration `koanf:"check_wait"`
+}
+
+// AdminConfig is the `admin` block: the admin API under /admin/v1/ on
+// server.admin_listen. Without tokens it is off (its paths answer 404).
+type AdminConfig struct {
+	// Tokens are the bearer tokens that may call it, each with a name the
+	// audit log records; only their hashes are in the config.
+	Tokens []AdminToken `koanf:"tokens"`
+}
+
+// AdminToken is one admin caller.
+type AdminToken struct {
+	// Name identifies the caller in the audit log and metrics.
+	Name string `koanf:"name"`
+	// Hash is the token's argon2id or bcrypt hash (gateway hash-secret).
+	Hash string `koanf:"hash"`
 }
 
 // LogConfig is the `log` block.
@@ -252,7 +269,7 @@ func Load(path string, environ []string) (*Config, error) {
 }
 
 // blocks are the top-level config keys, the first part of every path.
-var blocks = map[string]bool{"server": true, "store": true, "identity": true, "log": true, "dialects": true, "routes": true}
+var blocks = map[string]bool{"server": true, "store": true, "identity": true, "log": true, "admin": true, "dialects": true, "routes": true}
 
 // envOverrides turns AUTHGATE_CFG__A__B_C=v into {"a.b_c": v}, and refuses
 // overrides still under the old prefix.

@@ -75,6 +75,10 @@ type Gateway struct {
 	draining atomic.Bool
 	// warnings are the config's likely mistakes, each naming its key.
 	warnings []string
+	// now and verify are the clock and the (bounded) secret check the
+	// dialects were given, which the admin API uses too.
+	now    func() time.Time
+	verify func(hash, secret string) (bool, error)
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
@@ -95,7 +99,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.handler = h
-	g.admin = g.buildAdmin()
+	g.admin = g.buildAdmin(instances)
 	return g, nil
 }
 
@@ -127,7 +131,7 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 		slots = runtime.NumCPU()
 	}
 	o.VerifySecret = identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
-	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry()}
+	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry(), now: o.Now, verify: o.VerifySecret}
 	m := newMetrics(g.reg, cfg.longestRouteTimeout())
 	g.shadow = newShadow(g.reg, o.Logger)
 
@@ -209,7 +213,8 @@ func (g *Gateway) Warnings() []string { return g.warnings }
 // Handler is the public HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// AdminHandler serves /metrics, /healthz and /readyz.
+// AdminHandler serves /metrics, /healthz, /readyz and, with admin tokens
+// configured, the admin API under /admin/v1/.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 // Close stops the dialects' background work and releases the store.
@@ -221,8 +226,24 @@ func (g *Gateway) Close() error {
 	return errors.Join(append(errs, g.store.Close())...)
 }
 
-func (g *Gateway) buildAdmin() http.Handler {
+func (g *Gateway) buildAdmin(instances map[string]dialects.Dialect) http.Handler {
 	r := chi.NewRouter()
+	if len(g.cfg.Admin.Tokens) > 0 {
+		api := &adminAPI{tokens: g.cfg.Admin.Tokens, verify: g.verify, store: g.store, dialects: map[string]bool{},
+			now: g.now, log: g.log.With("component", "admin"), calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "authgate_admin_requests_total",
+				Help: "Admin API calls by action and result (ok, not_found, store_unavailable, error; action any, result unauthorized: no valid token).",
+			}, []string{"action", "result"})}
+		for name := range instances {
+			api.dialects[name] = true
+		}
+		g.reg.MustRegister(api.calls)
+		api.calls.WithLabelValues("any", "unauthorized")
+		for _, a := range adminActions {
+			api.calls.WithLabelValues(a, "ok")
+		}
+		api.mount(r)
+	}
 	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
 	getOrHead := func(path string, h http.HandlerFunc) {
 		r.Get(path, h)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/upstream"
 )
 
@@ -28,6 +29,7 @@ func (c *Config) validate() []string {
 	c.validateServer(&p)
 	c.validateStore(&p)
 	c.validateLog(&p)
+	c.validateAdmin(&p)
 	c.validateIdentity(&p)
 	c.validateDialects(&p)
 	c.validateRoutes(&p)
@@ -103,6 +105,21 @@ func (c *Config) validateLog(p *problems) {
 	case "debug", "info", "warn", "error":
 	default:
 		p.add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+}
+
+func (c *Config) validateAdmin(p *problems) {
+	names := map[string]int{}
+	for i, tok := range c.Admin.Tokens {
+		if tok.Name == "" {
+			p.add("admin.tokens[%d].name: required (the audit log names the caller by it)", i)
+		} else if j, dup := names[tok.Name]; dup {
+			p.add("admin.tokens[%d].name: %q is also the name of admin.tokens[%d]", i, tok.Name, j)
+		}
+		names[tok.Name] = i
+		if err := identity.CheckHash(tok.Hash); err != nil {
+			p.add("admin.tokens[%d].hash: %v; make one with: gateway hash-secret", i, err)
+		}
 	}
 }
 

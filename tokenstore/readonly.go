@@ -28,7 +28,8 @@ func IsReadOnly(ctx context.Context) bool {
 
 // Guard is a Store whose writes are refused with ErrReadOnly under a
 // ReadOnly context and passed on otherwise; reads always pass. The reads
-// (Session, CheckSession, Account, SeatState, Ping, Close) come from the
+// (Session, CheckSession, SubjectSessions, Account, SeatState, Ping,
+// Close) come from the
 // embedded Store; every other method is written out here, and a test
 // calls each by reflection, so a write added to Store cannot slip past.
 type Guard struct {

@@ -205,6 +205,9 @@ type Sessions interface {
 	ReissueRefresh(ctx context.Context, r Reissue) error
 	// RevokeSession deletes a session; revoking a missing one is no error.
 	RevokeSession(ctx context.Context, id string) error
+	// SubjectSessions returns the live sessions of subject issued by
+	// dialect, for an operator to see (the admin API); never the hot path.
+	SubjectSessions(ctx context.Context, dialect, subject string, now time.Time) ([]Session, error)
 	// RevokeSubject deletes every session of subject issued by dialect and
 	// returns how many there were.
 	RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (int, error)

@@ -47,6 +47,14 @@ func (o *Outage) AdoptSession(ctx context.Context, s tokenstore.Session, now tim
 	return o.Store.AdoptSession(ctx, s, now)
 }
 
+// SubjectSessions implements tokenstore.Store.
+func (o *Outage) SubjectSessions(ctx context.Context, dialect, subject string, now time.Time) ([]tokenstore.Session, error) {
+	if err := o.fail("subject sessions"); err != nil {
+		return nil, err
+	}
+	return o.Store.SubjectSessions(ctx, dialect, subject, now)
+}
+
 // Session implements tokenstore.Store.
 func (o *Outage) Session(ctx context.Context, id string, now time.Time) (tokenstore.Session, error) {
 	if err := o.fail("session"); err != nil {

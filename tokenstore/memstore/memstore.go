@@ -320,6 +320,20 @@ func (s *Store) RevokeSession(_ context.Context, id string) (err error) {
 	return nil
 }
 
+// SubjectSessions implements tokenstore.Store.
+func (s *Store) SubjectSessions(_ context.Context, dialect, subject string, now time.Time) (_ []tokenstore.Session, err error) {
+	defer s.Done("subject_sessions", time.Now(), &err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []tokenstore.Session
+	for id := range s.subjects[subjectKey(dialect, subject)] {
+		if sess, ok := s.liveSessionLocked(id, now); ok {
+			out = append(out, copySession(sess))
+		}
+	}
+	return out, nil
+}
+
 // RevokeSubject implements tokenstore.Store.
 func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now time.Time) (_ int, err error) {
 	defer s.Done("revoke_subject", time.Now(), &err)

@@ -325,6 +325,41 @@ func (s *Store) revoke(ctx context.Context, id string) error {
 	})
 }
 
+// SubjectSessions implements tokenstore.Store: the subject's index, then
+// each session (one pipeline; in a Cluster go-redis splits it by slot).
+func (s *Store) SubjectSessions(ctx context.Context, dialect, subject string, now time.Time) (_ []tokenstore.Session, err error) {
+	defer s.Done("subject_sessions", time.Now(), &err)
+	ids, err := s.c.SMembers(ctx, s.subjectKey(dialect, subject)).Result()
+	if err != nil {
+		return nil, wrap("subject sessions", err)
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.sessionKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("subject sessions", err)
+	}
+	var out []tokenstore.Session
+	for i, cmd := range cmds {
+		m := cmd.Val()
+		if len(m) == 0 {
+			continue // revoked or expired; the index is pruned lazily
+		}
+		sess, err := parseSession(ids[i], m)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+		if now.Before(sess.ExpiresAt) {
+			out = append(out, sess)
+		}
+	}
+	return out, nil
+}
+
 // RevokeSubject implements tokenstore.Store. Each session is deleted
 // atomically; the sessions of one subject live in different Cluster slots,
 // so the set as a whole is not one transaction. Ids are removed from the

@@ -404,3 +404,38 @@ func testAdoptConcurrent(t *testing.T, s tokenstore.Sessions) {
 		t.Fatalf("%d adoptions created the session; want 1", createdN)
 	}
 }
+
+// testSubjectSessions: a subject's live sessions of one dialect, whole,
+// without its ended or expired ones or another dialect's.
+func testSubjectSessions(t *testing.T, s tokenstore.Sessions) {
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "ended"} {
+		mustCreate(t, s, newSession(id))
+	}
+	short := newSession("short")
+	short.ExpiresAt = base.Add(time.Minute)
+	mustCreate(t, s, short)
+	other := newSession("other")
+	other.Dialect = "app"
+	mustCreate(t, s, other)
+	if err := s.RevokeSession(ctx, "ended"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SubjectSessions(ctx, "mmm", "10", base.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]tokenstore.Session{}
+	for _, sess := range got {
+		ids[sess.ID] = sess
+	}
+	if len(ids) != 2 || ids["a"].ID == "" || ids["b"].ID == "" {
+		t.Fatalf("SubjectSessions = %v, want a and b", got)
+	}
+	if a := ids["a"]; a.Device != "dev-1" || a.Company != "1" || !sameTime(a.CreatedAt, base) || !sameTime(a.ExpiresAt, base.Add(time.Hour)) {
+		t.Fatalf("session a = %+v", a)
+	}
+	if none, err := s.SubjectSessions(ctx, "mmm", "nobody", base); err != nil || len(none) != 0 {
+		t.Fatalf("SubjectSessions of nobody = %v, %v", none, err)
+	}
+}

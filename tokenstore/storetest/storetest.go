@@ -54,6 +54,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) tokenstore.Sessions) 
 		{"ReissueChangesCompanyAndToken", testReissue},
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSubject", testRevokeSubject},
+		{"SubjectSessionsLiveOnly", testSubjectSessions},
 		{"AdoptOnceNeverAgain", testAdopt},
 		{"AdoptConcurrentOneSession", testAdoptConcurrent},
 	}.run(t, newStore)

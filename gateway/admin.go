@@ -1,0 +1,207 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// The admin API (admin block, deploy/admin-openapi.yaml): an operator ends
+// sessions the gateway issued, on the admin listener, with a bearer token
+// whose hash is in the config. Every call is audited (who, what, result)
+// and counted. The store is the replicas' shared one, and every ending is
+// published to the other replicas' session caches, so a change made here
+// holds on every replica.
+
+// adminActions are the admin API's actions, for the metric's label.
+var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device"}
+
+// adminAPI serves /admin/v1/.
+type adminAPI struct {
+	tokens   []AdminToken
+	verify   func(hash, secret string) (bool, error)
+	store    tokenstore.Store
+	dialects map[string]bool
+	now      func() time.Time
+	log      *slog.Logger
+	calls    *prometheus.CounterVec
+}
+
+type adminCallerKey struct{}
+
+// mount adds the admin API's routes to r.
+func (a *adminAPI) mount(r chi.Router) {
+	r.Route("/admin/v1", func(r chi.Router) {
+		r.Use(a.authenticate)
+		r.Get("/dialects/{dialect}/subjects/{subject}/sessions", a.listSessions)
+		r.Delete("/dialects/{dialect}/subjects/{subject}/sessions", a.revokeSubject)
+		r.Delete("/dialects/{dialect}/subjects/{subject}/devices/{device}", a.kickDevice)
+		r.Delete("/dialects/{dialect}/sessions/{id}", a.revokeSession)
+	})
+}
+
+// authenticate admits a request whose bearer token matches a configured
+// hash, and names its caller; others get 401, audited and counted.
+func (a *adminAPI) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := dialects.BearerToken(r, "Authorization")
+		name := ""
+		if ok && token != "" {
+			for _, t := range a.tokens {
+				if match, err := a.verify(t.Hash, token); err == nil && match {
+					name = t.Name
+					break
+				}
+			}
+		}
+		if name == "" {
+			a.done(r, "unauthorized", "", "", "")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="authgate admin"`)
+			writePlainJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid admin bearer token is required"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminCallerKey{}, name)))
+	})
+}
+
+// done counts and audits one call: action (one of adminActions, or
+// unauthorized), its result, and what it was about.
+func (a *adminAPI) done(r *http.Request, action, result, dialect, subject string, attrs ...slog.Attr) {
+	caller, _ := r.Context().Value(adminCallerKey{}).(string)
+	if action == "unauthorized" {
+		action, result = "any", "unauthorized"
+	}
+	a.calls.WithLabelValues(action, result).Inc()
+	attrs = append(attrs, slog.String("admin", caller), slog.String("dialect", dialect))
+	dialects.Audit(r.Context(), a.log, "admin."+action, subject, r.RemoteAddr, result, attrs...)
+}
+
+// target reads the path's dialect (which must be configured) and subject.
+func (a *adminAPI) target(w http.ResponseWriter, r *http.Request, action string) (dialect, subject string, ok bool) {
+	dialect, subject = chi.URLParam(r, "dialect"), chi.URLParam(r, "subject")
+	if !a.dialects[dialect] {
+		a.done(r, action, "not_found", dialect, subject)
+		writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no dialect instance named " + dialect})
+		return "", "", false
+	}
+	return dialect, subject, true
+}
+
+// failed answers a store error: 503 when the store did not answer.
+func (a *adminAPI) failed(w http.ResponseWriter, r *http.Request, action, dialect, subject string, err error) {
+	result, status := "error", http.StatusInternalServerError
+	if errors.Is(err, tokenstore.ErrUnavailable) {
+		result, status = "store_unavailable", http.StatusServiceUnavailable
+	}
+	a.done(r, action, result, dialect, subject)
+	a.log.ErrorContext(r.Context(), "admin call failed", "action", action, "err", err)
+	writePlainJSON(w, status, map[string]string{"error": strings.ReplaceAll(result, "_", " ")})
+}
+
+// adminSession is a session as the admin API shows it: never a token.
+type adminSession struct {
+	ID        string    `json:"id"`
+	Device    string    `json:"device"`
+	Company   string    `json:"company"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// listSessions is GET .../subjects/{subject}/sessions.
+func (a *adminAPI) listSessions(w http.ResponseWriter, r *http.Request) {
+	dialect, subject, ok := a.target(w, r, "list_sessions")
+	if !ok {
+		return
+	}
+	sessions, err := a.store.SubjectSessions(r.Context(), dialect, subject, a.now())
+	if err != nil {
+		a.failed(w, r, "list_sessions", dialect, subject, err)
+		return
+	}
+	out := make([]adminSession, 0, len(sessions))
+	for _, s := range sessions {
+		out = append(out, adminSession{ID: s.ID, Device: s.Device, Company: s.Company,
+			CreatedAt: s.CreatedAt.UTC(), LastSeen: s.LastSeen.UTC(), ExpiresAt: s.ExpiresAt.UTC()})
+	}
+	a.done(r, "list_sessions", "ok", dialect, subject)
+	writePlainJSON(w, http.StatusOK, map[string]any{"dialect": dialect, "subject": subject, "sessions": out})
+}
+
+// revokeSubject is DELETE .../subjects/{subject}/sessions: logout
+// everywhere.
+func (a *adminAPI) revokeSubject(w http.ResponseWriter, r *http.Request) {
+	dialect, subject, ok := a.target(w, r, "revoke_subject")
+	if !ok {
+		return
+	}
+	n, err := a.store.RevokeSubject(r.Context(), dialect, subject, a.now())
+	if err != nil {
+		a.failed(w, r, "revoke_subject", dialect, subject, err)
+		return
+	}
+	a.done(r, "revoke_subject", "ok", dialect, subject, slog.Int("revoked", n))
+	writePlainJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// kickDevice is DELETE .../subjects/{subject}/devices/{device}: every
+// session of the subject on that device ends.
+func (a *adminAPI) kickDevice(w http.ResponseWriter, r *http.Request) {
+	dialect, subject, ok := a.target(w, r, "kick_device")
+	if !ok {
+		return
+	}
+	device := chi.URLParam(r, "device")
+	sessions, err := a.store.SubjectSessions(r.Context(), dialect, subject, a.now())
+	if err != nil {
+		a.failed(w, r, "kick_device", dialect, subject, err)
+		return
+	}
+	n := 0
+	for _, s := range sessions {
+		if s.Device != device {
+			continue
+		}
+		if err := a.store.RevokeSession(r.Context(), s.ID); err != nil {
+			a.failed(w, r, "kick_device", dialect, subject, err)
+			return
+		}
+		n++
+	}
+	a.done(r, "kick_device", "ok", dialect, subject, slog.String("device", device), slog.Int("revoked", n))
+	writePlainJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// revokeSession is DELETE .../sessions/{id}: one session of the dialect
+// ends; 404 when the dialect has no such live session.
+func (a *adminAPI) revokeSession(w http.ResponseWriter, r *http.Request) {
+	dialect, _, ok := a.target(w, r, "revoke_session")
+	if !ok {
+		return
+	}
+	id := chi.URLParam(r, "id")
+	s, err := a.store.Session(r.Context(), id, a.now())
+	if errors.Is(err, tokenstore.ErrNotFound) || (err == nil && s.Dialect != dialect) {
+		a.done(r, "revoke_session", "not_found", dialect, "", slog.String("session", id))
+		writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no live session " + id + " of dialect " + dialect})
+		return
+	}
+	if err == nil {
+		err = a.store.RevokeSession(r.Context(), id)
+	}
+	if err != nil {
+		a.failed(w, r, "revoke_session", dialect, s.Subject, err)
+		return
+	}
+	a.done(r, "revoke_session", "ok", dialect, s.Subject, slog.String("session", id))
+	writePlainJSON(w, http.StatusOK, map[string]int{"revoked": 1})
+}

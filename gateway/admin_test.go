@@ -1,0 +1,198 @@
+package gateway_test
+
+import (
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/sms/smstest"
+)
+
+const adminToken = "admin-token-of-ops-0123456789"
+
+// adminBlock names two admin callers; ops holds adminToken.
+func adminBlock(t testing.TB) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(adminToken), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := bcrypt.GenerateFromPassword([]byte("another-admin-token-0123456789"), bcrypt.MinCost)
+	return "admin:\n  tokens:\n    - name: ci\n      hash: \"" + string(other) + "\"\n    - name: ops\n      hash: \"" + string(h) + "\"\n"
+}
+
+// admin calls the admin API on tg's admin listener.
+func (tg *testGateway) adminCall(t testing.TB, method, path, token string) reply {
+	t.Helper()
+	h := map[string]string{}
+	if token != "" {
+		h["Authorization"] = "Bearer " + token
+	}
+	r := dialecttest.Send(t, tg.admin.URL, method, path, h, "")
+	return reply{status: r.Status, header: r.Header, raw: r.Raw, body: r.Body}
+}
+
+// TestAdminAPI: every call of the admin API over HTTP, on memory and on
+// Redis (where a second gateway process refuses what the first revoked),
+// and its refusal without a token or with a wrong one; audited, counted,
+// never a token in an answer.
+func TestAdminAPI(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		svc := smstest.NewReceiver(t)
+		tg := startGateway(t, gwOptions{store: store, extra: adminBlock(t),
+			more:   "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n" + svc.SenderYAML("    "),
+			routes: defaultRoutes + "  - path_prefix: /app/\n    dialects: [mobile]\n    upstream: echo\n"})
+		list := "/admin/v1/dialects/mmm/subjects/10/sessions"
+
+		for _, tok := range []string{"", "wrong-token"} {
+			r := tg.adminCall(t, "GET", list, tok)
+			if r.status != 401 || r.header.Get("WWW-Authenticate") == "" || r.body["error"] == nil {
+				t.Fatalf("token %q: %d %s", tok, r.status, r.raw)
+			}
+		}
+
+		p1, p2 := tg.login(t), tg.login(t)
+		_, seen := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p1.Access})
+		sid1 := seen["X-Auth-Session-Id"][0]
+		var b *testGateway
+		if store == "redis" {
+			b = startReplica(t, tg)
+			b.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p1.Access}) // cached there
+		}
+
+		r := tg.adminCall(t, "GET", list, adminToken)
+		sessions, _ := r.body["sessions"].([]any)
+		if r.status != 200 || len(sessions) != 2 || r.body["subject"] != "10" || r.body["dialect"] != "mmm" {
+			t.Fatalf("list: %d %s", r.status, r.raw)
+		}
+		first := sessions[0].(map[string]any)
+		for _, k := range []string{"id", "device", "company", "created_at", "last_seen", "expires_at"} {
+			if _, ok := first[k].(string); !ok {
+				t.Errorf("session field %s = %v, want a string", k, first[k])
+			}
+		}
+		for _, secret := range []string{p1.Access, p1.Refresh, p2.Access, p2.Refresh} {
+			if strings.Contains(string(r.raw), secret) {
+				t.Fatal("a token in the admin answer")
+			}
+		}
+
+		if r := tg.adminCall(t, "DELETE", "/admin/v1/dialects/mmm/sessions/"+sid1, adminToken); r.status != 200 || r.body["revoked"] == nil {
+			t.Fatalf("revoke session: %d %s", r.status, r.raw)
+		}
+		if r, _ := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p1.Access}); r.code(t) != "10014" {
+			t.Fatalf("the revoked session still works: %s", r.raw)
+		}
+		if b != nil {
+			dialecttest.WaitFor(t, "the second process to refuse the revoked session", func() bool {
+				r, _ := b.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p1.Access})
+				return r.body["code"] == "10014"
+			})
+		}
+		if r, _ := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p2.Access}); r.status != 200 {
+			t.Fatalf("the other session ended too: %s", r.raw)
+		}
+		for _, path := range []string{"/admin/v1/dialects/mmm/sessions/" + sid1, "/admin/v1/dialects/mobile/sessions/" + sid1, "/admin/v1/dialects/nope/sessions/x"} {
+			if r := tg.adminCall(t, "DELETE", path, adminToken); r.status != 404 {
+				t.Errorf("DELETE %s: %d %s, want 404", path, r.status, r.raw)
+			}
+		}
+
+		r = tg.adminCall(t, "DELETE", list, adminToken)
+		if r.status != 200 || r.body["revoked"] == nil {
+			t.Fatalf("revoke subject: %d %s", r.status, r.raw)
+		}
+		if r, _ := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p2.Access}); r.code(t) != "10014" {
+			t.Fatalf("logout everywhere left a session: %s", r.raw)
+		}
+
+		e := &mobileEnv{testGateway: tg, sms: svc}
+		l := e.login(t, "13912345678", "pc-1")
+		r = tg.adminCall(t, "DELETE", "/admin/v1/dialects/mobile/subjects/1000000/devices/pc-1", adminToken)
+		if r.status != 200 || r.body["revoked"] == nil {
+			t.Fatalf("kick device: %d %s", r.status, r.raw)
+		}
+		if r, _ := e.echo(t, "/app/x", bearer(l.access)); r.status == 200 {
+			t.Fatalf("the kicked device still works: %s", r.raw)
+		}
+
+		m := tg.metricsText(t)
+		for _, want := range []string{
+			`authgate_admin_requests_total{action="any",result="unauthorized"} 2`,
+			`authgate_admin_requests_total{action="list_sessions",result="ok"} 1`,
+			`authgate_admin_requests_total{action="revoke_session",result="ok"} 1`,
+			`authgate_admin_requests_total{action="revoke_session",result="not_found"} 3`,
+			`authgate_admin_requests_total{action="revoke_subject",result="ok"} 1`,
+			`authgate_admin_requests_total{action="kick_device",result="ok"} 1`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_admin"))
+			}
+		}
+		logs := tg.logs.String()
+		if !strings.Contains(logs, `"event":"admin.revoke_session"`) || !strings.Contains(logs, `"admin":"ops"`) || strings.Contains(logs, adminToken) {
+			t.Errorf("audit lines: want admin.revoke_session by ops, never the token:\n%s", grepLines(logs, "admin"))
+		}
+	})
+}
+
+// TestAdminAPIOff: without admin tokens the admin API does not exist.
+func TestAdminAPIOff(t *testing.T) {
+	tg := startGateway(t, gwOptions{})
+	if r := tg.adminCall(t, "GET", "/admin/v1/dialects/mmm/subjects/10/sessions", adminToken); r.status != 404 {
+		t.Fatalf("admin API without tokens: %d %s", r.status, r.raw)
+	}
+}
+
+// TestAdminOpenAPIMatchesHandlers: deploy/admin-openapi.yaml documents
+// exactly the routes the admin API serves, method by method.
+func TestAdminOpenAPIMatchesHandlers(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/admin-openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if method == "parameters" {
+				continue
+			}
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+			responses, _ := op.(map[string]any)["responses"].(map[string]any)
+			for _, code := range []string{"200", "401"} {
+				if _, ok := responses[code]; !ok {
+					t.Errorf("%s %s documents no %s answer", method, path, code)
+				}
+			}
+		}
+	}
+	tg := startGateway(t, gwOptions{extra: adminBlock(t)})
+	var served []string
+	err = chi.Walk(tg.gw.AdminHandler().(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if strings.HasPrefix(route, "/admin/") {
+			served = append(served, method+" "+route)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	if !slices.Equal(documented, served) {
+		t.Fatalf("documented:\n  %s\nserved:\n  %s", strings.Join(documented, "\n  "), strings.Join(served, "\n  "))
+	}
+}
