@@ -36,6 +36,35 @@ func (s SecretRef) Resolve(deps Deps, min int) ([]byte, error) {
 	return secrets.Resolve("secret", secrets.Source{Inline: s.Secret, Env: s.SecretEnv, File: s.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)
 }
 
+// SigningKey is a dialect's signing secret with the secrets it replaced:
+// embed it with `koanf:",squash"` (secret / secret_env / secret_file, and
+// previous). Rotating a key across replicas: add the new secret as the
+// secret and the old one under previous, roll the replicas; tokens the old
+// one signed keep verifying until they expire; then drop it from previous.
+type SigningKey struct {
+	SecretRef `koanf:",squash"`
+	// Previous are secrets that still verify, never sign.
+	Previous []SecretRef `koanf:"previous"`
+}
+
+// Resolve reads the secret and the previous ones, each at least min bytes;
+// problems name their key (previous[1].secret_env).
+func (k SigningKey) Resolve(deps Deps, min int) (secret []byte, previous [][]byte, errs []error) {
+	secret, err := k.SecretRef.Resolve(deps, min)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range k.Previous {
+		s, err := secrets.Resolve(fmt.Sprintf("previous[%d].secret", i), secrets.Source{Inline: p.Secret, Env: p.SecretEnv, File: p.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		previous = append(previous, s)
+	}
+	return secret, previous, errs
+}
+
 // PositiveDurations reports each named duration that is not above zero,
 // for config validation.
 func PositiveDurations(named map[string]time.Duration) []error {

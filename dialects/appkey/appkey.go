@@ -39,7 +39,7 @@ var (
 // Config is a dialect instance's block under dialects.<name>.
 type Config struct {
 	// Secret signs access tokens; one of secret, secret_env, secret_file.
-	dialects.SecretRef `koanf:",squash"`
+	dialects.SigningKey `koanf:",squash"`
 	Issuer             string `koanf:"issuer"`
 	// AppsFile is the apps registry, relative to the config file.
 	AppsFile string `koanf:"apps_file"`
@@ -121,10 +121,8 @@ type Dialect struct {
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
 	errs := dialects.DecodeBlock(block, &cfg)
-	secret, err := cfg.SecretRef.Resolve(deps, 32)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	secret, previous, keyErrs := cfg.SigningKey.Resolve(deps, 32)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL,
 		"reload_interval": cfg.ReloadInterval, "failure_window": cfg.FailureWindow})...)
 	if cfg.RefreshGrace < 0 {
@@ -170,7 +168,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		log = slog.Default()
 	}
 	d := &Dialect{
-		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), loc: loc,
+		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize).AcceptAlso(previous...), loc: loc,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics, verify: verify, legacy: legacy,
 		src: src, from: from, stop: make(chan struct{}), done: make(chan struct{}),
 		m: newMetrics(deps.Registerer),

@@ -44,7 +44,7 @@ var (
 type Config struct {
 	// Secret signs access tokens and derives session ids from refresh
 	// tokens; one of secret, secret_env, secret_file; 32+ bytes.
-	dialects.SecretRef `koanf:",squash"`
+	dialects.SigningKey `koanf:",squash"`
 	// Issuer and Audience are the seed's iss "RG3" and aud "api".
 	Issuer   string `koanf:"issuer"`
 	Audience string `koanf:"audience"`
@@ -131,7 +131,9 @@ type Dialect struct {
 	keys      dialects.Namespace
 	cfg       Config
 	access    *jwtkit.HS256
-	sidKey    []byte
+	// sidKeys derive session ids from refresh tokens: the current secret's
+	// first, then the previous secrets'.
+	sidKeys [][]byte
 	verify    *VerifyCipher
 	loc       *time.Location
 	store     store
@@ -149,10 +151,8 @@ type Dialect struct {
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
 	errs := dialects.DecodeBlock(block, &cfg)
-	secret, err := cfg.SecretRef.Resolve(deps, 32)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	secret, previous, keyErrs := cfg.SigningKey.Resolve(deps, 32)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow,
 		"verify_api.skew": cfg.Verify.Skew, "verify_api.replay_window": cfg.Verify.ReplayWindow})...)
 	if cfg.Verify.ReplayWindow > 0 && cfg.Verify.ReplayWindow < 2*cfg.Verify.Skew {
@@ -202,10 +202,13 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if log == nil {
 		log = slog.Default()
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("authgate bov3 session id key"))
+	sidKeys := [][]byte{sessionIDKey(secret)}
+	for _, p := range previous {
+		sidKeys = append(sidKeys, sessionIDKey(p))
+	}
 	d := &Dialect{
-		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize), sidKey: mac.Sum(nil),
+		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg, sidKeys: sidKeys,
+		access: jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize).AcceptAlso(previous...),
 		verify: vc, loc: loc, store: deps.Store, storeKind: deps.StoreKind, users: deps.Users,
 		now: now, log: log, metrics: deps.Metrics, m: newMetrics(deps.Registerer), legacy: legacy,
 	}
@@ -235,10 +238,35 @@ var ContextHeaders = []string{HeaderOwner, "XsysId", "XuserFromFirstShareId", "X
 // HeaderSpellings implements dialects.HeaderSpeller.
 func (d *Dialect) HeaderSpellings() []string { return ContextHeaders }
 
-// sessionID derives the session id from the refresh token, so the opaque
-// token alone finds its session while the store never learns the token.
-func (d *Dialect) sessionID(refresh string) string {
-	m := hmac.New(sha256.New, d.sidKey)
+// sessionIDKey derives the key of session ids from a secret.
+func sessionIDKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("authgate bov3 session id key"))
+	return m.Sum(nil)
+}
+
+// sessionID derives the session id from the refresh token with the
+// current secret, so the opaque token alone finds its session while the
+// store never learns the token.
+func (d *Dialect) sessionID(refresh string) string { return d.sessionIDWith(d.sidKeys[0], refresh) }
+
+func (d *Dialect) sessionIDWith(key []byte, refresh string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(refresh))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// findSession is the live session of a refresh token: under the id the
+// current secret derives, or one a previous secret derived (a session from
+// before a key rotation).
+func (d *Dialect) findSession(ctx context.Context, refresh string, now time.Time) (tokenstore.Session, error) {
+	var err error
+	for _, key := range d.sidKeys {
+		var sess tokenstore.Session
+		sess, err = d.store.Session(ctx, d.sessionIDWith(key, refresh), now)
+		if !errors.Is(err, tokenstore.ErrNotFound) {
+			return sess, err
+		}
+	}
+	return tokenstore.Session{}, err
 }

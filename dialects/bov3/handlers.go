@@ -264,7 +264,7 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, now := r.Context(), d.now()
-	sess, err := d.store.Session(ctx, d.sessionID(refresh), now)
+	sess, err := d.findSession(ctx, refresh, now)
 	if errors.Is(err, tokenstore.ErrNotFound) && d.legacy != nil {
 		// Not one of the gateway's: perhaps the legacy service's.
 		sess, err = d.adoptLegacy(r, refresh, owner, now)

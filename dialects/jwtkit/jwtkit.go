@@ -36,8 +36,11 @@ const DefaultCacheSize = 10_000
 
 // HS256 is one key and issuer.
 type HS256 struct {
-	key    []byte
-	issuer string
+	key []byte
+	// previous keys verify tokens signed before a key rotation; they never
+	// sign.
+	previous [][]byte
+	issuer   string
 	now    func() time.Time
 	// verified remembers tokens whose signature and claims checked out,
 	// keyed by the whole token (signature included). Expiry is still
@@ -53,6 +56,13 @@ func New(key []byte, issuer string, now func() time.Time, cacheSize int) *HS256 
 	if cacheSize > 0 {
 		h.verified, _ = lru.New[string, jwt.Token](cacheSize) // errors only on size <= 0
 	}
+	return h
+}
+
+// AcceptAlso makes h verify tokens signed with the previous keys too
+// (signing stays with its own); it returns h.
+func (h *HS256) AcceptAlso(previous ...[]byte) *HS256 {
+	h.previous = previous
 	return h
 }
 
@@ -89,7 +99,17 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 	}
 	tok, err := jwt.ParseString(token, jwt.WithKey(jwa.HS256, h.key), jwt.WithValidate(false))
 	if err != nil {
-		return nil, h.refusal(token)
+		key, current := h.signedBy(token)
+		switch {
+		case key == nil:
+			return nil, ErrSignature
+		case current:
+			// Our key signed it, and the library still would not read it.
+			return nil, ErrMalformed
+		}
+		if tok, err = jwt.ParseString(token, jwt.WithKey(jwa.HS256, key), jwt.WithValidate(false)); err != nil {
+			return nil, ErrMalformed
+		}
 	}
 	if tok.Issuer() != h.issuer {
 		// Signed with our key yet not our issuer: not ours to accept.
@@ -109,24 +129,29 @@ func (h *HS256) Verify(token string) (jwt.Token, error) {
 	}
 }
 
-// refusal tells why a canonically spelt token failed to parse with the
-// key: ErrSignature when its signature is not HS256 of its signing input
-// under the key (another key, another algorithm, none), ErrMalformed when
-// it is and the library still would not read it. One HMAC decides it;
-// parsing the token a second time without verification, as this did
-// before, cost as much again as the first parse on every refusal.
-func (h *HS256) refusal(token string) error {
+// signedBy is the key, the current one or a previous one, whose HS256
+// signature the token carries (current says it is the current one); nil
+// for none (another key, another algorithm, none). One HMAC per key decides it: parsing the token again
+// per key, or without verification to tell a bad signature from a
+// malformed token, cost as much as the first parse each time.
+func (h *HS256) signedBy(token string) (key []byte, current bool) {
 	dot := strings.LastIndexByte(token, '.')
 	sig, err := base64.RawURLEncoding.DecodeString(token[dot+1:])
 	if err != nil {
-		return ErrMalformed
+		return nil, false
 	}
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(token[:dot]))
-	if !hmac.Equal(m.Sum(nil), sig) {
-		return ErrSignature
+	for i := -1; i < len(h.previous); i++ {
+		key := h.key
+		if i >= 0 {
+			key = h.previous[i]
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(token[:dot]))
+		if hmac.Equal(m.Sum(nil), sig) {
+			return key, i < 0
+		}
 	}
-	return ErrMalformed
+	return nil, false
 }
 
 // Canonical reports whether token is spelt the one way RFC 7515 and 7519

@@ -40,7 +40,7 @@ type Config struct {
 	Issuer string `koanf:"issuer"`
 	// Secret signs the tokens (HS256): one of secret, secret_env,
 	// secret_file; at least 32 bytes.
-	dialects.SecretRef `koanf:",squash"`
+	dialects.SigningKey `koanf:",squash"`
 	// AccessTTL and RefreshTTL are the tokens' lifetimes.
 	AccessTTL  time.Duration `koanf:"access_ttl"`
 	RefreshTTL time.Duration `koanf:"refresh_ttl"`
@@ -141,10 +141,8 @@ func newLegacy(name string, lc LegacyConfig, deps dialects.Deps) (*dialects.Lega
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
 	errs := dialects.DecodeBlock(block, &cfg)
-	secret, err := cfg.SecretRef.Resolve(deps, 32)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	secret, previous, keyErrs := cfg.SigningKey.Resolve(deps, 32)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "login_window": cfg.LoginWindow})...)
 	if cfg.RefreshGrace < 0 {
 		errs = append(errs, fmt.Errorf("refresh_grace: must not be negative"))
@@ -182,7 +180,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		name:    name,
 		keys:    dialects.NewNamespace(Type, name),
 		cfg:     cfg,
-		signer:  newSigner(cfg.Issuer, secret, now, cfg.Legacy.Issuer, legacyKeys),
+		signer:  newSigner(cfg.Issuer, secret, previous, now, cfg.Legacy.Issuer, legacyKeys),
 		legacy:  legacy,
 		store:   deps.Store,
 		users:   deps.Users,

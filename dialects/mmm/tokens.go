@@ -43,17 +43,26 @@ type signer struct {
 	legacy []*jwtkit.HS256
 }
 
-func newSigner(issuer string, secret []byte, now func() time.Time, legacyIssuer string, legacyKeys [][]byte) *signer {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("authgate mmm refresh token key"))
+func newSigner(issuer string, secret []byte, previous [][]byte, now func() time.Time, legacyIssuer string, legacyKeys [][]byte) *signer {
+	prevRefresh := make([][]byte, len(previous))
+	for i, p := range previous {
+		prevRefresh[i] = refreshKey(p)
+	}
 	s := &signer{
-		access:  jwtkit.New(secret, issuer, now, jwtkit.DefaultCacheSize),
-		refresh: jwtkit.New(m.Sum(nil), issuer, now, 0),
+		access:  jwtkit.New(secret, issuer, now, jwtkit.DefaultCacheSize).AcceptAlso(previous...),
+		refresh: jwtkit.New(refreshKey(secret), issuer, now, 0).AcceptAlso(prevRefresh...),
 	}
 	for _, k := range legacyKeys {
 		s.legacy = append(s.legacy, jwtkit.New(k, legacyIssuer, now, jwtkit.DefaultCacheSize))
 	}
 	return s
+}
+
+// refreshKey derives the refresh tokens' key from a secret.
+func refreshKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("authgate mmm refresh token key"))
+	return m.Sum(nil)
 }
 
 // verifyLegacy checks token against the legacy secrets: its claims when

@@ -36,7 +36,7 @@ var _ dialects.Dialect = (*Dialect)(nil)
 type Config struct {
 	// Secret signs access tokens and keys the code hashes; one of
 	// secret, secret_env, secret_file; at least 32 bytes.
-	dialects.SecretRef `koanf:",squash"`
+	dialects.SigningKey `koanf:",squash"`
 	// Issuer is the iss claim, distinct per dialect so tokens do not cross.
 	Issuer     string        `koanf:"issuer"`
 	AccessTTL  time.Duration `koanf:"access_ttl"`
@@ -175,10 +175,8 @@ type Dialect struct {
 func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialect, error) {
 	cfg := Defaults()
 	errs := dialects.DecodeBlock(block, &cfg)
-	secret, err := cfg.SecretRef.Resolve(deps, 32)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	secret, previous, keyErrs := cfg.SigningKey.Resolve(deps, 32)
+	errs = append(errs, keyErrs...)
 	errs = append(errs, dialects.PositiveDurations(map[string]time.Duration{
 		"access_ttl": cfg.AccessTTL, "refresh_ttl": cfg.RefreshTTL, "sms.code_ttl": cfg.SMS.CodeTTL,
 		"sms.resend_interval": cfg.SMS.ResendInterval, "sms.ip_window": cfg.SMS.IPWindow,
@@ -230,7 +228,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	mac.Write([]byte("authgate mobile sms code key"))
 	d := &Dialect{
 		name: name, keys: dialects.NewNamespace(Type, name), cfg: cfg,
-		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize),
+		access:     jwtkit.New(secret, cfg.Issuer, now, jwtkit.DefaultCacheSize).AcceptAlso(previous...),
 		codeSecret: mac.Sum(nil), loc: loc, mobile: pattern, sender: sender,
 		store: deps.Store, now: now, log: log, metrics: deps.Metrics,
 		m: newMetrics(deps.Registerer), legacy: legacy,
