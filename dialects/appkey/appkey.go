@@ -40,7 +40,7 @@ var (
 type Config struct {
 	// Secret signs access tokens; one of secret, secret_env, secret_file.
 	dialects.SigningKey `koanf:",squash"`
-	Issuer             string `koanf:"issuer"`
+	Issuer              string `koanf:"issuer"`
 	// AppsFile is the apps registry, relative to the config file.
 	AppsFile string `koanf:"apps_file"`
 	// AppsQuery reads the registry from the sql user directory's database

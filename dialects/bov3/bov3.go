@@ -127,13 +127,13 @@ type store interface {
 
 // Dialect is one bov3 instance.
 type Dialect struct {
-	name      string
-	keys      dialects.Namespace
-	cfg       Config
-	access    *jwtkit.HS256
+	name   string
+	keys   dialects.Namespace
+	cfg    Config
+	access *jwtkit.HS256
 	// sidKeys derive session ids from refresh tokens: the current secret's
 	// first, then the previous secrets'.
-	sidKeys [][]byte
+	sidKeys   [][]byte
 	verify    *VerifyCipher
 	loc       *time.Location
 	store     store

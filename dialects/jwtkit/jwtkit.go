@@ -41,7 +41,7 @@ type HS256 struct {
 	// sign.
 	previous [][]byte
 	issuer   string
-	now    func() time.Time
+	now      func() time.Time
 	// verified remembers tokens whose signature and claims checked out,
 	// keyed by the whole token (signature included). Expiry is still
 	// checked against the clock on every use; revocation is the store's
