@@ -25,6 +25,21 @@ import (
 // adminActions are the admin API's actions, for the metric's label.
 var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device"}
 
+// newAdminCalls registers the admin API's counter, every action's ok and
+// the refusals from the start.
+func newAdminCalls(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_admin_requests_total",
+		Help: "Admin API calls by action and result (ok, not_found, store_unavailable, error; action any, result unauthorized: no valid token).",
+	}, []string{"action", "result"})
+	reg.MustRegister(c)
+	c.WithLabelValues("any", "unauthorized")
+	for _, a := range adminActions {
+		c.WithLabelValues(a, "ok")
+	}
+	return c
+}
+
 // adminAPI serves /admin/v1/.
 type adminAPI struct {
 	tokens   []AdminToken

@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,58 +61,74 @@ type Options struct {
 
 // Gateway is a built gateway, ready to serve.
 type Gateway struct {
-	// closers are dialects and directories holding resources (file
-	// watchers, database pools).
-	closers []io.Closer
-	cfg     *Config
-	log     *slog.Logger
-	store   tokenstore.Store
-	reg     *prometheus.Registry
-	handler http.Handler
-	admin   http.Handler
-	// shadow checks the credentials of shadow routes on the side.
-	shadow *shadow
+	// cfg is the config the gateway started with: the listeners, the
+	// store and the server's timeouts come from it and cannot change live
+	// (Reload refuses a config that changes them).
+	cfg   *Config
+	o     Options
+	log   *slog.Logger
+	store tokenstore.Store
+	reg   *prometheus.Registry
+	// What lives as long as the process, across reloads: the metrics,
+	// shadow mode's bound and series, the admin API's counter.
+	m          *metrics
+	shared     *dialects.Metrics
+	shadow     *shadow
+	adminCalls *prometheus.CounterVec
+	// current is what serves: the routes, dialect instances, directory
+	// and admin API of the config last loaded; Reload swaps it.
+	current  atomic.Pointer[generation]
+	reloadMu sync.Mutex
+	handler  http.Handler
+	admin    http.Handler
 	// draining is set from SIGTERM on: /readyz answers 503.
 	draining atomic.Bool
-	// warnings are the config's likely mistakes, each naming its key.
+}
+
+// generation is everything one config builds: requests that started on
+// it finish on it, and it is closed once they have after a reload.
+type generation struct {
+	cfg      *Config
+	handler  http.Handler
+	admin    chi.Router
+	cert     *tls.Certificate
+	closers  []io.Closer
 	warnings []string
-	// now and verify are the clock and the (bounded) secret check the
-	// dialects were given, which the admin API uses too.
-	now    func() time.Time
-	verify func(hash, secret string) (bool, error)
+	inflight atomic.Int64
+}
+
+func (gen *generation) close() error {
+	var errs []error
+	for _, c := range gen.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
 // (a missing secret, a bad TTL) come back together in a *ConfigError.
 func New(cfg *Config, o Options) (*Gateway, error) {
-	g, m, instances, problems, err := assemble(cfg, o)
+	g, err := newGateway(cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	if len(problems) > 0 {
-		_ = g.Close()
-		return nil, &ConfigError{Problems: problems}
-	}
-
-	h, err := g.buildHandler(instances, m)
+	gen, err := g.build(cfg)
 	if err != nil {
-		_ = g.Close()
+		_ = g.store.Close()
 		return nil, err
 	}
-	g.handler = h
-	g.admin = g.buildAdmin(instances)
+	g.current.Store(gen)
 	return g, nil
 }
 
-// assemble builds what New needs before the route table: the store's
-// observer, the users file and the dialect instances, with every problem
-// of theirs listed rather than the first.
-func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.Dialect, []string, error) {
+// newGateway sets up what outlives reloads: options, registry, metrics,
+// the store's observer.
+func newGateway(cfg *Config, o Options) (*Gateway, error) {
 	if o.Registry == nil {
-		return nil, nil, nil, nil, errors.New("gateway: no dialect registry")
+		return nil, errors.New("gateway: no dialect registry")
 	}
 	if o.Store == nil {
-		return nil, nil, nil, nil, errors.New("gateway: no token store")
+		return nil, errors.New("gateway: no token store")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -126,34 +143,73 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 	if o.VerifySecret == nil {
 		o.VerifySecret = identity.VerifySecret
 	}
-	slots := cfg.Identity.MaxConcurrentChecks
-	if slots == 0 {
-		slots = runtime.NumCPU()
-	}
-	o.VerifySecret = identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
-	g := &Gateway{cfg: cfg, log: o.Logger, reg: prometheus.NewRegistry(), now: o.Now, verify: o.VerifySecret}
-	m := newMetrics(g.reg, cfg.longestRouteTimeout())
+	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store}
+	g.m = newMetrics(g.reg, cfg.longestRouteTimeout())
 	g.shadow = newShadow(g.reg, o.Logger)
-
-	var problems []string
-	g.store = o.Store
+	g.shared = dialects.NewMetrics(g.reg)
+	g.adminCalls = newAdminCalls(g.reg)
 	if obs, ok := g.store.(tokenstore.Observable); ok {
-		obs.SetObserver(m.observeStore(cfg.Store.Driver))
+		obs.SetObserver(g.m.observeStore(cfg.Store.Driver))
 	}
 	if cr, ok := g.store.(tokenstore.CacheReporter); ok {
 		registerCache(g.reg, cr)
 	}
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gen := g.current.Load()
+		gen.inflight.Add(1)
+		defer gen.inflight.Add(-1)
+		gen.handler.ServeHTTP(w, r)
+	})
+	g.admin = adminHandler{g}
+	return g, nil
+}
 
-	users, dirProblems := g.openDirectory(o, m)
-	problems = append(problems, dirProblems...)
+// build makes a generation of cfg: the directory, the dialect instances,
+// the route table and the admin API, every problem listed.
+func (g *Gateway) build(cfg *Config) (*generation, error) {
+	gen := &generation{cfg: cfg}
+	instances, problems := g.assemble(cfg, gen)
+	if cfg.Server.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.resolve(cfg.Server.TLSCertFile), cfg.resolve(cfg.Server.TLSKeyFile))
+		if err != nil {
+			problems = append(problems, "server.tls_cert_file: "+err.Error())
+		}
+		gen.cert = &cert
+	}
+	if len(problems) > 0 {
+		_ = gen.close()
+		return nil, &ConfigError{Problems: problems}
+	}
+	h, err := g.buildHandler(cfg, instances)
+	if err != nil {
+		_ = gen.close()
+		return nil, err
+	}
+	gen.handler = h
+	gen.admin = g.buildAdmin(cfg, instances)
+	return gen, nil
+}
 
-	shared := dialects.NewMetrics(g.reg)
+// assemble opens cfg's user directory and dialect instances (their
+// resources go to gen's closers, their warnings to gen's), listing every
+// problem rather than the first.
+func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Dialect, []string) {
+	o := g.o
+	slots := cfg.Identity.MaxConcurrentChecks
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
+	users, problems := g.openDirectory(cfg, gen, verify)
 	instances := map[string]dialects.Dialect{}
 	names := make([]string, 0, len(cfg.Dialects))
 	for name := range cfg.Dialects {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// A reload builds instances whose metrics already exist: the new
+	// instance's replace the old one's.
+	reg := replacingRegisterer{g.reg}
 	for _, name := range names {
 		typ, block := cfg.dialectBlock(name)
 		f, ok := o.Registry.Lookup(typ)
@@ -165,10 +221,10 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 			// Guarded: a shadow check's writes are refused.
 			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
 			Logger:  o.Logger.With("dialect", name),
-			Metrics: shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
+			Metrics: g.shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, reg),
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
-			VerifySecret: o.VerifySecret,
-			Warn:         func(msg string) { g.warnings = append(g.warnings, "dialects."+name+"."+msg) },
+			VerifySecret: verify,
+			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
 		})
 		if err != nil {
 			for line := range strings.SplitSeq(err.Error(), "\n") {
@@ -178,10 +234,35 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 		}
 		instances[name] = d
 		if c, ok := d.(io.Closer); ok {
-			g.closers = append(g.closers, c)
+			gen.closers = append(gen.closers, c)
 		}
 	}
-	return g, m, instances, problems, nil
+	return instances, problems
+}
+
+// replacingRegisterer registers a collector over an existing one of the
+// same description (a reloaded dialect's metrics over the old
+// instance's), which plain Register refuses.
+type replacingRegisterer struct{ *prometheus.Registry }
+
+// Register implements prometheus.Registerer.
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registry.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registry.Unregister(are.ExistingCollector)
+		return r.Registry.Register(c)
+	}
+	return err
+}
+
+// MustRegister implements prometheus.Registerer.
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // CheckDialects lists the problems of cfg's users file and dialect
@@ -189,11 +270,13 @@ func assemble(cfg *Config, o Options) (*Gateway, *metrics, map[string]dialects.D
 // (Load returns what it could decode with its ConfigError), so one run
 // lists every problem. o.Store is any store (the dialects only hold it).
 func CheckDialects(cfg *Config, o Options) []string {
-	g, _, _, problems, err := assemble(cfg, o)
+	g, err := newGateway(cfg, o)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	_ = g.Close()
+	gen := &generation{cfg: cfg}
+	_, problems := g.assemble(cfg, gen)
+	_ = gen.close()
 	return problems
 }
 
@@ -205,12 +288,12 @@ func storeKind(driver string) string {
 	return "local"
 }
 
-// Warnings are the config's values that work but are likely mistakes,
-// each starting with its key path; check-config prints them, serve logs
-// them.
-func (g *Gateway) Warnings() []string { return g.warnings }
+// Warnings are the running config's values that work but are likely
+// mistakes, each starting with its key path; check-config prints them,
+// serve logs them.
+func (g *Gateway) Warnings() []string { return g.current.Load().warnings }
 
-// Handler is the public HTTP handler.
+// Handler is the public HTTP handler: the running config's routes.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // AdminHandler serves /metrics, /healthz, /readyz and, with admin tokens
@@ -219,28 +302,41 @@ func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 // Close stops the dialects' background work and releases the store.
 func (g *Gateway) Close() error {
-	var errs []error
-	for _, c := range g.closers {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(append(errs, g.store.Close())...)
+	return errors.Join(g.current.Load().close(), g.store.Close())
 }
 
-func (g *Gateway) buildAdmin(instances map[string]dialects.Dialect) http.Handler {
+// adminHandler serves the admin listener from the running config; it is a
+// chi.Routes, so its routes can be listed (chi.Walk), as the admin API's
+// OpenAPI document is checked against them.
+type adminHandler struct{ g *Gateway }
+
+func (a adminHandler) router() chi.Router { return a.g.current.Load().admin }
+
+func (a adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router().ServeHTTP(w, r) }
+
+// Routes implements chi.Routes.
+func (a adminHandler) Routes() []chi.Route { return a.router().Routes() }
+
+// Middlewares implements chi.Routes.
+func (a adminHandler) Middlewares() chi.Middlewares { return a.router().Middlewares() }
+
+// Match implements chi.Routes.
+func (a adminHandler) Match(rctx *chi.Context, method, path string) bool {
+	return a.router().Match(rctx, method, path)
+}
+
+// Find implements chi.Routes.
+func (a adminHandler) Find(rctx *chi.Context, method, path string) string {
+	return a.router().Find(rctx, method, path)
+}
+
+func (g *Gateway) buildAdmin(cfg *Config, instances map[string]dialects.Dialect) chi.Router {
 	r := chi.NewRouter()
-	if len(g.cfg.Admin.Tokens) > 0 {
-		api := &adminAPI{tokens: g.cfg.Admin.Tokens, verify: g.verify, store: g.store, dialects: map[string]bool{},
-			now: g.now, log: g.log.With("component", "admin"), calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "authgate_admin_requests_total",
-				Help: "Admin API calls by action and result (ok, not_found, store_unavailable, error; action any, result unauthorized: no valid token).",
-			}, []string{"action", "result"})}
+	if len(cfg.Admin.Tokens) > 0 {
+		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: g.o.VerifySecret, store: g.store, dialects: map[string]bool{},
+			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls}
 		for name := range instances {
 			api.dialects[name] = true
-		}
-		g.reg.MustRegister(api.calls)
-		api.calls.WithLabelValues("any", "unauthorized")
-		for _, a := range adminActions {
-			api.calls.WithLabelValues(a, "ok")
 		}
 		api.mount(r)
 	}
@@ -297,13 +393,10 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
 	errc := make(chan error, 2)
 	if s.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(g.cfg.resolve(s.TLSCertFile), g.cfg.resolve(s.TLSKeyFile))
-		if err != nil {
-			_ = ln.Close()
-			_ = adminLn.Close()
-			return fmt.Errorf("gateway: tls: %w", err)
-		}
-		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		// The running config's certificate: a reload brings a renewed one.
+		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return g.current.Load().cert, nil
+		}}
 		go func() { errc <- public.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { errc <- public.Serve(ln) }()

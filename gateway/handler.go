@@ -40,15 +40,16 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics) (http.Handler, error) {
-	trusted := make([]*net.IPNet, 0, len(g.cfg.Server.TrustedProxies))
-	for _, c := range g.cfg.Server.TrustedProxies {
+func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialect) (http.Handler, error) {
+	m := g.m
+	trusted := make([]*net.IPNet, 0, len(cfg.Server.TrustedProxies))
+	for _, c := range cfg.Server.TrustedProxies {
 		n, _ := parseCIDR(c)
 		trusted = append(trusted, n)
 	}
 
-	table := make([]*route, 0, len(g.cfg.Routes))
-	for i, rc := range g.cfg.Routes {
+	table := make([]*route, 0, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
 		rt, err := g.compileRoute(rc, instances, m)
 		if err != nil {
 			return nil, &ConfigError{Problems: []string{fmt.Sprintf("routes[%d]: %v", i, err)}}
@@ -72,7 +73,7 @@ func (g *Gateway) buildHandler(instances map[string]dialects.Dialect, m *metrics
 		// The endpoints of a dialect on shadow routes are the legacy
 		// service's: they pass through to it (validation keeps such a
 		// dialect off enforce routes).
-		if !g.cfg.shadowed(name) {
+		if !cfg.shadowed(name) {
 			names = append(names, name)
 		}
 	}
