@@ -71,6 +71,9 @@ type ServerConfig struct {
 	// speak HTTPS (TLS 1.2+, HTTP/2); relative to the config file.
 	TLSCertFile string `koanf:"tls_cert_file"`
 	TLSKeyFile  string `koanf:"tls_key_file"`
+	// ConfigWatchInterval, when set, reloads the config when it or a file
+	// it names changes, checked this often; SIGHUP reloads in any case.
+	ConfigWatchInterval time.Duration `koanf:"config_watch_interval"`
 }
 
 // StoreConfig is the `store` block.

@@ -75,6 +75,7 @@ type Gateway struct {
 	shared     *dialects.Metrics
 	shadow     *shadow
 	adminCalls *prometheus.CounterVec
+	reloads    *reloadMetrics
 	// current is what serves: the routes, dialect instances, directory
 	// and admin API of the config last loaded; Reload swaps it.
 	current  atomic.Pointer[generation]
@@ -148,6 +149,7 @@ func newGateway(cfg *Config, o Options) (*Gateway, error) {
 	g.shadow = newShadow(g.reg, o.Logger)
 	g.shared = dialects.NewMetrics(g.reg)
 	g.adminCalls = newAdminCalls(g.reg)
+	g.reloads = newReloadMetrics(g.reg, o.Now())
 	if obs, ok := g.store.(tokenstore.Observable); ok {
 		obs.SetObserver(g.m.observeStore(cfg.Store.Driver))
 	}

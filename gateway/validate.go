@@ -64,6 +64,9 @@ func (c *Config) validateServer(p *problems) {
 			p.add("%s: must be positive", d.key)
 		}
 	}
+	if s.ConfigWatchInterval < 0 {
+		p.add("server.config_watch_interval: must not be negative (0 turns the watch off)")
+	}
 	if s.DrainDelay < 0 {
 		p.add("server.drain_delay: must not be negative (0 closes the listener at once)")
 	}

@@ -253,6 +253,25 @@ func serve(ctx context.Context, path string, stderr io.Writer, environ []string)
 	for _, w := range g.Warnings() {
 		log.Warn("config warning", "config", path, "warning", w)
 	}
+	// SIGHUP reloads the config (and the files it names) without a
+	// restart; so does a change, when server.config_watch_interval is set.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading the config", "config", path)
+				_ = g.Reload(path, environ)
+			}
+		}
+	}()
+	if every := cfg.Server.ConfigWatchInterval; every > 0 {
+		go g.WatchConfig(ctx, path, environ, every)
+	}
 	if err := g.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("gateway stopped", "err", err)
 		return 1

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reloading: a new config is loaded and built in full (directory, dialect
+// instances, routes, keys, TLS certificate) beside the running one; only
+// when all of it stands is it swapped in, at once. Requests that started
+// on the old one finish on it; its resources are released once they have.
+// A config that does not load or build leaves the running one as it was.
+
+// reloadMetrics are the outcome of the last reload.
+type reloadMetrics struct {
+	successful  prometheus.Gauge
+	successTime prometheus.Gauge
+}
+
+func newReloadMetrics(reg prometheus.Registerer, now time.Time) *reloadMetrics {
+	m := &reloadMetrics{
+		successful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_config_last_reload_successful",
+			Help: "1 if the last config reload (or the start) succeeded, 0 if it failed and the previous config is still running.",
+		}),
+		successTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_config_last_reload_success_timestamp_seconds",
+			Help: "When the running config was loaded (unix seconds).",
+		}),
+	}
+	reg.MustRegister(m.successful, m.successTime)
+	m.successful.Set(1)
+	m.successTime.Set(float64(now.Unix()))
+	return m
+}
+
+// Reload loads the config at path (with the environment's overrides) and,
+// when it loads, builds and changes nothing that cannot change live,
+// serves it from now on. Otherwise the running config stays, the error
+// says why (every problem, each naming its key) and the log says so.
+func (g *Gateway) Reload(path string, environ []string) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	cfg, err := Load(path, environ)
+	if err == nil {
+		err = fixedKeys(g.cfg, cfg)
+	}
+	var gen *generation
+	if err == nil {
+		gen, err = g.build(cfg)
+	}
+	if err != nil {
+		g.reloads.successful.Set(0)
+		g.log.Error("config reload failed; the running config stays", "config", path, "err", err.Error())
+		return err
+	}
+	old := g.current.Swap(gen)
+	g.reloads.successful.Set(1)
+	g.reloads.successTime.Set(float64(g.o.Now().Unix()))
+	for _, w := range gen.warnings {
+		g.log.Warn("config warning", "warning", w)
+	}
+	g.log.Info("config reloaded", "config", path, "routes", len(cfg.Routes), "dialects", len(cfg.Dialects))
+	go g.retire(old)
+	return nil
+}
+
+// retire releases a replaced generation's resources once the requests
+// that started on it have finished (at most server.shutdown_timeout).
+func (g *Gateway) retire(old *generation) {
+	// A request that picked the old generation just before the swap has
+	// counted itself in by now.
+	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(g.cfg.Server.ShutdownTimeout)
+	for old.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := old.close(); err != nil {
+		g.log.Warn("closing the replaced config's resources", "err", err)
+	}
+}
+
+// fixedKeys refuses a new config that changes what a running process
+// cannot: its listeners, the server's timeouts, HTTPS on or off, the
+// store, the log level. A restart applies those.
+func fixedKeys(running, next *Config) error {
+	type fixed struct {
+		key       string
+		was, next any
+	}
+	rs, ns := running.Server, next.Server
+	var problems []string
+	for _, f := range []fixed{
+		{"server.listen", rs.Listen, ns.Listen},
+		{"server.admin_listen", rs.AdminListen, ns.AdminListen},
+		{"server.read_header_timeout", rs.ReadHeaderTimeout, ns.ReadHeaderTimeout},
+		{"server.idle_timeout", rs.IdleTimeout, ns.IdleTimeout},
+		{"server.shutdown_timeout", rs.ShutdownTimeout, ns.ShutdownTimeout},
+		{"server.drain_delay", rs.DrainDelay, ns.DrainDelay},
+		{"server.max_header_bytes", rs.MaxHeaderBytes, ns.MaxHeaderBytes},
+		{"server.tls_cert_file", rs.TLSCertFile != "", ns.TLSCertFile != ""},
+		{"server.config_watch_interval", rs.ConfigWatchInterval, ns.ConfigWatchInterval},
+		{"store", running.Store, next.Store},
+		{"log.level", running.Log.Level, next.Log.Level},
+	} {
+		if !reflect.DeepEqual(f.was, f.next) {
+			problems = append(problems, fmt.Sprintf("%s: cannot change while the gateway runs (%v → %v); restart to apply it", f.key, f.was, f.next))
+		}
+	}
+	if len(problems) > 0 {
+		return &ConfigError{Problems: problems}
+	}
+	return nil
+}
+
+// WatchConfig reloads when the config file, or a file it names (users,
+// secrets, keys, TLS certificates), changes, checking every interval until
+// ctx ends. A change is told by content, not by time stamps, so a
+// Kubernetes ConfigMap's symlink swap counts and a touch does not. The
+// appkey apps files are left out: their dialect re-reads them itself.
+func (g *Gateway) WatchConfig(ctx context.Context, path string, environ []string, interval time.Duration) {
+	last := watchedDigest(path, g.current.Load().cfg)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		digest := watchedDigest(path, g.current.Load().cfg)
+		if digest == last {
+			continue
+		}
+		last = digest
+		g.log.Info("config files changed; reloading", "config", path)
+		_ = g.Reload(path, environ)
+	}
+}
+
+// watchedDigest hashes the config file and every file it names.
+func watchedDigest(path string, cfg *Config) string {
+	h := sha256.New()
+	for _, f := range append([]string{path}, cfg.namedFiles()...) {
+		fmt.Fprintf(h, "%s\x00", f)
+		if file, err := os.Open(f); err == nil {
+			_, _ = io.Copy(h, file)
+			_ = file.Close()
+		}
+		h.Write([]byte{0})
+	}
+	return string(h.Sum(nil))
+}
+
+// namedFiles are the files cfg names (resolved), but the appkey apps
+// files: every key ending in _file, in any block.
+func (c *Config) namedFiles() []string {
+	var out []string
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, x := range t {
+				walk(k, x)
+			}
+		case []any:
+			for _, x := range t {
+				walk(key, x)
+			}
+		case string:
+			if strings.HasSuffix(key, "_file") && key != "apps_file" && t != "" {
+				out = append(out, c.resolve(t))
+			}
+		}
+	}
+	for _, block := range c.Dialects {
+		walk("", block)
+	}
+	s := c.Server
+	id := c.Identity
+	for _, f := range []string{s.TLSCertFile, s.TLSKeyFile, id.UsersFile, id.SQL.DSNFile, id.HTTP.CAFile, id.HTTP.CertFile, id.HTTP.KeyFile, c.Store.Redis.PasswordFile} {
+		if f != "" {
+			out = append(out, c.resolve(f))
+		}
+	}
+	sort.Strings(out)
+	return out
+}

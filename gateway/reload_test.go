@@ -1,0 +1,184 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/dialects/builtin"
+	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/gateway"
+)
+
+// reloadable is a gateway served over HTTP with its config file at hand.
+type reloadable struct {
+	*testGateway
+	path string
+}
+
+func startReloadable(t *testing.T, o gwOptions) *reloadable {
+	t.Helper()
+	if o.clock == nil {
+		o.clock = newClock()
+	}
+	if o.store == "redis" && o.prefix == "" {
+		o.prefix = newPrefix(t)
+	}
+	path := writeConfig(t, o)
+	cfg, err := gateway.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	gw, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGateway{Server: httptest.NewServer(gw.Handler()), gw: gw, clock: o.clock, logs: logs,
+		admin: httptest.NewServer(gw.AdminHandler()), opts: o}
+	t.Cleanup(func() {
+		tg.Close()
+		tg.admin.Close()
+		_ = gw.Close()
+	})
+	return &reloadable{testGateway: tg, path: path}
+}
+
+func (rg *reloadable) edit(t *testing.T, from, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(rg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), from) {
+		t.Fatalf("the config has no %q", from)
+	}
+	if err := os.WriteFile(rg.path, []byte(strings.Replace(string(raw), from, to, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadWhileServing: requests flow through every reload and none
+// fails: a reload that adds a route and rotates the mmm key (the old key
+// under previous) applies at once; a broken file, and one that changes
+// the listen address, are refused and the running config serves on; a
+// request in flight across a reload finishes on the config it started
+// with.
+func TestReloadWhileServing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		slow := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			time.Sleep(300 * time.Millisecond)
+			_, _ = io.WriteString(w, "slow answer")
+		}))
+		rg := startReloadable(t, gwOptions{store: store, routes: defaultRoutes + "  - path_prefix: /slow/\n    public: true\n    upstream: " + slow.URL + "\n"})
+		old := rg.login(t)
+
+		var failures atomic.Int64
+		var sent atomic.Int64
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					r := dialecttest.Send(t, rg.URL, "GET", "/v1/x", map[string]string{"x-mmm-accesstoken": old.Access}, "")
+					sent.Add(1)
+					if r.Status != 200 || r.Header.Get("Content-Type") == "" || strings.Contains(string(r.Raw), `"code"`) {
+						failures.Add(1)
+					}
+				}
+			}()
+		}
+		inflight := make(chan int, 1)
+		go func() {
+			r := dialecttest.Send(t, rg.URL, "GET", "/slow/x", nil, "")
+			inflight <- r.Status
+		}()
+		time.Sleep(50 * time.Millisecond)
+
+		const newSecret = "reloaded-mmm-signing-key-0123456789abcdef"
+		rg.edit(t, "    secret: "+testSecret+"\n", "    secret: "+newSecret+"\n    previous:\n      - secret: "+testSecret+"\n")
+		rg.edit(t, "routes:\n", "routes:\n  - path_prefix: /v2/\n    dialects: [mmm]\n    upstream: echo\n")
+		if err := rg.gw.Reload(rg.path, nil); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		if r, seen := rg.echo(t, "/v2/x", map[string]string{"x-mmm-accesstoken": old.Access}); seen == nil {
+			t.Fatalf("the added route with a token of the previous key: %s", r.raw)
+		}
+		fresh := rg.login(t)
+		if fresh.Access == old.Access {
+			t.Fatal("no new token")
+		}
+		if status := <-inflight; status != 200 {
+			t.Fatalf("the request in flight across the reload: %d", status)
+		}
+
+		rg.edit(t, "routes:\n", "routes:\n  - path_prefx: /broken/\n")
+		if err := rg.gw.Reload(rg.path, nil); err == nil || !strings.Contains(err.Error(), "routes[0].path_prefx: unknown key") {
+			t.Fatalf("broken reload: %v", err)
+		}
+		if m := rg.metricsText(t); metricValue(m, "authgate_config_last_reload_successful") != 0 {
+			t.Fatal("a failed reload is not shown")
+		}
+		if r, seen := rg.echo(t, "/v2/x", map[string]string{"x-mmm-accesstoken": fresh.Access}); seen == nil {
+			t.Fatalf("after a broken reload: %s", r.raw)
+		}
+		rg.edit(t, "  - path_prefx: /broken/\n", "")
+		rg.edit(t, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:1\n")
+		if err := rg.gw.Reload(rg.path, nil); err == nil || !strings.Contains(err.Error(), "server.listen: cannot change while the gateway runs") {
+			t.Fatalf("a reload changing server.listen: %v", err)
+		}
+		rg.edit(t, "listen: 127.0.0.1:1\n", "listen: 127.0.0.1:0\n")
+		if err := rg.gw.Reload(rg.path, nil); err != nil {
+			t.Fatalf("reload after the fix: %v", err)
+		}
+		m := rg.metricsText(t)
+		if metricValue(m, "authgate_config_last_reload_successful") != 1 || metricValue(m, "authgate_config_last_reload_success_timestamp_seconds") <= 0 {
+			t.Fatalf("reload metrics:\n%s", grepLines(m, "authgate_config"))
+		}
+		stop()
+		wg.Wait()
+		if n := failures.Load(); n != 0 {
+			t.Fatalf("%d of %d requests failed during the reloads", n, sent.Load())
+		}
+		if !strings.Contains(rg.logs.String(), `"msg":"config reload failed; the running config stays"`) {
+			t.Error("no log line for the failed reload")
+		}
+	})
+}
+
+// TestWatchConfigReloadsOnAFileItNames: with the watch on, a user added to
+// the users file can log in without a signal or a restart.
+func TestWatchConfigReloadsOnAFileItNames(t *testing.T) {
+	rg := startReloadable(t, gwOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rg.gw.WatchConfig(ctx, rg.path, nil, 20*time.Millisecond)
+	users := filepath.Join(filepath.Dir(rg.path), "users.yaml")
+	raw, err := os.ReadFile(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := `{"account":"newcomer","password":"demo123"}`
+	if r := rg.do(t, "POST", "/auth/login", nil, login); r.code(t) != "10003" {
+		t.Fatalf("an unknown account: %s", r.raw)
+	}
+	hash := strings.SplitN(strings.SplitN(string(raw), `password_hash: "`, 2)[1], `"`, 2)[0]
+	added := string(raw) + "  - id: 77\n    account: newcomer\n    password_hash: \"" + hash + "\"\n    companies: [1]\n"
+	if err := os.WriteFile(users, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dialecttest.WaitFor(t, "the new user to log in", func() bool {
+		return rg.do(t, "POST", "/auth/login", nil, login).body["code"] == "00000"
+	})
+}
