@@ -209,9 +209,6 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	// A reload builds instances whose metrics already exist: the new
-	// instance's replace the old one's.
-	reg := replacingRegisterer{g.reg}
 	for _, name := range names {
 		typ, block := cfg.dialectBlock(name)
 		f, ok := o.Registry.Lookup(typ)
@@ -223,7 +220,9 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 			// Guarded: a shadow check's writes are refused.
 			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
 			Logger:  o.Logger.With("dialect", name),
-			Metrics: g.shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, reg),
+			// A reload builds instances whose metrics already exist: the
+			// new instance's replace the old one's.
+			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
 			VerifySecret: verify,
 			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
@@ -244,16 +243,18 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 
 // replacingRegisterer registers a collector over an existing one of the
 // same description (a reloaded dialect's metrics over the old
-// instance's), which plain Register refuses.
-type replacingRegisterer struct{ *prometheus.Registry }
+// instance's), which plain Register refuses. It wraps the registerer that
+// adds the dialect label: the existing collector the registry reports is
+// the unwrapped one, which only the wrapping registerer can unregister.
+type replacingRegisterer struct{ prometheus.Registerer }
 
 // Register implements prometheus.Registerer.
 func (r replacingRegisterer) Register(c prometheus.Collector) error {
-	err := r.Registry.Register(c)
+	err := r.Registerer.Register(c)
 	var are prometheus.AlreadyRegisteredError
 	if errors.As(err, &are) {
-		r.Registry.Unregister(are.ExistingCollector)
-		return r.Registry.Register(c)
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
 	}
 	return err
 }

@@ -182,3 +182,25 @@ func TestWatchConfigReloadsOnAFileItNames(t *testing.T) {
 		return rg.do(t, "POST", "/auth/login", nil, login).body["code"] == "00000"
 	})
 }
+
+// TestReloadTheDemoConfig: the repository's config.yaml, every dialect in
+// it, reloads over itself (each dialect's own metrics re-registered) and
+// its counters still count.
+func TestReloadTheDemoConfig(t *testing.T) {
+	g := buildGateway(t, "../config.yaml", gateway.Options{})
+	for range 2 {
+		if err := g.Reload("../config.yaml", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := newServer(t, g)
+	r := dialecttest.Send(t, srv.URL, "POST", "/api/base/token/login", nil, `{"appId":"demo-app","appKey":"demo-key","appSecret":"wrong","loginType":"APP_KEY"}`)
+	if r.Status != 401 {
+		t.Fatalf("appkey login after reloads: %d %s", r.Status, r.Raw)
+	}
+	rec := httptest.NewRecorder()
+	g.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if v := metricValue(rec.Body.String(), `authgate_appkey_logins_total{dialect="appkey",result="bad_credentials"}`); v != 1 {
+		t.Fatalf("the reloaded appkey instance's counter = %v, want 1", v)
+	}
+}

@@ -62,7 +62,7 @@ type invocation struct {
 
 // commands are the subcommands, in the order the usage lists them.
 var commands = []command{
-	{"serve", "[-config FILE]", "run the gateway (the default command)", func(fs *flag.FlagSet) func(invocation) int {
+	{"serve", "[-config FILE]", "run the gateway (the default command); SIGHUP reloads the config, SIGTERM drains and stops", func(fs *flag.FlagSet) func(invocation) int {
 		path := fs.String("config", "config.yaml", "configuration file")
 		return func(c invocation) int { return serve(c, *path, c.stderr, c.environ) }
 	}},
