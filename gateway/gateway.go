@@ -219,7 +219,7 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 		d, err := f.New(name, block, dialects.Deps{
 			// Guarded: a shadow check's writes are refused.
 			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
-			Logger:  o.Logger.With("dialect", name),
+			Logger: o.Logger.With("dialect", name),
 			// A reload builds instances whose metrics already exist: the
 			// new instance's replace the old one's.
 			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
