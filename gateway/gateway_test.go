@@ -422,14 +422,14 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	}
 }
 
-// TestServeTLS serves the public listener over HTTPS from a certificate
-// and key named in the config.
-func TestServeTLS(t *testing.T) {
+// selfSigned writes a certificate for 127.0.0.1 with serial and its key
+// as cert.pem and key.pem into dir, and returns the certificate (DER).
+func selfSigned(t *testing.T, dir string, serial int64) []byte {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -437,11 +437,19 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
-	dir := filepath.Dir(path)
 	writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	ln, _, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
+	return der
+}
+
+// TestServeTLS serves the public listener over HTTPS from a certificate
+// and key named in the config, and from a renewed one after a reload.
+func TestServeTLS(t *testing.T) {
+	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	dir := filepath.Dir(path)
+	der := selfSigned(t, dir, 1)
+	g := buildGateway(t, path, gateway.Options{})
+	ln, _, cancel, served := serve(t, g)
 	defer func() { cancel(); <-served }()
 
 	pool := x509.NewCertPool()
@@ -475,6 +483,22 @@ func TestServeTLS(t *testing.T) {
 	resp.Body.Close()
 	if got := echo.Headers["X-Forwarded-Proto"]; len(got) != 1 || got[0] != "https" {
 		t.Fatalf("X-Forwarded-Proto = %v, want https", got)
+	}
+
+	// A renewed certificate, reloaded: new connections get it.
+	renewed := selfSigned(t, dir, 2)
+	if err := g.Reload(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: renewed}))
+	fresh := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err = fresh.Get("https://" + ln.Addr().String() + "/v1/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if serial := resp.TLS.PeerCertificates[0].SerialNumber.Int64(); serial != 2 {
+		t.Fatalf("after the reload the listener presents certificate %d, want the renewed 2", serial)
 	}
 }
 
