@@ -52,6 +52,8 @@ type testGateway struct {
 	logs  *syncBuffer
 	admin *httptest.Server
 	opts  gwOptions
+	// path is the config file it was built from.
+	path string
 }
 
 // startReplica starts a second gateway on the same Redis prefix and clock.
@@ -125,7 +127,8 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 	if o.store == "redis" && o.prefix == "" {
 		o.prefix = newPrefix(t)
 	}
-	cfg, err := gateway.Load(writeConfig(t, o), nil)
+	path := writeConfig(t, o)
+	cfg, err := gateway.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,7 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 		t.Fatal(err)
 	}
 	tg := &testGateway{Server: httptest.NewServer(gw.Handler()), gw: gw, clock: o.clock, logs: logs,
-		admin: httptest.NewServer(gw.AdminHandler()), opts: o}
+		admin: httptest.NewServer(gw.AdminHandler()), opts: o, path: path}
 	t.Cleanup(func() {
 		tg.Close()
 		tg.admin.Close()

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,55 +13,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 )
 
-// reloadable is a gateway served over HTTP with its config file at hand.
-type reloadable struct {
-	*testGateway
-	path string
-}
-
-func startReloadable(t *testing.T, o gwOptions) *reloadable {
+// editConfig replaces from with to in the gateway's config file.
+func (tg *testGateway) editConfig(t *testing.T, from, to string) {
 	t.Helper()
-	if o.clock == nil {
-		o.clock = newClock()
-	}
-	if o.store == "redis" && o.prefix == "" {
-		o.prefix = newPrefix(t)
-	}
-	path := writeConfig(t, o)
-	cfg, err := gateway.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	gw, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &testGateway{Server: httptest.NewServer(gw.Handler()), gw: gw, clock: o.clock, logs: logs,
-		admin: httptest.NewServer(gw.AdminHandler()), opts: o}
-	t.Cleanup(func() {
-		tg.Close()
-		tg.admin.Close()
-		_ = gw.Close()
-	})
-	return &reloadable{testGateway: tg, path: path}
-}
-
-func (rg *reloadable) edit(t *testing.T, from, to string) {
-	t.Helper()
-	raw, err := os.ReadFile(rg.path)
+	raw, err := os.ReadFile(tg.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(raw), from) {
 		t.Fatalf("the config has no %q", from)
 	}
-	if err := os.WriteFile(rg.path, []byte(strings.Replace(string(raw), from, to, 1)), 0o600); err != nil {
+	if err := os.WriteFile(tg.path, []byte(strings.Replace(string(raw), from, to, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,7 +44,7 @@ func TestReloadWhileServing(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			_, _ = io.WriteString(w, "slow answer")
 		}))
-		rg := startReloadable(t, gwOptions{store: store, routes: defaultRoutes + "  - path_prefix: /slow/\n    public: true\n    upstream: " + slow.URL + "\n"})
+		rg := startGateway(t, gwOptions{store: store, routes: defaultRoutes + "  - path_prefix: /slow/\n    public: true\n    upstream: " + slow.URL + "\n"})
 		old := rg.login(t)
 
 		var failures atomic.Int64
@@ -107,8 +72,8 @@ func TestReloadWhileServing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 
 		const newSecret = "reloaded-mmm-signing-key-0123456789abcdef"
-		rg.edit(t, "    secret: "+testSecret+"\n", "    secret: "+newSecret+"\n    previous:\n      - secret: "+testSecret+"\n")
-		rg.edit(t, "routes:\n", "routes:\n  - path_prefix: /v2/\n    dialects: [mmm]\n    upstream: echo\n")
+		rg.editConfig(t, "    secret: "+testSecret+"\n", "    secret: "+newSecret+"\n    previous:\n      - secret: "+testSecret+"\n")
+		rg.editConfig(t, "routes:\n", "routes:\n  - path_prefix: /v2/\n    dialects: [mmm]\n    upstream: echo\n")
 		if err := rg.gw.Reload(rg.path, nil); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
@@ -123,7 +88,7 @@ func TestReloadWhileServing(t *testing.T) {
 			t.Fatalf("the request in flight across the reload: %d", status)
 		}
 
-		rg.edit(t, "routes:\n", "routes:\n  - path_prefx: /broken/\n")
+		rg.editConfig(t, "routes:\n", "routes:\n  - path_prefx: /broken/\n")
 		if err := rg.gw.Reload(rg.path, nil); err == nil || !strings.Contains(err.Error(), "routes[0].path_prefx: unknown key") {
 			t.Fatalf("broken reload: %v", err)
 		}
@@ -133,12 +98,12 @@ func TestReloadWhileServing(t *testing.T) {
 		if r, seen := rg.echo(t, "/v2/x", map[string]string{"x-mmm-accesstoken": fresh.Access}); seen == nil {
 			t.Fatalf("after a broken reload: %s", r.raw)
 		}
-		rg.edit(t, "  - path_prefx: /broken/\n", "")
-		rg.edit(t, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:1\n")
+		rg.editConfig(t, "  - path_prefx: /broken/\n", "")
+		rg.editConfig(t, "listen: 127.0.0.1:0\n", "listen: 127.0.0.1:1\n")
 		if err := rg.gw.Reload(rg.path, nil); err == nil || !strings.Contains(err.Error(), "server.listen: cannot change while the gateway runs") {
 			t.Fatalf("a reload changing server.listen: %v", err)
 		}
-		rg.edit(t, "listen: 127.0.0.1:1\n", "listen: 127.0.0.1:0\n")
+		rg.editConfig(t, "listen: 127.0.0.1:1\n", "listen: 127.0.0.1:0\n")
 		if err := rg.gw.Reload(rg.path, nil); err != nil {
 			t.Fatalf("reload after the fix: %v", err)
 		}
@@ -160,7 +125,7 @@ func TestReloadWhileServing(t *testing.T) {
 // TestWatchConfigReloadsOnAFileItNames: with the watch on, a user added to
 // the users file can log in without a signal or a restart.
 func TestWatchConfigReloadsOnAFileItNames(t *testing.T) {
-	rg := startReloadable(t, gwOptions{})
+	rg := startGateway(t, gwOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rg.gw.WatchConfig(ctx, rg.path, nil, 20*time.Millisecond)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,24 +11,6 @@ import (
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 )
-
-// cacheClock is the cache's age clock, moved by hand.
-type cacheClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *cacheClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *cacheClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newCachedStore is a store with the session cache on (prefix shared when
 // given), returned once its subscription is up.
@@ -85,7 +66,7 @@ func TestCacheAnswersWithoutRedis(t *testing.T) {
 // cache's clock: a session deleted behind the cache's back (no
 // invalidation) is refused once its entry is that old.
 func TestCacheAgesOut(t *testing.T) {
-	clk := &cacheClock{t: time.Now()}
+	clk := dialecttest.NewClock()
 	s := newCachedStore(t, "", 2*time.Second, clk.Now)
 	ctx, now := context.Background(), time.Now()
 	live(t, s, "s1", now)
