@@ -23,7 +23,7 @@ import (
 // holds on every replica.
 
 // adminActions are the admin API's actions, for the metric's label.
-var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device"}
+var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device", "list_apps", "disable_app", "enable_app"}
 
 // newAdminCalls registers the admin API's counter, every action's ok and
 // the refusals from the start.
@@ -46,9 +46,11 @@ type adminAPI struct {
 	verify   func(hash, secret string) (bool, error)
 	store    tokenstore.Store
 	dialects map[string]bool
-	now      func() time.Time
-	log      *slog.Logger
-	calls    *prometheus.CounterVec
+	// apps are the dialect instances whose apps can be switched off.
+	apps  map[string]dialects.AppAdmin
+	now   func() time.Time
+	log   *slog.Logger
+	calls *prometheus.CounterVec
 }
 
 type adminCallerKey struct{}
@@ -61,6 +63,9 @@ func (a *adminAPI) mount(r chi.Router) {
 		r.Delete("/dialects/{dialect}/subjects/{subject}/sessions", a.revokeSubject)
 		r.Delete("/dialects/{dialect}/subjects/{subject}/devices/{device}", a.kickDevice)
 		r.Delete("/dialects/{dialect}/sessions/{id}", a.revokeSession)
+		r.Get("/dialects/{dialect}/apps", a.listApps)
+		r.Post("/dialects/{dialect}/apps/{app}/disable", a.switchApp(false))
+		r.Post("/dialects/{dialect}/apps/{app}/enable", a.switchApp(true))
 	})
 }
 
@@ -219,4 +224,53 @@ func (a *adminAPI) revokeSession(w http.ResponseWriter, r *http.Request) {
 	}
 	a.done(r, "revoke_session", "ok", dialect, s.Subject, slog.String("session", id))
 	writePlainJSON(w, http.StatusOK, map[string]int{"revoked": 1})
+}
+
+// appDialect is the path's dialect when its apps can be switched; else
+// 404 is written.
+func (a *adminAPI) appDialect(w http.ResponseWriter, r *http.Request, action string) (string, dialects.AppAdmin, bool) {
+	dialect := chi.URLParam(r, "dialect")
+	d, ok := a.apps[dialect]
+	if !ok {
+		a.done(r, action, "not_found", dialect, "")
+		writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no dialect instance with apps named " + dialect})
+	}
+	return dialect, d, ok
+}
+
+// listApps is GET .../apps.
+func (a *adminAPI) listApps(w http.ResponseWriter, r *http.Request) {
+	dialect, d, ok := a.appDialect(w, r, "list_apps")
+	if !ok {
+		return
+	}
+	a.done(r, "list_apps", "ok", dialect, "")
+	writePlainJSON(w, http.StatusOK, map[string]any{"dialect": dialect, "apps": d.Apps()})
+}
+
+// switchApp is POST .../apps/{app}/disable or /enable.
+func (a *adminAPI) switchApp(enabled bool) http.HandlerFunc {
+	action := "disable_app"
+	if enabled {
+		action = "enable_app"
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		dialect, d, ok := a.appDialect(w, r, action)
+		if !ok {
+			return
+		}
+		app := chi.URLParam(r, "app")
+		n, err := d.SetAppEnabled(r.Context(), app, enabled)
+		if errors.Is(err, dialects.ErrUnknownApp) {
+			a.done(r, action, "not_found", dialect, app)
+			writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no app " + app + " in dialect " + dialect})
+			return
+		}
+		if err != nil {
+			a.failed(w, r, action, dialect, app, err)
+			return
+		}
+		a.done(r, action, "ok", dialect, app, slog.Int("revoked", n))
+		writePlainJSON(w, http.StatusOK, map[string]any{"app_id": app, "enabled": enabled, "revoked": n})
+	}
 }

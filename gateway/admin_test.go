@@ -196,3 +196,59 @@ func TestAdminOpenAPIMatchesHandlers(t *testing.T) {
 		t.Fatalf("documented:\n  %s\nserved:\n  %s", strings.Join(documented, "\n  "), strings.Join(served, "\n  "))
 	}
 }
+
+// TestAdminApps: an appkey app switched off from the admin API cannot log
+// in or go on with its sessions, on this replica and (Redis) another one;
+// switched on again, it logs in.
+func TestAdminApps(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		e := startAppkeyRoutes(t, store, "", defaultRoutes+"  - path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\nadmin:\n  tokens:\n"+
+			strings.TrimPrefix(adminBlock(t), "admin:\n  tokens:\n"))
+		access, _ := e.login(t, "app-1")
+		var other *appEnv
+		if store == "redis" {
+			other = startAppkeyWith(t, e.opts)
+			if r, _ := other.echo(t, "/api/x", bearer(access)); r.status != 200 { // cached there
+				t.Fatalf("the other replica: %s", r.raw)
+			}
+		}
+
+		r := e.adminCall(t, "GET", "/admin/v1/dialects/appkey/apps", adminToken)
+		apps, _ := r.body["apps"].([]any)
+		if r.status != 200 || len(apps) != 2 || apps[0].(map[string]any)["app_id"] != "app-1" || apps[0].(map[string]any)["enabled"] != true || apps[1].(map[string]any)["enabled"] != false {
+			t.Fatalf("list apps: %d %s", r.status, r.raw)
+		}
+		if strings.Contains(string(r.raw), "hash") || strings.Contains(string(r.raw), "key-app-1") {
+			t.Fatal("a secret in the apps list")
+		}
+		r = e.adminCall(t, "POST", "/admin/v1/dialects/appkey/apps/app-1/disable", adminToken)
+		if r.status != 200 || r.body["enabled"] != false || r.body["revoked"] == nil {
+			t.Fatalf("disable: %d %s", r.status, r.raw)
+		}
+		if r, _ := e.echo(t, "/api/x", bearer(access)); r.status == 200 {
+			t.Fatalf("a session of the disabled app still works: %s", r.raw)
+		}
+		if r := e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")); r.status != 403 {
+			t.Fatalf("login of the disabled app: %d %s", r.status, r.raw)
+		}
+		if other != nil {
+			dialecttest.WaitFor(t, "the other replica to refuse the disabled app", func() bool {
+				r, _ := other.echo(t, "/api/x", bearer(access))
+				login := other.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY"))
+				return r.status != 200 && login.status == 403
+			})
+		}
+		for _, path := range []string{"/admin/v1/dialects/appkey/apps/nope/disable", "/admin/v1/dialects/mmm/apps/app-1/disable"} {
+			if r := e.adminCall(t, "POST", path, adminToken); r.status != 404 {
+				t.Errorf("POST %s: %d %s", path, r.status, r.raw)
+			}
+		}
+		r = e.adminCall(t, "POST", "/admin/v1/dialects/appkey/apps/app-1/enable", adminToken)
+		if r.status != 200 || r.body["enabled"] != true {
+			t.Fatalf("enable: %d %s", r.status, r.raw)
+		}
+		if r := e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")); r.status != 200 {
+			t.Fatalf("login after enabling: %d %s", r.status, r.raw)
+		}
+	})
+}

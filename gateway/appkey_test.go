@@ -61,6 +61,13 @@ func startAppkeyRoutes(t *testing.T, store, extra, routes string) *appEnv {
 		o.prefix = newPrefix(t)
 	}
 	o.clock = newClock()
+	return startAppkeyWith(t, o)
+}
+
+// startAppkeyWith serves a gateway of o with the test apps file beside its
+// config: a second replica of an appEnv is startAppkeyWith(t, e.opts).
+func startAppkeyWith(t *testing.T, o gwOptions) *appEnv {
+	t.Helper()
 	path := writeConfig(t, o)
 	appsPath := filepath.Join(filepath.Dir(path), "apps.yaml")
 	if err := os.WriteFile(appsPath, []byte("apps:\n"+appEntry("app-1", true, appSecretHash)+appEntry("app-off", false, appSecretHash)), 0o600); err != nil {

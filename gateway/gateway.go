@@ -338,8 +338,12 @@ func (g *Gateway) buildAdmin(cfg *Config, instances map[string]dialects.Dialect)
 	if len(cfg.Admin.Tokens) > 0 {
 		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: g.o.VerifySecret, store: g.store, dialects: map[string]bool{},
 			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls}
-		for name := range instances {
+		api.apps = map[string]dialects.AppAdmin{}
+		for name, d := range instances {
 			api.dialects[name] = true
+			if aa, ok := d.(dialects.AppAdmin); ok {
+				api.apps[name] = aa
+			}
 		}
 		api.mount(r)
 	}

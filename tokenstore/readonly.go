@@ -28,8 +28,8 @@ func IsReadOnly(ctx context.Context) bool {
 
 // Guard is a Store whose writes are refused with ErrReadOnly under a
 // ReadOnly context and passed on otherwise; reads always pass. The reads
-// (Session, CheckSession, SubjectSessions, Account, SeatState, Ping,
-// Close) come from the
+// (Session, CheckSession, SubjectSessions, Account, SeatState, Overrides,
+// Ping, Close) come from the
 // embedded Store; every other method is written out here, and a test
 // calls each by reflection, so a write added to Store cannot slip past.
 type Guard struct {
@@ -145,4 +145,12 @@ func (g Guard) ClaimSeat(ctx context.Context, c SeatClaim) (Seat, error) {
 		return Seat{}, err
 	}
 	return g.Store.ClaimSeat(ctx, c)
+}
+
+// SetOverride implements Store.
+func (g Guard) SetOverride(ctx context.Context, key, value string) error {
+	if err := refuseUnder(ctx, "set override"); err != nil {
+		return err
+	}
+	return g.Store.SetOverride(ctx, key, value)
 }

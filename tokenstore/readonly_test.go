@@ -15,7 +15,7 @@ import (
 
 // reads are the only operations a Guard lets through under a read-only
 // context.
-var reads = []string{"Session", "CheckSession", "SubjectSessions", "Account", "SeatState", "Ping"}
+var reads = []string{"Session", "CheckSession", "SubjectSessions", "Account", "SeatState", "Overrides", "Ping"}
 
 // TestGuardRefusesEveryWrite calls every method of Store through a Guard
 // under a read-only context, by reflection with zero arguments, and checks

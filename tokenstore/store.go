@@ -261,6 +261,15 @@ type Seats interface {
 	SeatState(ctx context.Context, key, device string, now time.Time) (SeatState, error)
 }
 
+// Overrides keeps operators' switches, such as an app disabled from the
+// admin API: records without a TTL that every replica reads.
+type Overrides interface {
+	// SetOverride sets key to value; an empty value removes the key.
+	SetOverride(ctx context.Context, key, value string) error
+	// Overrides returns every override whose key starts with prefix.
+	Overrides(ctx context.Context, prefix string) (map[string]string, error)
+}
+
 // Store is the shared state of every gateway replica: all the roles, plus
 // the life cycle. Implementations must be safe for concurrent use and make
 // each method atomic. A dialect holds only the roles it uses.
@@ -271,6 +280,7 @@ type Store interface {
 	Counters
 	Accounts
 	Seats
+	Overrides
 	// Ping reports whether the store can answer.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

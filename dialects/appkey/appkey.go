@@ -88,6 +88,7 @@ func Defaults() Config {
 type store interface {
 	tokenstore.Sessions
 	tokenstore.Counters
+	tokenstore.Overrides
 }
 
 // Dialect is one appkey instance.
@@ -108,6 +109,8 @@ type Dialect struct {
 	src  appsSource
 	from string // the source for logs: the file as configured, or "apps_query"
 	apps atomic.Pointer[Apps]
+	// disabled are the apps switched off from the admin API (admin.go).
+	disabled atomic.Pointer[map[string]bool]
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -174,6 +177,10 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		m: newMetrics(deps.Registerer),
 	}
 	d.apps.Store(apps)
+	d.disabled.Store(&map[string]bool{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	d.loadOverrides(ctx)
+	cancel()
 	d.m.appsLoaded.Set(float64(len(apps.byID)))
 	d.m.appsRejected.Set(float64(len(rejected)))
 	for _, r := range rejected {
@@ -234,6 +241,7 @@ func (d *Dialect) watch() {
 func (d *Dialect) reload() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	d.loadOverrides(ctx)
 	cur := d.apps.Load()
 	next, rejected, err := d.src.load(ctx, cur)
 	if err != nil {

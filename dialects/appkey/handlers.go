@@ -108,7 +108,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	counted.Release(ctx, d.log)
-	if !app.enabled() {
+	if !d.usable(app) {
 		d.m.logins.WithLabelValues("disabled").Inc()
 		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", dialects.ErrDisabled))
 		return
@@ -209,7 +209,7 @@ func (d *Dialect) liveApp(w http.ResponseWriter, r *http.Request, appID string) 
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
 		return App{}, false
 	}
-	if !app.enabled() {
+	if !d.usable(app) {
 		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil))
 		return App{}, false
@@ -314,7 +314,7 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if !known {
 		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid access token", nil)
 	}
-	if !app.enabled() {
+	if !d.usable(app) {
 		return dialects.Identity{}, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil)
 	}
 	if err := d.store.CheckSession(r.Context(), sid, d.now()); err != nil {

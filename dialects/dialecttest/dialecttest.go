@@ -181,7 +181,7 @@ func NewPrefix(t testing.TB) string {
 		ctx := context.Background()
 		keys, _ := c.Keys(ctx, prefix+"*").Result()
 		for _, k := range keys {
-			if strings.HasPrefix(k, prefix+"{acct}:") || strings.HasPrefix(k, prefix+"{acct:") {
+			if redisstore.Record(prefix, k) {
 				continue
 			}
 			if ttl := c.PTTL(ctx, k).Val(); ttl == -1 || ttl == -1*time.Millisecond {

@@ -186,3 +186,19 @@ func (o *Outage) Ping(ctx context.Context) error {
 // Close implements tokenstore.Store; the wrapped store is closed by the
 // test that opened it.
 func (o *Outage) Close() error { return nil }
+
+// SetOverride implements tokenstore.Store.
+func (o *Outage) SetOverride(ctx context.Context, key, value string) error {
+	if err := o.fail("set override"); err != nil {
+		return err
+	}
+	return o.Store.SetOverride(ctx, key, value)
+}
+
+// Overrides implements tokenstore.Store.
+func (o *Outage) Overrides(ctx context.Context, prefix string) (map[string]string, error) {
+	if err := o.fail("overrides"); err != nil {
+		return nil, err
+	}
+	return o.Store.Overrides(ctx, prefix)
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,8 @@ type Store struct {
 	accounts map[string]tokenstore.Account
 	lastID   int64
 	seats    map[string]seat
+	// overrides are records: they live as long as the process.
+	overrides map[string]string
 
 	now       func() time.Time
 	stop      chan struct{}
@@ -78,18 +81,19 @@ func New(now func() time.Time) *Store {
 		now = time.Now
 	}
 	s := &Store{
-		sessions: map[string]tokenstore.Session{},
-		rotated:  map[string]map[string]rotated{},
-		subjects: map[string]map[string]struct{}{},
-		adopted:  map[string]time.Time{},
-		codes:    map[string]code{},
-		nonces:   map[string]time.Time{},
-		counters: map[string]counter{},
-		accounts: map[string]tokenstore.Account{},
-		seats:    map[string]seat{},
-		now:      now,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		sessions:  map[string]tokenstore.Session{},
+		rotated:   map[string]map[string]rotated{},
+		subjects:  map[string]map[string]struct{}{},
+		adopted:   map[string]time.Time{},
+		codes:     map[string]code{},
+		nonces:    map[string]time.Time{},
+		counters:  map[string]counter{},
+		accounts:  map[string]tokenstore.Account{},
+		seats:     map[string]seat{},
+		overrides: map[string]string{},
+		now:       now,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	go s.sweepLoop()
 	return s
@@ -513,4 +517,31 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
 	return nil
+}
+
+// SetOverride implements tokenstore.Store.
+func (s *Store) SetOverride(_ context.Context, key, value string) (err error) {
+	defer s.Done("set_override", time.Now(), &err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if value == "" {
+		delete(s.overrides, key)
+	} else {
+		s.overrides[key] = value
+	}
+	return nil
+}
+
+// Overrides implements tokenstore.Store.
+func (s *Store) Overrides(_ context.Context, prefix string) (_ map[string]string, err error) {
+	defer s.Done("overrides", time.Now(), &err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range s.overrides {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v
+		}
+	}
+	return out, nil
 }

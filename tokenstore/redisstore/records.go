@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -174,4 +175,40 @@ func (s *Store) SeatState(ctx context.Context, key, device string, now time.Time
 		st.DisplacedAt = fromMS(at)
 	}
 	return st, nil
+}
+
+// overridesKey is the hash of every override: one key, so reading them all
+// is one command; a record, without a TTL.
+func (s *Store) overridesKey() string { return s.prefix + "{ovr}" }
+
+// SetOverride implements tokenstore.Store.
+func (s *Store) SetOverride(ctx context.Context, key, value string) (err error) {
+	defer s.Done("set_override", time.Now(), &err)
+	k := s.overridesKey()
+	err = s.durably(ctx, k, func(c redis.Cmdable) (bool, error) {
+		if value == "" {
+			return true, c.HDel(ctx, k, key).Err()
+		}
+		return true, c.HSet(ctx, k, key, value).Err()
+	})
+	if err != nil {
+		return wrap("set override", err)
+	}
+	return nil
+}
+
+// Overrides implements tokenstore.Store.
+func (s *Store) Overrides(ctx context.Context, prefix string) (_ map[string]string, err error) {
+	defer s.Done("overrides", time.Now(), &err)
+	all, err := s.c.HGetAll(ctx, s.overridesKey()).Result()
+	if err != nil {
+		return nil, wrap("overrides", err)
+	}
+	out := map[string]string{}
+	for k, v := range all {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v
+		}
+	}
+	return out, nil
 }

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -213,6 +214,15 @@ func (s *Store) Client() redis.UniversalClient { return s.c }
 func (s *Store) Prefix() string { return s.prefix }
 
 func (s *Store) sessionKey(id string) string { return s.prefix + "{" + id + "}:s" }
+
+// Record reports whether key, under prefix, is one of the records that
+// live without a TTL by design (registered accounts and their id
+// sequence, operators' overrides); every other key of the store expires,
+// and tests check that it does.
+func Record(prefix, key string) bool {
+	return strings.HasPrefix(key, prefix+"{acct") || key == prefix+"{ovr}"
+}
+
 func (s *Store) adoptedKey(id string) string { return s.prefix + "{" + id + "}:x" }
 func (s *Store) rotatedKey(id, hash string) string {
 	return s.prefix + "{" + id + "}:r:" + hash

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,7 +95,7 @@ func assertEveryKeyExpires(t *testing.T, s *redisstore.Store) {
 		t.Fatalf("keys: %v", err)
 	}
 	for _, k := range keys {
-		if strings.HasPrefix(k, s.Prefix()+"{acct}:") || strings.HasPrefix(k, s.Prefix()+"{acct:") {
+		if redisstore.Record(s.Prefix(), k) {
 			continue // registered accounts are records and live on
 		}
 		ttl, err := s.Client().PTTL(ctx, k).Result()

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +29,7 @@ func topologyStore(t *testing.T, o redisstore.Options) *redisstore.Store {
 		check := func(c redis.Cmdable) {
 			keys, _ := c.Keys(ctx, o.KeyPrefix+"*").Result()
 			for _, k := range keys {
-				if strings.HasPrefix(k, o.KeyPrefix+"{acct") {
+				if redisstore.Record(o.KeyPrefix, k) {
 					continue
 				}
 				if ttl := c.PTTL(ctx, k).Val(); ttl == -1 || ttl == -1*time.Millisecond {

@@ -111,6 +111,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Counters", func(t *testing.T) { RunCounters(t, as[tokenstore.Counters](newStore)) })
 	t.Run("Accounts", func(t *testing.T) { RunAccounts(t, as[tokenstore.Accounts](newStore)) })
 	t.Run("Seats", func(t *testing.T) { RunSeats(t, as[tokenstore.Seats](newStore)) })
+	t.Run("Overrides", func(t *testing.T) { testOverrides(t, as[tokenstore.Overrides](newStore)(t)) })
 	t.Run("EveryOperationObserved", func(t *testing.T) { testEveryOperationObserved(t, newStore(t)) })
 }
 
@@ -174,5 +175,28 @@ func testEveryOperationObserved(t *testing.T, s tokenstore.Store) {
 		if n != 1 {
 			t.Errorf("%s reported %d times as %q, want once", m.Name, n, OpName(m.Name))
 		}
+	}
+}
+
+// testOverrides: set, read by prefix, overwrite, remove.
+func testOverrides(t *testing.T, s tokenstore.Overrides) {
+	ctx := context.Background()
+	for k, v := range map[string]string{"appkey:p:app:a": "disabled", "appkey:p:app:b": "disabled", "appkey:q:app:a": "disabled"} {
+		if err := s.SetOverride(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Overrides(ctx, "appkey:p:")
+	if err != nil || len(got) != 2 || got["appkey:p:app:a"] != "disabled" || got["appkey:p:app:b"] != "disabled" {
+		t.Fatalf("Overrides(appkey:p:) = %v, %v", got, err)
+	}
+	if err := s.SetOverride(ctx, "appkey:p:app:a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Overrides(ctx, "appkey:p:"); len(got) != 1 || got["appkey:p:app:b"] != "disabled" {
+		t.Fatalf("after removing one: %v", got)
+	}
+	if got, err := s.Overrides(ctx, "none:"); err != nil || len(got) != 0 {
+		t.Fatalf("Overrides(none:) = %v, %v", got, err)
 	}
 }
