@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,9 +127,10 @@ func TestServeAndStop(t *testing.T) {
 	admin := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var errOut bytes.Buffer
+	logs := &syncWriter{w: &errOut}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-config", "../../config.yaml"}, strings.NewReader(""), &bytes.Buffer{}, &syncWriter{w: &errOut},
+		done <- run(ctx, []string{"-config", "../../config.yaml"}, strings.NewReader(""), &bytes.Buffer{}, logs,
 			[]string{"AUTHGATE_CFG__SERVER__LISTEN=" + port, "AUTHGATE_CFG__SERVER__ADMIN_LISTEN=" + admin, "AUTHGATE_CFG__SERVER__DRAIN_DELAY=0s"})
 	}()
 	var resp *http.Response
@@ -154,6 +156,17 @@ func TestServeAndStop(t *testing.T) {
 	if code, _, errOut := runCmd(t, "", env, "healthcheck", "-config", "../../config.yaml"); code != 0 {
 		t.Fatalf("healthcheck of a ready gateway = %d %s", code, errOut)
 	}
+	// SIGHUP reloads the config in place (serve is listening, so its
+	// handler is in place: the signal does not end the test process).
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; !strings.Contains(logs.String(), `"msg":"config reloaded"`); i++ {
+		if i == 100 {
+			t.Fatalf("no reload after SIGHUP:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exit %d", code)
@@ -176,6 +189,12 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
 
 func freePort(t *testing.T) string {
