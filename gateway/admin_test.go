@@ -136,6 +136,7 @@ func TestAdminAPI(t *testing.T) {
 				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_admin"))
 			}
 		}
+		checkDashboard(t, m, "authgate_admin_")
 		logs := tg.logs.String()
 		if !strings.Contains(logs, `"event":"admin.revoke_session"`) || !strings.Contains(logs, `"admin":"ops"`) || strings.Contains(logs, adminToken) {
 			t.Errorf("audit lines: want admin.revoke_session by ops, never the token:\n%s", grepLines(logs, "admin"))

@@ -51,4 +51,6 @@ func TestSessionCacheAcrossReplicas(t *testing.T) {
 	if n := metricValue(a.metricsText(t), "authgate_session_cache_invalidations_total"); n < 1 {
 		t.Fatalf("invalidations received = %v", n)
 	}
+	// The dashboard reads what a Redis replica exports.
+	checkDashboard(t, a.metricsText(t), "authgate_session_cache_", "authgate_config_")
 }
