@@ -80,9 +80,8 @@ func Defaults() Config {
 
 // Dir is the http directory.
 type Dir struct {
-	cfg    Config
-	client *http.Client
-	token  string
+	cfg Config
+	svc *jsonhttp.Service
 }
 
 type registering struct{ *Dir }
@@ -107,20 +106,12 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identi
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
-	client, tlsErrs := jsonhttp.NewClient(cfg.TLS, cfg.Timeout, dir)
-	errs = append(errs, tlsErrs...)
-	d := &Dir{cfg: cfg}
-	if cfg.TokenEnv != "" {
-		v, ok := lookupEnv(cfg.TokenEnv)
-		if !ok || v == "" {
-			errs = append(errs, fmt.Errorf("token_env: environment variable %s is not set", cfg.TokenEnv))
-		}
-		d.token = v
-	}
+	svc, svcErrs := jsonhttp.NewService(cfg.TLS, cfg.Timeout, dir, cfg.Headers, "token_env", cfg.TokenEnv, lookupEnv)
+	errs = append(errs, svcErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	d.client = client
+	d := &Dir{cfg: cfg, svc: svc}
 	if cfg.RegisterURL != "" {
 		return registering{d}, nil
 	}
@@ -145,13 +136,7 @@ func (d *Dir) call(ctx context.Context, method, u string, body any) (int, map[st
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for k, v := range d.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	if d.token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token)
-	}
-	resp, err := d.client.Do(req)
+	resp, err := d.svc.Do(req)
 	if err != nil {
 		return 0, nil, unavailable(err)
 	}

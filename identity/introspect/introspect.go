@@ -84,9 +84,8 @@ type Answer struct {
 
 // Client introspects tokens at one legacy service.
 type Client struct {
-	cfg    Config
-	client *http.Client
-	auth   string
+	cfg Config
+	svc *jsonhttp.Service
 }
 
 // New checks the block and builds the client; problems name their key
@@ -120,19 +119,12 @@ func New(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Client
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
-	client, tlsErrs := jsonhttp.NewClient(cfg.TLS, cfg.Timeout, dir)
-	errs = append(errs, tlsErrs...)
-	c := &Client{cfg: cfg, client: client}
-	if cfg.AuthTokenEnv != "" {
-		v, ok := lookupEnv(cfg.AuthTokenEnv)
-		if !ok || v == "" {
-			errs = append(errs, fmt.Errorf("auth_token_env: environment variable %s is not set", cfg.AuthTokenEnv))
-		}
-		c.auth = v
-	}
+	svc, svcErrs := jsonhttp.NewService(cfg.TLS, cfg.Timeout, dir, cfg.Headers, "auth_token_env", cfg.AuthTokenEnv, lookupEnv)
+	errs = append(errs, svcErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c := &Client{cfg: cfg, svc: svc}
 	return c, nil
 }
 
@@ -145,7 +137,7 @@ func (c *Client) Introspect(ctx context.Context, token string) (Answer, error) {
 	if err != nil {
 		return Answer{}, unavailable(err)
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.svc.Do(req)
 	if err != nil {
 		return Answer{}, unavailable(err)
 	}
@@ -214,12 +206,6 @@ func (c *Client) request(ctx context.Context, token string) (*http.Request, erro
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range c.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	if c.auth != "" {
-		req.Header.Set("Authorization", "Bearer "+c.auth)
 	}
 	if c.cfg.TokenIn == "header" {
 		v := token

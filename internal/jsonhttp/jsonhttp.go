@@ -89,3 +89,42 @@ func Str(v any) string {
 		return fmt.Sprint(t)
 	}
 }
+
+// Service is how the gateway calls one legacy service: the client (TLS,
+// timeout), the headers every call carries and the gateway's own bearer
+// credential there (from an environment variable).
+type Service struct {
+	client  *http.Client
+	headers map[string]string
+	bearer  string
+}
+
+// NewService builds a Service. tokenKey is the config key naming the
+// credential's environment variable (token_env), for the problem when it
+// is not set; tokenEnv empty means no credential.
+func NewService(t TLS, timeout time.Duration, dir string, headers map[string]string, tokenKey, tokenEnv string, lookupEnv func(string) (string, bool)) (*Service, []error) {
+	client, errs := NewClient(t, timeout, dir)
+	s := &Service{client: client, headers: headers}
+	if tokenEnv != "" {
+		v, ok := lookupEnv(tokenEnv)
+		if !ok || v == "" {
+			errs = append(errs, fmt.Errorf("%s: environment variable %s is not set", tokenKey, tokenEnv))
+		}
+		s.bearer = v
+	}
+	return s, errs
+}
+
+// Do sends req with the service's headers and bearer credential; a header
+// the request already carries (its own Authorization) is left as it is.
+func (s *Service) Do(req *http.Request) (*http.Response, error) {
+	for k, v := range s.headers {
+		if req.Header.Get(k) == "" {
+			req.Header.Set(k, v)
+		}
+	}
+	if s.bearer != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+s.bearer)
+	}
+	return s.client.Do(req)
+}
