@@ -21,27 +21,8 @@ import (
 func BenchmarkAuthenticatedProxy(b *testing.B) {
 	for _, store := range []string{"memory", "redis"} {
 		b.Run(store, func(b *testing.B) {
-			o := gwOptions{store: store}
-			if store == "redis" {
-				o.prefix = newPrefix(b)
-			}
-			cfg, err := gateway.Load(writeConfig(b, o), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer g.Close()
+			g, access := benchGateway(b, gwOptions{store: store})
 			h := g.Handler()
-			login := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"account":"demo","password":"demo123"}`))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, login)
-			access := between(rec.Body.String(), `"access_token":"`, `"`)
-			if access == "" {
-				b.Fatalf("login: %s", rec.Body)
-			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -55,6 +36,31 @@ func BenchmarkAuthenticatedProxy(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchGateway builds a gateway of o (closed with b) and logs demo in
+// through it: the gateway and an mmm access token.
+func benchGateway(b *testing.B, o gwOptions) (*gateway.Gateway, string) {
+	b.Helper()
+	if o.store == "redis" {
+		o.prefix = newPrefix(b)
+	}
+	cfg, err := gateway.Load(writeConfig(b, o), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Close() })
+	rec := httptest.NewRecorder()
+	g.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"account":"demo","password":"demo123"}`)))
+	access := between(rec.Body.String(), `"access_token":"`, `"`)
+	if access == "" {
+		b.Fatalf("login: %s", rec.Body)
+	}
+	return g, access
 }
 
 func between(s, start, end string) string {
@@ -88,21 +94,8 @@ func BenchmarkShadowProxy(b *testing.B) {
     public: true
     upstream: echo
 `}
-		if store == "redis" {
-			o.prefix = newPrefix(b)
-		}
-		cfg, err := gateway.Load(writeConfig(b, o), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-		if err != nil {
-			b.Fatal(err)
-		}
+		g, access := benchGateway(b, o)
 		h := g.Handler()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"account":"demo","password":"demo123"}`)))
-		access := between(rec.Body.String(), `"access_token":"`, `"`)
 		for _, path := range []string{"/v1/orders", "/old/orders", "/pub/orders"} {
 			skipped := func() float64 {
 				m := httptest.NewRecorder()
@@ -127,6 +120,5 @@ func BenchmarkShadowProxy(b *testing.B) {
 				}
 			})
 		}
-		_ = g.Close()
 	}
 }
