@@ -144,7 +144,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"dialect", "result"}),
 		LegacyTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_legacy_tokens_total",
-			Help: "Tokens of the legacy service presented, by dialect instance, kind (access, refresh) and result (accepted, exchanged, refused, retired, expired).",
+			Help: "Tokens of the legacy service presented, by dialect instance, kind (access, refresh) and result (accepted, exchanged, refused, retired, expired, wrong_kind, undecided).",
 		}, []string{"dialect", "kind", "result"}),
 	}
 	reg.MustRegister(m.TokensIssued, m.Refreshes, m.LegacyTokens)

@@ -21,10 +21,22 @@ import (
 // expire, and refresh tokens are exchanged, once, for a gateway session
 // (ExchangeLegacy), so nobody is asked to log in again.
 
-// LegacyKind labels what kind of legacy token a metric counts.
+// LegacyKind labels what kind of legacy token a metric counts: the role
+// it was presented in (as an access token, or for exchange).
 const (
 	LegacyAccess  = "access"
 	LegacyRefresh = "refresh"
+)
+
+// Results of a legacy token presented in the wrong role: a token of the
+// other kind (an access token presented for exchange, a refresh token as
+// an access token), or one whose kind the configured rule cannot decide.
+// Both are refused with the dialect's ordinary invalid-token code: a
+// legacy access token travels on every request and sits in backend logs,
+// so exchanging one would turn it into a session lasting refresh_ttl.
+const (
+	LegacyWrongKind = "wrong_kind"
+	LegacyUndecided = "undecided"
 )
 
 // Legacy is a dialect instance's legacy window: until when legacy tokens
@@ -145,7 +157,9 @@ func LegacyWindow(dialect string, until time.Time, deps Deps) *Legacy {
 // a dashboard on their rate sees the first one.
 var legacyResults = []struct{ kind, result string }{
 	{LegacyAccess, "accepted"}, {LegacyAccess, "expired"}, {LegacyAccess, "retired"},
+	{LegacyAccess, LegacyWrongKind}, {LegacyAccess, LegacyUndecided},
 	{LegacyRefresh, "exchanged"}, {LegacyRefresh, "refused"}, {LegacyRefresh, "expired"}, {LegacyRefresh, "retired"},
+	{LegacyRefresh, LegacyWrongKind}, {LegacyRefresh, LegacyUndecided},
 }
 
 // Open reports whether legacy tokens are still taken; a nil Legacy (no
@@ -175,13 +189,14 @@ func (l *Legacy) Count(kind, result string) {
 }
 
 // LegacySecrets resolves the legacy service's signing secrets, listed for
-// its own key rotation; each problem names legacy.secrets[i].
-func LegacySecrets(refs []SecretRef, deps Deps) ([][]byte, []error) {
+// its own key rotation; each problem names key[i] (key is the list's path,
+// legacy.secrets).
+func LegacySecrets(key string, refs []SecretRef, deps Deps) ([][]byte, []error) {
 	var out [][]byte
 	var errs []error
 	for i, ref := range refs {
 		// A legacy key is whatever the legacy service used: no minimum.
-		s, err := secrets.Resolve(fmt.Sprintf("legacy.secrets[%d].secret", i),
+		s, err := secrets.Resolve(fmt.Sprintf("%s[%d].secret", key, i),
 			secrets.Source{Inline: ref.Secret, Env: ref.SecretEnv, File: ref.SecretFile}, deps.LookupEnv, deps.ConfigDir, 1)
 		if err != nil {
 			errs = append(errs, err)

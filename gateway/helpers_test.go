@@ -286,3 +286,21 @@ func openGateway(cfg *gateway.Config, o gateway.Options) (*gateway.Gateway, erro
 	o.Store = store
 	return gateway.New(cfg, o)
 }
+
+// buildError is the error of loading and building the gateway of o,
+// failing the test when either succeeds.
+func buildError(t testing.TB, o gwOptions) string {
+	t.Helper()
+	if o.clock == nil {
+		o.clock = newClock()
+	}
+	cfg, err := gateway.Load(writeConfig(t, o), nil)
+	if err == nil {
+		var gw *gateway.Gateway
+		if gw, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now}); err == nil {
+			_ = gw.Close()
+			t.Fatalf("the config was accepted")
+		}
+	}
+	return err.Error()
+}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestLegacyMMMForgeries(t *testing.T) {
 			t.Errorf("%s as refresh token: %s", name, r.raw)
 		}
 	}
-	stranger := legacy.MMMPair(t, 99, 1, time.Minute, time.Hour)
+	stranger := legacy.MMMPair(t, 99, 1, 30*time.Minute, 24*time.Hour)
 	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": stranger.RefreshToken}, ""); r.code(t) != "10014" {
 		t.Errorf("legacy refresh token of a user the directory does not know: %s", r.raw)
 	}
@@ -146,7 +147,7 @@ func TestLegacyUntil(t *testing.T) {
 	clk := newClock()
 	legacy := legacytest.Start(t, clk.Now)
 	until := clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "      until: " + until + "\n"})
+	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "        access_lifetime: 3h\n      until: " + until + "\n"})
 	if len(tg.gw.Warnings()) != 0 {
 		t.Fatalf("warnings before legacy.until: %v", tg.gw.Warnings())
 	}
@@ -220,4 +221,122 @@ func TestSwitchoverKeepsTheClient(t *testing.T) {
 			t.Fatalf("phase 2, the gateway pair: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// TestLegacyMMMKinds: a legacy access token is never exchanged and a
+// legacy refresh token never passes as an access token, at every
+// endpoint (a protected route, the refresh endpoint, the 10026 path); a
+// token whose kind the rule cannot decide is refused both ways. The
+// default rule tells the seed's example apart by lifetime (exp − iat:
+// 1802 s access, 3602 s refresh); the claim and key rules are tried too.
+func TestLegacyMMMKinds(t *testing.T) {
+	seedBlock := "    legacy:\n      secrets:\n        - secret: " + legacytest.Secret + "\n"
+	type tokens struct{ access, refresh, undecided, access2 string }
+	for _, tc := range []struct {
+		name  string
+		block string
+		mint  func(t *testing.T, now time.Time) tokens
+	}{
+		{"lifetime (the seed's example)", seedBlock, func(t *testing.T, now time.Time) tokens {
+			sign := func(iat time.Time, life time.Duration) string {
+				return legacytest.SignMMM(t, legacytest.Secret, iat, iat.Add(life), nil)
+			}
+			return tokens{sign(now, 1802*time.Second), sign(now, 3602*time.Second), sign(now, 24*time.Hour), sign(now.Add(31*time.Minute), 1802*time.Second)}
+		}},
+		{"claim", seedBlock + "      kind: {by: claim, claim: typ, access_value: at, refresh_value: rt}\n", func(t *testing.T, now time.Time) tokens {
+			sign := func(iat time.Time, life time.Duration, typ any) string {
+				extra := map[string]any{}
+				if typ != nil {
+					extra["typ"] = typ
+				}
+				return legacytest.SignMMM(t, legacytest.Secret, iat, iat.Add(life), extra)
+			}
+			// The undecided token has the access lifetime: only the claim
+			// tells kinds apart under this rule.
+			return tokens{sign(now, 30*time.Minute, "at"), sign(now, time.Hour, "rt"), sign(now, 30*time.Minute, nil), sign(now.Add(31*time.Minute), 30*time.Minute, "at")}
+		}},
+		{"key", seedBlock + "      refresh_secrets:\n        - secret: legacy-refresh-key\n      kind: {by: key}\n", func(t *testing.T, now time.Time) tokens {
+			sign := func(secret string, iat time.Time, life time.Duration) string {
+				return legacytest.SignMMM(t, secret, iat, iat.Add(life), nil)
+			}
+			// Under the key rule every token is of the key's kind: none is
+			// undecided, so a refresh token signed with the access key
+			// stands in for it.
+			return tokens{sign(legacytest.Secret, now, 30*time.Minute), sign("legacy-refresh-key", now, time.Hour),
+				sign(legacytest.Secret, now, time.Hour), sign(legacytest.Secret, now.Add(31*time.Minute), 30*time.Minute)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			legacytest.Start(t, clk.Now)
+			tg := startGateway(t, gwOptions{clock: clk, mmm: tc.block})
+			tok := tc.mint(t, clk.Now())
+			access := func(tok string) string {
+				return tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "").code(t)
+			}
+			refresh := func(tok string) string {
+				return tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "").code(t)
+			}
+			if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": tok.access}); r.status != 200 || seen == nil {
+				t.Fatalf("the legacy access token: %d %s", r.status, r.raw)
+			}
+			if c := access(tok.refresh); c != "10013" {
+				t.Errorf("a legacy refresh token as an access token: %s, want 10013", c)
+			}
+			if c := refresh(tok.access); c != "10016" {
+				t.Errorf("a legacy access token at the refresh endpoint: %s, want 10016", c)
+			}
+			wantUndecided := 0
+			if tc.name != "key" {
+				wantUndecided = 2
+				if c := access(tok.undecided); c != "10013" {
+					t.Errorf("a token of no telling kind as an access token: %s, want 10013", c)
+				}
+				if c := refresh(tok.undecided); c != "10016" {
+					t.Errorf("a token of no telling kind at the refresh endpoint: %s, want 10016", c)
+				}
+			}
+			// The 10026 path: an expired legacy access token with another
+			// (live) legacy access token as its refresh token.
+			clk.Advance(31 * time.Minute)
+			expired := map[string]string{"x-mmm-accesstoken": tok.access, "x-mmm-refreshtoken": tok.access2}
+			if c := tg.do(t, "GET", "/v1/orders", expired, "").code(t); c != "10016" {
+				t.Errorf("a legacy access token as the refresh token of the 10026 path: %s, want 10016", c)
+			}
+			expired["x-mmm-refreshtoken"] = tok.refresh
+			if c := tg.do(t, "GET", "/v1/orders", expired, "").code(t); c != "10026" {
+				t.Errorf("the legacy refresh token on the 10026 path: %s, want 10026", c)
+			}
+			m := tg.metricsText(t)
+			for _, want := range []string{
+				`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="wrong_kind"} 1`,
+				`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="wrong_kind"} 2`,
+				fmt.Sprintf(`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="undecided"} %d`, wantUndecided/2),
+				fmt.Sprintf(`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="undecided"} %d`, wantUndecided/2),
+				`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="exchanged"} 1`,
+			} {
+				if !strings.Contains(m, want) {
+					t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))
+				}
+			}
+		})
+	}
+}
+
+// TestLegacyMMMKindConfig: a rule that cannot tell the kinds apart is
+// refused at start, naming its key.
+func TestLegacyMMMKindConfig(t *testing.T) {
+	base := "    legacy:\n      secrets:\n        - secret: " + legacytest.Secret + "\n"
+	for block, want := range map[string]string{
+		base + "      kind: {access_lifetime: 30m, refresh_lifetime: 31m}\n": "dialects.mmm.legacy.kind.refresh_lifetime: ",
+		base + "      kind: {by: claim, claim: typ}\n":                        "dialects.mmm.legacy.kind.claim: ",
+		base + "      kind: {by: key}\n":                                      "dialects.mmm.legacy.refresh_secrets: required",
+		base + "      kind: {by: typ}\n":                                      "dialects.mmm.legacy.kind.by: ",
+		base + "      refresh_secrets: [{secret: x}]\n":                       "dialects.mmm.legacy.refresh_secrets: only with",
+	} {
+		err := buildError(t, gwOptions{mmm: block})
+		if !strings.Contains(err, want) {
+			t.Errorf("%q: got %s, want %s", block, err, want)
+		}
+	}
 }

@@ -65,6 +65,8 @@ func redisKeys(t testing.TB, prefix string) int {
 const legacyBlock = `    legacy:
       secrets:
         - secret: ` + legacytest.Secret + `
+      kind:
+        refresh_lifetime: 24h
 `
 
 // TestShadowMode: in front of the legacy mmm service in shadow mode, every

@@ -62,21 +62,6 @@ type Config struct {
 	Legacy LegacyConfig `koanf:"legacy"`
 }
 
-// LegacyConfig is the `legacy` block: the legacy service's HS256 secrets
-// and issuer. Its access tokens (no session id) are accepted until they
-// expire; its refresh tokens are exchanged once for a gateway session.
-// Both only until Until.
-type LegacyConfig struct {
-	// Secrets are the legacy service's signing secrets, several while it
-	// rotated its own key; any one that verifies a token will do.
-	Secrets []dialects.SecretRef `koanf:"secrets"`
-	// Issuer is the legacy tokens' iss claim.
-	Issuer string `koanf:"issuer"`
-	// Until is the date (midnight UTC) or RFC 3339 time from which legacy
-	// tokens are refused; unset for no end.
-	Until time.Time `koanf:"until"`
-}
-
 // Defaults are the values of keys a block leaves out.
 func Defaults() Config {
 	return Config{
@@ -91,7 +76,7 @@ func Defaults() Config {
 		MaxBodyBytes:      dialects.DefaultMaxBody,
 		LoginLimit:        20,
 		LoginWindow:       time.Minute,
-		Legacy:            LegacyConfig{Issuer: "mmm_oppmg"},
+		Legacy:            defaultLegacy(),
 	}
 }
 
@@ -120,21 +105,9 @@ type Dialect struct {
 	metrics *dialects.Metrics
 	// legacy is the legacy window; nil without a legacy block.
 	legacy *dialects.Legacy
-}
-
-// newLegacy builds the legacy window and the legacy secrets' verifiers.
-func newLegacy(name string, lc LegacyConfig, deps dialects.Deps) (*dialects.Legacy, [][]byte, []error) {
-	if len(lc.Secrets) == 0 {
-		if !lc.Until.IsZero() {
-			return nil, nil, []error{fmt.Errorf("legacy.secrets: required with legacy.until: the legacy service's HS256 secret(s), to verify the tokens its clients hold")}
-		}
-		return nil, nil, nil
-	}
-	if lc.Issuer == "" {
-		return nil, nil, []error{fmt.Errorf("legacy.issuer: must not be empty")}
-	}
-	keys, errs := dialects.LegacySecrets(lc.Secrets, deps)
-	return dialects.LegacyWindow(name, lc.Until, deps), keys, errs
+	// legacyTokens verifies the legacy service's tokens and tells their
+	// kind; nil without a legacy block.
+	legacyTokens *legacyVerifier
 }
 
 // New builds an instance from its config block.
@@ -159,7 +132,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if cfg.LoginLimit <= 0 {
 		errs = append(errs, fmt.Errorf("login_limit: must be positive"))
 	}
-	legacy, legacyKeys, legacyErrs := newLegacy(name, cfg.Legacy, deps)
+	legacy, legacyTokens, legacyErrs := newLegacy(name, cfg.Legacy, deps)
 	errs = append(errs, legacyErrs...)
 	if deps.Users == nil {
 		errs = append(errs, fmt.Errorf("type: mmm logs in by account and password: set identity.users_file"))
@@ -177,16 +150,17 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		log = slog.Default()
 	}
 	return &Dialect{
-		name:    name,
-		keys:    dialects.NewNamespace(Type, name),
-		cfg:     cfg,
-		signer:  newSigner(cfg.Issuer, secret, previous, now, cfg.Legacy.Issuer, legacyKeys),
-		legacy:  legacy,
-		store:   deps.Store,
-		users:   deps.Users,
-		now:     now,
-		log:     log,
-		metrics: deps.Metrics,
+		name:         name,
+		keys:         dialects.NewNamespace(Type, name),
+		cfg:          cfg,
+		signer:       newSigner(cfg.Issuer, secret, previous, now),
+		legacyTokens: legacyTokens,
+		legacy:       legacy,
+		store:        deps.Store,
+		users:        deps.Users,
+		now:          now,
+		log:          log,
+		metrics:      deps.Metrics,
 	}, nil
 }
 

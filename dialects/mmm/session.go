@@ -55,9 +55,15 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	}
 	c, err := verify(d.signer.access, token)
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) && d.legacy != nil {
-		if lc, lerr := d.signer.verifyLegacy(token); !errors.Is(lerr, jwtkit.ErrSignature) {
+		if lc, kind, lerr := d.legacyTokens.verify(token); !errors.Is(lerr, jwtkit.ErrSignature) {
 			if !d.legacy.Open() {
 				d.countLegacy(r, dialects.LegacyAccess, "retired")
+				return claims{}, dialects.NotMine(refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err))
+			}
+			if kind != dialects.LegacyAccess {
+				// A legacy refresh token (or one of no telling kind) is
+				// never an access token.
+				d.countLegacy(r, dialects.LegacyAccess, kindResult(kind))
 				return claims{}, dialects.NotMine(refuse(CodeAccessSignature, dialects.ReasonSignature, "x-mmm-accesstoken 签名无效", err))
 			}
 			c, err = lc, lerr
@@ -199,13 +205,18 @@ func (d *Dialect) verifyRefresh(r *http.Request, presented string) (claims, erro
 	if err == nil || errors.Is(err, jwtkit.ErrExpired) || d.legacy == nil {
 		return c, err
 	}
-	lc, lerr := d.signer.verifyLegacy(presented)
+	lc, kind, lerr := d.legacyTokens.verify(presented)
 	switch {
 	case errors.Is(lerr, jwtkit.ErrSignature):
 		return c, err
 	case !d.legacy.Open():
 		d.countLegacy(r, dialects.LegacyRefresh, "retired")
 		return claims{}, err
+	case kind != dialects.LegacyRefresh:
+		// A legacy access token is never exchanged: it travels on every
+		// request, and would become a session of refresh_ttl.
+		d.countLegacy(r, dialects.LegacyRefresh, kindResult(kind))
+		return claims{}, jwtkit.ErrMalformed
 	case lerr != nil:
 		d.countLegacy(r, dialects.LegacyRefresh, "expired")
 	}

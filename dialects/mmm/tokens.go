@@ -3,7 +3,6 @@ package mmm
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -38,12 +37,9 @@ type claims struct {
 type signer struct {
 	access  *jwtkit.HS256
 	refresh *jwtkit.HS256
-	// legacy verify the legacy service's tokens, access and refresh
-	// alike (it signed both with one key).
-	legacy []*jwtkit.HS256
 }
 
-func newSigner(issuer string, secret []byte, previous [][]byte, now func() time.Time, legacyIssuer string, legacyKeys [][]byte) *signer {
+func newSigner(issuer string, secret []byte, previous [][]byte, now func() time.Time) *signer {
 	prevRefresh := make([][]byte, len(previous))
 	for i, p := range previous {
 		prevRefresh[i] = refreshKey(p)
@@ -51,9 +47,6 @@ func newSigner(issuer string, secret []byte, previous [][]byte, now func() time.
 	s := &signer{
 		access:  jwtkit.New(secret, issuer, now, jwtkit.DefaultCacheSize).AcceptAlso(previous...),
 		refresh: jwtkit.New(refreshKey(secret), issuer, now, 0).AcceptAlso(prevRefresh...),
-	}
-	for _, k := range legacyKeys {
-		s.legacy = append(s.legacy, jwtkit.New(k, legacyIssuer, now, jwtkit.DefaultCacheSize))
 	}
 	return s
 }
@@ -63,29 +56,6 @@ func refreshKey(secret []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("authgate mmm refresh token key"))
 	return m.Sum(nil)
-}
-
-// verifyLegacy checks token against the legacy secrets: its claims when
-// one of them signed it with the legacy issuer, uid and company_id, and
-// an exp (ErrExpired with them when it has passed); else the gateway's
-// verdict stands, and ErrSignature says so.
-func (s *signer) verifyLegacy(token string) (claims, error) {
-	for _, k := range s.legacy {
-		tok, err := k.Verify(token)
-		if errors.Is(err, jwtkit.ErrSignature) {
-			continue
-		}
-		if tok == nil {
-			return claims{}, jwtkit.ErrSignature
-		}
-		uid, ok1 := jwtkit.Int(tok, "uid")
-		company, ok2 := jwtkit.Int(tok, "company_id")
-		if !ok1 || !ok2 {
-			return claims{}, jwtkit.ErrSignature
-		}
-		return claims{UID: uid, CompanyID: company, Expires: tok.Expiration()}, err
-	}
-	return claims{}, jwtkit.ErrSignature
 }
 
 func build(c claims, now, exp time.Time) *jwt.Builder {

@@ -287,3 +287,27 @@ func Unsigned(t testing.TB, exp time.Time) string {
 	}
 	return string(signed)
 }
+
+// SignMMM signs an mmm-shaped token of the legacy service for uid 10 in
+// company 1 with secret, issued at iat (none when zero) and expiring at
+// exp, with extra claims: a token of a shape the test chooses (the seed's
+// own lifetimes, a kind claim, a refresh key of its own).
+func SignMMM(t testing.TB, secret string, iat, exp time.Time, extra map[string]any) string {
+	t.Helper()
+	b := jwt.NewBuilder().Issuer(Issuer).Claim("uid", 10).Claim("company_id", 1).Expiration(exp).NotBefore(iat).JwtID(newToken())
+	if !iat.IsZero() {
+		b = b.IssuedAt(iat)
+	}
+	for k, v := range extra {
+		b = b.Claim(k, v)
+	}
+	tok, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(signed)
+}
