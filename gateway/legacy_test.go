@@ -329,10 +329,10 @@ func TestLegacyMMMKindConfig(t *testing.T) {
 	base := "    legacy:\n      secrets:\n        - secret: " + legacytest.Secret + "\n"
 	for block, want := range map[string]string{
 		base + "      kind: {access_lifetime: 30m, refresh_lifetime: 31m}\n": "dialects.mmm.legacy.kind.refresh_lifetime: ",
-		base + "      kind: {by: claim, claim: typ}\n":                        "dialects.mmm.legacy.kind.claim: ",
-		base + "      kind: {by: key}\n":                                      "dialects.mmm.legacy.refresh_secrets: required",
-		base + "      kind: {by: typ}\n":                                      "dialects.mmm.legacy.kind.by: ",
-		base + "      refresh_secrets: [{secret: x}]\n":                       "dialects.mmm.legacy.refresh_secrets: only with",
+		base + "      kind: {by: claim, claim: typ}\n":                       "dialects.mmm.legacy.kind.claim: ",
+		base + "      kind: {by: key}\n":                                     "dialects.mmm.legacy.refresh_secrets: required",
+		base + "      kind: {by: typ}\n":                                     "dialects.mmm.legacy.kind.by: ",
+		base + "      refresh_secrets: [{secret: x}]\n":                      "dialects.mmm.legacy.refresh_secrets: only with",
 	} {
 		err := buildError(t, gwOptions{mmm: block})
 		if !strings.Contains(err, want) {
