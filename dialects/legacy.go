@@ -120,6 +120,10 @@ func (l *Legacy) Check(ctx context.Context, token string) (introspect.Answer, er
 		l.Count(LegacyRefresh, "refused")
 		return introspect.Answer{}, fmt.Errorf("%w: %w", ErrLegacyRefused, err)
 	}
+	if errors.Is(err, introspect.ErrNotRefresh) {
+		l.Count(LegacyRefresh, LegacyWrongKind)
+		return introspect.Answer{}, fmt.Errorf("%w: %w", ErrLegacyRefused, err)
+	}
 	if err == nil && !a.Expires.IsZero() && !l.now().Before(a.Expires) {
 		l.Count(LegacyRefresh, "expired")
 		return introspect.Answer{}, fmt.Errorf("%w: the legacy service says it expired at %v", ErrLegacyRefused, a.Expires)
@@ -127,13 +131,28 @@ func (l *Legacy) Check(ctx context.Context, token string) (introspect.Answer, er
 	return a, err
 }
 
-// ExpiresOr is when an introspected token expires: the answer's expiry,
-// or fallback when the answer does not say.
-func ExpiresOr(a introspect.Answer, fallback time.Time) time.Time {
-	if a.Expires.IsZero() {
-		return fallback
+// Terms are the lifetimes of an exchange of a legacy token that expires
+// at tokenExpires (zero when the legacy service does not say): the
+// session it becomes ends at the token's expiry but never later than
+// refreshTTL from now, the longest session a login of the dialect gets,
+// whatever the legacy service answered (an answer of the year 2100 does
+// not make a session that lasts until then); and the exchange is
+// remembered as long as the token itself could be presented (its expiry,
+// or legacy.until when that comes first), so that a token whose session
+// ended is never exchanged again.
+func (l *Legacy) Terms(tokenExpires, now time.Time, refreshTTL time.Duration) (sessionEnds, remember time.Time) {
+	sessionEnds = now.Add(refreshTTL)
+	if tokenExpires.IsZero() {
+		return sessionEnds, sessionEnds
 	}
-	return a.Expires
+	remember = tokenExpires
+	if !l.until.IsZero() && l.until.Before(remember) {
+		remember = l.until
+	}
+	if tokenExpires.Before(sessionEnds) {
+		sessionEnds = tokenExpires
+	}
+	return sessionEnds, remember
 }
 
 // LegacyWindow is the legacy window of the instance dialect, open until
@@ -215,18 +234,23 @@ func LegacySessionID(ns Namespace, token string) string {
 	return "lg-" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
+// Adoption is what a legacy refresh token becomes: Session (ID from
+// LegacySessionID, RefreshHash the token's hash, ExpiresAt its end from
+// Terms), and until when the store remembers the exchange (Terms).
+type Adoption struct {
+	Session  tokenstore.Session
+	Remember time.Time
+}
+
 // ExchangeLegacy turns a genuine legacy refresh token into a gateway
-// session and answers as a refresh of that session would. sess is the
-// session the token becomes: ID from LegacySessionID, RefreshHash the
-// token's hash, ExpiresAt the token's own expiry (until when the store
-// remembers the exchange). The first presentation adopts the session and
+// session (a) and answers as a refresh of that session would. The first presentation adopts the session and
 // rotates the legacy token out; a presentation within the grace window
 // gets the same answer; one after it is a reuse, which ends the session;
 // and a token whose session ended is refused, never exchanged again
 // (tokenstore.ErrReused and ErrNotFound, as RotateRefresh answers).
-func ExchangeLegacy[T any](ctx context.Context, store tokenstore.Sessions, l *Legacy, sess tokenstore.Session, r Rotation[T]) (T, error) {
+func ExchangeLegacy[T any](ctx context.Context, store tokenstore.Sessions, l *Legacy, a Adoption, r Rotation[T]) (T, error) {
 	var zero T
-	if _, err := store.AdoptSession(ctx, sess, r.Now); err != nil {
+	if _, err := store.AdoptSession(ctx, a.Session, a.Remember, r.Now); err != nil {
 		return zero, err
 	}
 	out, err := RotateRefresh(ctx, store, l.metrics, r)

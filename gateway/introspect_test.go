@@ -215,3 +215,111 @@ func TestLegacyMobileExchange(t *testing.T) {
 		}
 	})
 }
+
+// TestLegacyIntrospectionAnswers: the introspection call says it asks
+// about a refresh token (token_type_hint), and its answer is read in
+// full, in every dialect that introspects: a token the legacy service
+// calls an access token is never exchanged; a refresh token whose answer
+// says it lives until 2100 becomes a session that ends within the
+// dialect's refresh_ttl, and is not exchanged again after that.
+func TestLegacyIntrospectionAnswers(t *testing.T) {
+	far := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	type env struct {
+		clock      *clock
+		metrics    func(t testing.TB) string
+		exchange   func(t *testing.T, tok string) (accepted bool, next string, raw []byte)
+		refreshTTL time.Duration
+	}
+	for _, tc := range []struct {
+		dialect string
+		subject string
+		start   func(t *testing.T, legacyURL string) env
+	}{
+		{"appkey", "app-1", func(t *testing.T, url string) env {
+			e := startAppkey(t, "redis", introspectBlock("    ", url))
+			return env{e.clock, e.metricsText, func(t *testing.T, tok string) (bool, string, []byte) {
+				r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+tok, nil, "")
+				next, _ := r.body["refreshToken"].(string)
+				return r.status == 200, next, r.raw
+			}, 168 * time.Hour}
+		}},
+		{"bov3", "demo", func(t *testing.T, url string) env {
+			tg := startGateway(t, gwOptions{store: "redis", more: "  bov3:\n    type: bov3\n    secret: bov3-test-signing-key-0123456789abcdef\n    verify_api:\n      enforcement: \"off\"\n" +
+				introspectBlock("    ", url), routes: defaultRoutes + "  - name: bo\n    path_prefix: /bo/api/v3/\n    dialects: [bov3]\n    upstream: echo\n"})
+			return env{tg.clock, tg.metricsText, func(t *testing.T, tok string) (bool, string, []byte) {
+				r := tg.do(t, "GET", "/bo/api/v3/auth/token/refresh?_nodejs=common-data&refreshToken="+tok, map[string]string{"XownerId": "proj-1"}, "")
+				return r.status == 200 && r.body["success"] == true, tok, r.raw
+			}, 336 * time.Hour}
+		}},
+		{"mobile", "13800138000", func(t *testing.T, url string) env {
+			e := startMobile(t, "redis", introspectBlock("    ", url))
+			return env{e.clock, e.metricsText, func(t *testing.T, tok string) (bool, string, []byte) {
+				r := e.do(t, "POST", "/app/auth/token/refresh", map[string]string{"X-Device-Number": "dev-1"}, `{"accessToken":"x","refreshToken":"`+tok+`"}`)
+				return r.status == 200 && r.intCode(t) == 0, tok, r.raw
+			}, 720 * time.Hour}
+		}},
+	} {
+		t.Run(tc.dialect, func(t *testing.T) {
+			lc := &lateClock{}
+			legacy := legacytest.Start(t, lc.Now)
+			e := tc.start(t, legacy.URL)
+			lc.c = e.clock
+
+			for _, typ := range []string{"access_token", "urn:ietf:params:oauth:token-type:id_token"} {
+				tok := legacy.IssueOpaqueAs(legacytest.Opaque{Subject: tc.subject, Expires: far, TokenType: typ})
+				if ok, _, raw := e.exchange(t, tok); ok {
+					t.Errorf("a token the legacy service calls %s was exchanged: %s", typ, raw)
+				}
+			}
+			held := legacy.IssueOpaqueAs(legacytest.Opaque{Subject: tc.subject, Expires: far, AnsweredExp: far, TokenType: "refresh_token"})
+			ok, next, raw := e.exchange(t, held)
+			if !ok {
+				t.Fatalf("a legacy refresh token of 2100: %s", raw)
+			}
+			for i, h := range legacy.Hints() {
+				if h != "refresh_token" {
+					t.Errorf("introspection %d sent token_type_hint %q, want refresh_token", i, h)
+				}
+			}
+			// Just past refresh_ttl from the exchange: the session has
+			// ended, and the legacy token is not exchanged again.
+			e.clock.Advance(e.refreshTTL + time.Minute)
+			if ok, _, raw := e.exchange(t, next); ok {
+				t.Errorf("the session of a legacy token outlived refresh_ttl: %s", raw)
+			}
+			if ok, _, raw := e.exchange(t, held); ok {
+				t.Errorf("the legacy token was exchanged again after its session ended: %s", raw)
+			}
+			if m := e.metrics(t); !strings.Contains(m, `authgate_legacy_tokens_total{dialect="`+tc.dialect+`",kind="refresh",result="wrong_kind"} 2`) {
+				t.Errorf("wrong kinds not counted:\n%s", grepLines(m, "authgate_legacy"))
+			}
+		})
+	}
+}
+
+// TestLegacyIntrospectionRequire: with require.client_id and require.aud,
+// a token the legacy service issued to another client, or for another
+// audience, is not exchanged.
+func TestLegacyIntrospectionRequire(t *testing.T) {
+	lc := &lateClock{}
+	legacy := legacytest.Start(t, lc.Now)
+	e := startAppkey(t, "memory", introspectBlock("    ", legacy.URL)+"        require: {client_id: partner-portal, aud: partner-api}\n")
+	lc.c = e.clock
+	exchange := func(o legacytest.Opaque) int {
+		o.Subject, o.Expires = "app-1", e.clock.Now().Add(time.Hour)
+		return e.do(t, "POST", "/api/base/token/refresh?refreshToken="+legacy.IssueOpaqueAs(o), nil, "").status
+	}
+	for name, o := range map[string]legacytest.Opaque{
+		"another client":   {ClientID: "mobile-app", Aud: "partner-api"},
+		"no client":        {Aud: "partner-api"},
+		"another audience": {ClientID: "partner-portal", Aud: []string{"billing"}},
+		"no audience":      {ClientID: "partner-portal"},
+	} {
+		if s := exchange(o); s != 401 {
+			t.Errorf("%s: %d, want 401", name, s)
+		}
+	}
+	if s := exchange(legacytest.Opaque{ClientID: "partner-portal", Aud: []string{"billing", "partner-api"}}); s != 200 {
+		t.Errorf("the required client and audience: %d, want 200", s)
+	}
+}

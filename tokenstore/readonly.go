@@ -52,11 +52,11 @@ func (g Guard) CreateSession(ctx context.Context, s Session, now time.Time) erro
 }
 
 // AdoptSession implements Store.
-func (g Guard) AdoptSession(ctx context.Context, s Session, now time.Time) (bool, error) {
+func (g Guard) AdoptSession(ctx context.Context, s Session, remember, now time.Time) (bool, error) {
 	if err := refuseUnder(ctx, "adopt session"); err != nil {
 		return false, err
 	}
-	return g.Store.AdoptSession(ctx, s, now)
+	return g.Store.AdoptSession(ctx, s, remember, now)
 }
 
 // RotateRefresh implements Store.

@@ -180,13 +180,14 @@ type Sessions interface {
 	// CreateSession stores a new session and indexes it under its subject.
 	CreateSession(ctx context.Context, s Session, now time.Time) error
 	// AdoptSession creates s unless a session with its id was adopted
-	// before, and remembers the adoption until s.ExpiresAt even after the
-	// session ends; created says which. It is for sessions whose id
-	// derives from a token issued elsewhere (a legacy service's refresh
-	// token being exchanged): such a token may become a session once, and
-	// a revoked one must never become a session again. Concurrent calls
-	// for one id create one session.
-	AdoptSession(ctx context.Context, s Session, now time.Time) (created bool, err error)
+	// before, and remembers the adoption until remember (or s.ExpiresAt,
+	// whichever is later) even after the session ends; created says which.
+	// It is for sessions whose id derives from a token issued elsewhere (a
+	// legacy service's refresh token being exchanged): such a token may
+	// become a session once, and a revoked one must never become a session
+	// again, however long the legacy service would still take it. Concurrent
+	// calls for one id create one session.
+	AdoptSession(ctx context.Context, s Session, remember, now time.Time) (created bool, err error)
 	// Session returns a live session, or ErrNotFound.
 	Session(ctx context.Context, id string, now time.Time) (Session, error)
 	// CheckSession reports whether a session is live (nil) or not

@@ -237,16 +237,17 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, present
 		return
 	}
 	sid := dialects.LegacySessionID(d.keys, presented)
-	d.rotate(w, r, app, sid, presented, &tokenstore.Session{
+	ends, remember := d.legacy.Terms(a.Expires, now, d.cfg.RefreshTTL)
+	d.rotate(w, r, app, sid, presented, &dialects.Adoption{Session: tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: app.AppID, CreatedAt: now, LastSeen: now,
-		ExpiresAt: dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL)), RefreshHash: dialects.HashToken(presented),
-	}, now)
+		ExpiresAt: ends, RefreshHash: dialects.HashToken(presented),
+	}, Remember: remember}, now)
 }
 
 // rotate answers a refresh of session sid with a new Token and a rotated
 // refresh token; adopt, when set, is the session a legacy token becomes
 // first.
-func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, presented string, adopt *tokenstore.Session, now time.Time) {
+func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, presented string, adopt *dialects.Adoption, now time.Time) {
 	ctx := r.Context()
 	next := sid + "." + dialects.NewID() + dialects.NewID()
 	tok, err := d.token(app, sid, next, now)

@@ -330,12 +330,13 @@ func (d *Dialect) adoptLegacy(r *http.Request, refresh, owner string, now time.T
 		return tokenstore.Session{}, err
 	}
 	sid := d.sessionID(refresh)
+	ends, remember := d.legacy.Terms(a.Expires, now, d.cfg.RefreshTTL)
 	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: u.BO.UserID,
 		Attrs:     map[string]string{"owner": owner, "account": u.Account},
-		CreatedAt: now, LastSeen: now, ExpiresAt: dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL)),
+		CreatedAt: now, LastSeen: now, ExpiresAt: ends,
 		RefreshHash: dialects.HashToken(refresh),
-	}, now)
+	}, remember, now)
 	if err != nil {
 		return tokenstore.Session{}, err
 	}

@@ -40,11 +40,11 @@ func (o *Outage) CreateSession(ctx context.Context, s tokenstore.Session, now ti
 }
 
 // AdoptSession implements tokenstore.Store.
-func (o *Outage) AdoptSession(ctx context.Context, s tokenstore.Session, now time.Time) (bool, error) {
+func (o *Outage) AdoptSession(ctx context.Context, s tokenstore.Session, remember, now time.Time) (bool, error) {
 	if err := o.fail("adopt session"); err != nil {
 		return false, err
 	}
-	return o.Store.AdoptSession(ctx, s, now)
+	return o.Store.AdoptSession(ctx, s, remember, now)
 }
 
 // SubjectSessions implements tokenstore.Store.

@@ -129,10 +129,11 @@ func (d *Dialect) rotate(r *http.Request, presented string, access *claims) (Pai
 	}
 	var pair Pair
 	if c.SessionID == "" {
-		pair, err = dialects.ExchangeLegacy(ctx, d.store, d.legacy, tokenstore.Session{
+		ends, remember := d.legacy.Terms(c.Expires, now, d.cfg.RefreshTTL)
+		pair, err = dialects.ExchangeLegacy(ctx, d.store, d.legacy, dialects.Adoption{Session: tokenstore.Session{
 			ID: sid, Dialect: d.name, Subject: strconv.FormatInt(c.UID, 10), Company: strconv.FormatInt(c.CompanyID, 10),
-			CreatedAt: now, LastSeen: now, ExpiresAt: c.Expires, RefreshHash: dialects.HashToken(presented),
-		}, rotation)
+			CreatedAt: now, LastSeen: now, ExpiresAt: ends, RefreshHash: dialects.HashToken(presented),
+		}, Remember: remember}, rotation)
 	} else {
 		pair, err = dialects.RotateRefresh(ctx, d.store, d.metrics, rotation)
 	}

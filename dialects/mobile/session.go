@@ -209,7 +209,7 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 	}
 	device := r.Header.Get(d.cfg.DeviceHeader)
 	sid := dialects.LegacySessionID(d.keys, refresh)
-	exp := dialects.ExpiresOr(a, now.Add(d.cfg.RefreshTTL))
+	exp, remember := d.legacy.Terms(a.Expires, now, d.cfg.RefreshTTL)
 	seat := d.seatKey(u.ID, 0)
 	if d.cfg.SingleDevice {
 		// A newer login on another device holds the seat: in the legacy
@@ -223,7 +223,7 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(u.ID, 10), Device: device,
 		Attrs:     map[string]string{"mobile": u.Mobile, "company_type": strconv.Itoa(int(u.CompanyType)), "product_type": "0"},
 		CreatedAt: now, LastSeen: now, ExpiresAt: exp, RefreshHash: dialects.HashToken(refresh),
-	}, now)
+	}, remember, now)
 	if err == nil {
 		err = d.store.CheckSession(ctx, sid, now)
 	}

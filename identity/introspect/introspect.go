@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,15 @@ import (
 )
 
 // ErrNotGenuine is the legacy service's no: the token is unknown, expired
-// or revoked there (401, 403, 404, or an answer that is not active).
+// or revoked there (401, 403, 404, or an answer that is not active), or
+// it was issued to another client or audience than Require names.
 var ErrNotGenuine = errors.New("introspect: the legacy service does not know the token")
+
+// ErrNotRefresh is a genuine token of another kind: the answer's
+// token_type names an access token (or anything but a refresh token). An
+// access token travels on every request and sits in backend logs; it is
+// never exchanged for a session.
+var ErrNotRefresh = errors.New("introspect: the legacy service says the token is not a refresh token")
 
 // Config is a dialect's `legacy.introspect` block.
 type Config struct {
@@ -43,6 +51,18 @@ type Config struct {
 	// gets "Bearer <token>").
 	TokenIn   string `koanf:"token_in"`
 	TokenName string `koanf:"token_name"`
+	// TokenTypeHint goes beside the token as token_type_hint (RFC 7662
+	// §2.1: a form field; a query parameter or JSON member where the token
+	// goes there; not sent with token_in header); empty sends none.
+	TokenTypeHint string `koanf:"token_type_hint"`
+	// RefreshTypes are the answer's token_type values that name a refresh
+	// token; an answer with another token_type is refused for exchange,
+	// one without it is taken as the refresh token it was asked about.
+	RefreshTypes []string `koanf:"refresh_types"`
+	// Require are values the answer must hold, when set: the client the
+	// token was issued to (fields.client_id) and its audience (fields.aud,
+	// a string or an array holding it).
+	Require Require `koanf:"require"`
 	// Headers go with every call; AuthTokenEnv, when set, names the
 	// environment variable whose value goes as Authorization: Bearer (the
 	// gateway's own credential at the legacy service; not with TokenIn
@@ -66,12 +86,24 @@ type Fields struct {
 	// Expires, when set and present, is the token's expiry in unix
 	// seconds; without it the dialect's refresh_ttl from now is assumed.
 	Expires string `koanf:"expires"`
+	// TokenType is the token's kind (RFC 7662's token_type).
+	TokenType string `koanf:"token_type"`
+	// ClientID and Aud are where Require's values are read.
+	ClientID string `koanf:"client_id"`
+	Aud      string `koanf:"aud"`
+}
+
+// Require are values an answer must hold for the token to be exchanged.
+type Require struct {
+	ClientID string `koanf:"client_id"`
+	Aud      string `koanf:"aud"`
 }
 
 // Defaults are RFC 7662's.
 func Defaults() Config {
 	return Config{Method: http.MethodPost, TokenIn: "form", TokenName: "token", Timeout: 3 * time.Second,
-		Fields: Fields{Active: "active", Subject: "sub", Expires: "exp"}}
+		TokenTypeHint: "refresh_token", RefreshTypes: []string{"refresh_token"},
+		Fields: Fields{Active: "active", Subject: "sub", Expires: "exp", TokenType: "token_type", ClientID: "client_id", Aud: "aud"}}
 }
 
 // Answer is the legacy service's yes.
@@ -112,6 +144,15 @@ func New(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Client
 	}
 	if cfg.TokenName == "" {
 		errs = append(errs, errors.New("token_name: required"))
+	}
+	if cfg.Fields.TokenType != "" && len(cfg.RefreshTypes) == 0 {
+		errs = append(errs, errors.New("refresh_types: at least one token_type that names a refresh token (or fields.token_type: \"\" to not read it)"))
+	}
+	if cfg.Require.ClientID != "" && cfg.Fields.ClientID == "" {
+		errs = append(errs, errors.New("fields.client_id: required with require.client_id"))
+	}
+	if cfg.Require.Aud != "" && cfg.Fields.Aud == "" {
+		errs = append(errs, errors.New("fields.aud: required with require.aud"))
 	}
 	if cfg.Fields.Subject == "" {
 		errs = append(errs, errors.New("fields.subject: required: where the answer names whose the token is"))
@@ -164,6 +205,17 @@ func (c *Client) Introspect(ctx context.Context, token string) (Answer, error) {
 			return Answer{}, ErrNotGenuine
 		}
 	}
+	if f.TokenType != "" {
+		if typ := jsonhttp.Str(jsonhttp.At(v, f.TokenType)); typ != "" && !slices.Contains(c.cfg.RefreshTypes, typ) {
+			return Answer{}, fmt.Errorf("%w (token_type %q)", ErrNotRefresh, typ)
+		}
+	}
+	if want := c.cfg.Require.ClientID; want != "" && jsonhttp.Str(jsonhttp.At(v, f.ClientID)) != want {
+		return Answer{}, fmt.Errorf("%w: issued to another client than require.client_id", ErrNotGenuine)
+	}
+	if want := c.cfg.Require.Aud; want != "" && !hasAudience(jsonhttp.At(v, f.Aud), want) {
+		return Answer{}, fmt.Errorf("%w: not for the audience require.aud", ErrNotGenuine)
+	}
 	a := Answer{Subject: jsonhttp.Str(jsonhttp.At(v, f.Subject))}
 	if a.Subject == "" {
 		return Answer{}, unavailable(fmt.Errorf("introspection answer has no subject at %q", f.Subject))
@@ -178,6 +230,22 @@ func (c *Client) Introspect(ctx context.Context, token string) (Answer, error) {
 	return a, nil
 }
 
+// hasAudience reports whether an answer's aud, a string or an array of
+// strings (RFC 7519 §4.1.3), holds want.
+func hasAudience(aud any, want string) bool {
+	switch v := aud.(type) {
+	case string:
+		return v == want
+	case []any:
+		for _, a := range v {
+			if s, ok := a.(string); ok && s == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // request builds the call, the token where the config puts it.
 func (c *Client) request(ctx context.Context, token string) (*http.Request, error) {
 	u, err := url.Parse(c.cfg.URL)
@@ -188,9 +256,17 @@ func (c *Client) request(ctx context.Context, token string) (*http.Request, erro
 	contentType := ""
 	switch c.cfg.TokenIn {
 	case "form":
-		body, contentType = strings.NewReader(url.Values{c.cfg.TokenName: {token}}.Encode()), "application/x-www-form-urlencoded"
+		form := url.Values{c.cfg.TokenName: {token}}
+		if c.cfg.TokenTypeHint != "" {
+			form.Set("token_type_hint", c.cfg.TokenTypeHint)
+		}
+		body, contentType = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
 	case "json":
-		raw, err := json.Marshal(map[string]string{c.cfg.TokenName: token})
+		m := map[string]string{c.cfg.TokenName: token}
+		if c.cfg.TokenTypeHint != "" {
+			m["token_type_hint"] = c.cfg.TokenTypeHint
+		}
+		raw, err := json.Marshal(m)
 		if err != nil {
 			return nil, err
 		}
@@ -198,6 +274,9 @@ func (c *Client) request(ctx context.Context, token string) (*http.Request, erro
 	case "query":
 		q := u.Query()
 		q.Set(c.cfg.TokenName, token)
+		if c.cfg.TokenTypeHint != "" {
+			q.Set("token_type_hint", c.cfg.TokenTypeHint)
+		}
 		u.RawQuery = q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, c.cfg.Method, u.String(), body)

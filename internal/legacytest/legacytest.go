@@ -39,6 +39,13 @@ type Pair struct {
 type Opaque struct {
 	Subject string
 	Expires time.Time
+	// TokenType, ClientID and Aud are answered when set (RFC 7662's
+	// token_type, client_id, aud); AnsweredExp replaces Expires in the
+	// answer's exp (a legacy service that says "the year 2100").
+	TokenType   string
+	ClientID    string
+	Aud         any
+	AnsweredExp time.Time
 }
 
 // Service is the fake legacy service, served over HTTP.
@@ -51,6 +58,8 @@ type Service struct {
 	opaque map[string]Opaque
 	// Introspections counts calls of the introspection endpoint.
 	introspections int
+	// hints are the token_type_hint of each introspection.
+	hints []string
 }
 
 // Start serves a legacy service on the clock now until the test ends.
@@ -80,6 +89,14 @@ func (s *Service) Seen() []*http.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*http.Request(nil), s.seen...)
+}
+
+// Hints are the token_type_hint values the introspection endpoint was
+// sent, one per call ("" for none).
+func (s *Service) Hints() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.hints...)
 }
 
 // Introspections is how many times the introspection endpoint was asked.
@@ -205,9 +222,14 @@ func (s *Service) mmmProtected(w http.ResponseWriter, r *http.Request) {
 
 // IssueOpaque mints an opaque legacy token of subject, live for ttl.
 func (s *Service) IssueOpaque(subject string, ttl time.Duration) string {
+	return s.IssueOpaqueAs(Opaque{Subject: subject, Expires: s.now().Add(ttl)})
+}
+
+// IssueOpaqueAs mints an opaque legacy token answered as o.
+func (s *Service) IssueOpaqueAs(o Opaque) string {
 	tok := newToken()
 	s.mu.Lock()
-	s.opaque[tok] = Opaque{Subject: subject, Expires: s.now().Add(ttl)}
+	s.opaque[tok] = o
 	s.mu.Unlock()
 	return tok
 }
@@ -225,6 +247,7 @@ func (s *Service) live(tok string) (Opaque, bool) {
 func (s *Service) introspect(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.introspections++
+	s.hints = append(s.hints, r.PostFormValue("token_type_hint"))
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	o, ok := s.live(r.PostFormValue("token"))
@@ -232,7 +255,16 @@ func (s *Service) introspect(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"active": false})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": o.Subject, "exp": o.Expires.Unix()})
+	answer := map[string]any{"active": true, "sub": o.Subject, "exp": o.Expires.Unix()}
+	if !o.AnsweredExp.IsZero() {
+		answer["exp"] = o.AnsweredExp.Unix()
+	}
+	for k, v := range map[string]any{"token_type": o.TokenType, "client_id": o.ClientID, "aud": o.Aud} {
+		if v != nil && v != "" {
+			answer[k] = v
+		}
+	}
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 // bearerProtected answers every other path: 200 for a live opaque token

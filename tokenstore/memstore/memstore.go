@@ -223,7 +223,7 @@ func (s *Store) createSessionLocked(sess tokenstore.Session) {
 }
 
 // AdoptSession implements tokenstore.Store.
-func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, now time.Time) (_ bool, err error) {
+func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, remember, now time.Time) (_ bool, err error) {
 	defer s.Done("adopt_session", time.Now(), &err)
 	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
 		return false, fmt.Errorf("memstore: adopt session: %w", tokenstore.ErrInvalid)
@@ -233,7 +233,7 @@ func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, now tim
 	if until, ok := s.adopted[sess.ID]; ok && now.Before(until) {
 		return false, nil
 	}
-	s.adopted[sess.ID] = sess.ExpiresAt
+	s.adopted[sess.ID] = later(remember, sess.ExpiresAt)
 	s.createSessionLocked(sess)
 	return true, nil
 }

@@ -79,19 +79,20 @@ func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now 
 	return nil
 }
 
-// adopt: KEYS adoption record, session. ARGV ttl ms, then the session's
-// fields. Returns 1 created, 0 adopted before (the record outlives the
-// session, so a revoked session is never adopted again).
+// adopt: KEYS adoption record, session. ARGV the record's ttl ms, the
+// session's ttl ms, then the session's fields. Returns 1 created, 0
+// adopted before (the record outlives the session, so a revoked session
+// is never adopted again).
 var adopt = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`)
 
 // AdoptSession implements tokenstore.Store.
-func (s *Store) AdoptSession(ctx context.Context, sess tokenstore.Session, now time.Time) (created bool, err error) {
+func (s *Store) AdoptSession(ctx context.Context, sess tokenstore.Session, remember, now time.Time) (created bool, err error) {
 	defer s.Done("adopt_session", time.Now(), &err)
 	ttl := sess.ExpiresAt.Sub(now)
 	if sess.ID == "" || sess.RefreshHash == "" || ttl <= 0 {
@@ -106,7 +107,11 @@ func (s *Store) AdoptSession(ctx context.Context, sess tokenstore.Session, now t
 		return false, err
 	}
 	key := s.sessionKey(sess.ID)
-	args := append([]any{ttl.Milliseconds()}, fields...)
+	keep := ttl
+	if r := remember.Sub(now); r > keep {
+		keep = r
+	}
+	args := append([]any{keep.Milliseconds(), ttl.Milliseconds()}, fields...)
 	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
 		n, err := adopt.Run(ctx, c, []string{s.adoptedKey(sess.ID), key}, args...).Int()
 		created = n == 1

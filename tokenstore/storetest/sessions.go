@@ -348,7 +348,10 @@ func testRotateRetried(t *testing.T, s tokenstore.Sessions) {
 func testAdopt(t *testing.T, s tokenstore.Sessions) {
 	ctx := context.Background()
 	sess := newSession("legacy-1")
-	created, err := s.AdoptSession(ctx, sess, base)
+	// Remembered for a day, while the session itself lasts an hour: the
+	// legacy token may live longer than the session it becomes.
+	remember := base.Add(24 * time.Hour)
+	created, err := s.AdoptSession(ctx, sess, remember, base)
 	if err != nil || !created {
 		t.Fatalf("first AdoptSession = %v, %v; want created", created, err)
 	}
@@ -358,7 +361,7 @@ func testAdopt(t *testing.T, s tokenstore.Sessions) {
 	}
 	again := sess
 	again.RefreshHash = "h-other"
-	if created, err := s.AdoptSession(ctx, again, base.Add(time.Minute)); err != nil || created {
+	if created, err := s.AdoptSession(ctx, again, remember, base.Add(time.Minute)); err != nil || created {
 		t.Fatalf("second AdoptSession = %v, %v; want not created", created, err)
 	}
 	if got, _ := s.Session(ctx, "legacy-1", base.Add(time.Minute)); got.RefreshHash != "h0" {
@@ -367,13 +370,19 @@ func testAdopt(t *testing.T, s tokenstore.Sessions) {
 	if err := s.RevokeSession(ctx, "legacy-1"); err != nil {
 		t.Fatal(err)
 	}
-	if created, err := s.AdoptSession(ctx, sess, base.Add(2*time.Minute)); err != nil || created {
+	if created, err := s.AdoptSession(ctx, sess, remember, base.Add(2*time.Minute)); err != nil || created {
 		t.Fatalf("AdoptSession after revocation = %v, %v; want not created", created, err)
+	}
+	// After the session's own end, still remembered.
+	later := sess
+	later.ExpiresAt = base.Add(3 * time.Hour)
+	if created, err := s.AdoptSession(ctx, later, remember, base.Add(2*time.Hour)); err != nil || created {
+		t.Fatalf("AdoptSession after the session's end, before remember = %v, %v; want not created", created, err)
 	}
 	if err := s.CheckSession(ctx, "legacy-1", base.Add(2*time.Minute)); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("a revoked adopted session came back: %v", err)
 	}
-	if _, err := s.AdoptSession(ctx, tokenstore.Session{ID: "x", RefreshHash: "h", ExpiresAt: base}, base); !errors.Is(err, tokenstore.ErrInvalid) {
+	if _, err := s.AdoptSession(ctx, tokenstore.Session{ID: "x", RefreshHash: "h", ExpiresAt: base}, remember, base); !errors.Is(err, tokenstore.ErrInvalid) {
 		t.Fatalf("AdoptSession of an expired session: err = %v, want ErrInvalid", err)
 	}
 }
@@ -388,7 +397,7 @@ func testAdoptConcurrent(t *testing.T, s tokenstore.Sessions) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			created, err := s.AdoptSession(ctx, newSession("legacy-c"), base)
+			created, err := s.AdoptSession(ctx, newSession("legacy-c"), base, base)
 			if err != nil {
 				t.Error(err)
 			}
