@@ -15,6 +15,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/internal/confdecode"
@@ -185,6 +186,9 @@ type RouteConfig struct {
 	// IdentityHeaders renames identity headers: user_id, company_id,
 	// dialect, session_id, or a dialect attribute, to a header name.
 	IdentityHeaders map[string]string `koanf:"identity_headers"`
+	// LegacyAnswers, on a shadow route, is how the legacy service answers
+	// allowed, refused and expired when its codes are not the dialect's.
+	LegacyAnswers *dialects.LegacyAnswers `koanf:"legacy_answers"`
 }
 
 // Route modes.

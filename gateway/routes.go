@@ -35,8 +35,12 @@ type route struct {
 	// forwarded unchecked, since they carry no credential to compare.
 	endpoints map[string]bool
 	// readsUpstream: a dialect of the shadow route reads its verdict from
-	// the upstream's body (dialects.UpstreamReader), which is then kept.
+	// the upstream's body (dialects.UpstreamReader), or legacyAnswers
+	// does, which is then kept.
 	readsUpstream bool
+	// legacyAnswers, when set, reads the shadow route's upstream answers
+	// instead of its dialects.
+	legacyAnswers *dialects.LegacyAnswers
 	proxy         *upstream.Proxy
 	// headers maps identity fields to header names for this route.
 	headers map[string]string
@@ -86,7 +90,7 @@ func (rt *route) isEndpoint(path string) bool {
 func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
-		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow,
+		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow, legacyAnswers: rc.LegacyAnswers,
 		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
 	}
 	if rt.name == "" {
@@ -108,6 +112,7 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	}
 	if rt.shadow {
 		rt.endpoints = map[string]bool{}
+		rt.readsUpstream = rt.legacyAnswers != nil && rt.legacyAnswers.Reads()
 	}
 	for _, n := range rc.Dialects {
 		d := instances[n]
@@ -116,7 +121,7 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 			for _, ep := range d.Endpoints() {
 				rt.endpoints[ep.Path] = rt.endpoints[ep.Path] || ep.Prefix
 			}
-			if _, ok := d.(dialects.UpstreamReader); ok {
+			if _, ok := d.(dialects.UpstreamReader); ok && rt.legacyAnswers == nil {
 				rt.readsUpstream = true
 			}
 		}

@@ -168,9 +168,13 @@ func (s *shadow) check(r *http.Request, rt *route) <-chan verdict {
 // credential).
 func (s *shadow) record(ctx context.Context, rt *route, v verdict, a answer) {
 	d := rt.dialects[v.dialect]
-	up := dialects.StatusAnswer(a.status)
-	if ur, ok := d.(dialects.UpstreamReader); ok {
+	var up dialects.UpstreamAnswer
+	if ur, ok := d.(dialects.UpstreamReader); rt.legacyAnswers != nil {
+		up = rt.legacyAnswers.Read(a.status, a.body)
+	} else if ok {
 		up = ur.ReadUpstream(a.status, http.Header{"Content-Type": {a.contentType}}, a.body)
+	} else {
+		up = dialects.StatusAnswer(a.status)
 	}
 	gw := v.reason
 	if gw == "ok" {

@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -233,5 +235,94 @@ func checkDashboard(t *testing.T, scrape string, prefixes ...string) {
 	}
 	if checked == 0 {
 		t.Errorf("no dashboard query reads a metric starting with %v", prefixes)
+	}
+}
+
+// TestShadowLegacyAnswers: in front of a legacy service whose answers are
+// its own (200 with {"ret":{"code":0}}, 200 with 20001 or 20003, a 401
+// with a body of its own), a shadow route's legacy_answers says how to
+// read them: its refusals count as refusals, so agreement covers them and
+// a token the gateway would wrongly accept shows up as a disagreement,
+// logged with the legacy answer's label.
+func TestShadowLegacyAnswers(t *testing.T) {
+	clk := newClock()
+	answers := map[string]func(w http.ResponseWriter){}
+	code := func(c int) func(w http.ResponseWriter) {
+		return func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ret":{"code":%d,"msg":"legacy"},"data":{}}`, c)
+		}
+	}
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer, ok := answers[r.Header.Get("x-mmm-accesstoken")]
+		if !ok {
+			answer = code(20001)
+		}
+		answer(w)
+	}))
+	t.Cleanup(legacy.Close)
+	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock, routes: `routes:
+  - name: all
+    path_prefix: /
+    dialects: [mmm]
+    mode: shadow
+    upstream: ` + legacy.URL + `
+    legacy_answers:
+      code_path: ret.code
+      allowed: {codes: ["0"]}
+      refused: {statuses: [401, 403], codes: ["20001", "20002"]}
+      expired: {codes: ["20003"]}
+`})
+	mint := func(uid int64, life time.Duration) string {
+		return legacytest.SignMMM(t, legacytest.Secret, clk.Now(), clk.Now().Add(life), map[string]any{"uid": uid})
+	}
+	good, expired, banned := mint(10, 30*time.Minute), mint(10, 30*time.Minute), mint(99, 30*time.Minute)
+	answers[good], answers[expired] = code(0), code(20003)
+	answers[banned] = func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("account banned"))
+	}
+	get := func(tok string) {
+		tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
+	}
+	get(good)
+	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="allow",route="all",upstream="0"} 1`)
+	get(forge(t, "not-the-legacy-secret"))
+	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="bad_signature",route="all",upstream="20001"} 1`)
+	// The banned user's token is genuine: the gateway would let it pass,
+	// the legacy service refuses it with a 401 of its own.
+	get(banned)
+	tg.waitMetric(t, `authgate_shadow_disagreements_total{dialect="mmm",gateway="allow",route="all",upstream="401"} 1`)
+	clk.Advance(31 * time.Minute)
+	get(expired)
+	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="expired",route="all",upstream="20003"} 1`)
+	m := tg.metricsText(t)
+	for _, want := range []string{
+		`authgate_shadow_agreement_total{dialect="mmm",result="agree",route="all"} 3`,
+		`authgate_shadow_agreement_total{dialect="mmm",result="inconclusive",route="all"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_shadow"))
+		}
+	}
+	if logs := tg.logs.String(); !strings.Contains(logs, `"reason":"allow","upstream":"401","status":401`) {
+		t.Errorf("no disagreement line with the legacy answer in\n%s", logs)
+	}
+}
+
+// TestShadowLegacyAnswersConfig: legacy_answers that cannot be read are
+// refused at load, naming the key.
+func TestShadowLegacyAnswersConfig(t *testing.T) {
+	for routes, want := range map[string]string{
+		"    mode: shadow\n    legacy_answers: {}\n":                                      "routes[0].legacy_answers: set at least one of allowed, refused, expired",
+		"    mode: shadow\n    legacy_answers: {refused: {codes: [\"1\"]}}\n":             "routes[0].legacy_answers.code_path: required with refused.codes",
+		"    mode: shadow\n    legacy_answers: {refused: {statuses: [4010]}}\n":           "routes[0].legacy_answers.refused.statuses[0]: 4010 is not an HTTP status",
+		"    legacy_answers: {refused: {statuses: [401]}}\n":                              "routes[0].legacy_answers: only on a shadow route",
+		"    mode: shadow\n    legacy_answers: {refused: {statuses: [401]}, colour: 1}\n": "routes[0].legacy_answers.colour: unknown key",
+	} {
+		err := buildError(t, gwOptions{routes: "routes:\n  - path_prefix: /v1/\n    dialects: [mmm]\n    upstream: echo\n" + routes})
+		if !strings.Contains(err, want) {
+			t.Errorf("%q: %s, want %s", routes, err, want)
+		}
 	}
 }

@@ -229,6 +229,14 @@ func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
 	default:
 		p.add("%s.mode: %q is not one of enforce, shadow", at, r.Mode)
 	}
+	if r.LegacyAnswers != nil {
+		if r.Mode != ModeShadow {
+			p.add("%s.legacy_answers: only on a shadow route (mode: shadow), where the legacy service answers", at)
+		}
+		for _, err := range r.LegacyAnswers.Check(at + ".legacy_answers") {
+			p.add("%v", err)
+		}
+	}
 	for _, d := range r.Dialects {
 		if _, ok := c.Dialects[d]; !ok {
 			p.add("%s.dialects: no dialect instance named %q under dialects", at, d)
