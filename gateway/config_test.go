@@ -306,3 +306,66 @@ func TestShadowDialectEndpointsNotMounted(t *testing.T) {
 		t.Fatalf("the enforcing instance's login: %s", r.raw)
 	}
 }
+
+// TestOverlappingRoutes: two routes on one host and prefix are refused
+// whichever is listed first (the first would win silently: a shadow route
+// before an enforce route forwarded unauthenticated requests, with the
+// client's own X-Auth-User-Id, to the protected upstream); a shadow route
+// sharing an enforce route's upstream is refused, nested or not; a shadow
+// route nested under or over an enforce route with an upstream of its own
+// is a warning that says why.
+func TestOverlappingRoutes(t *testing.T) {
+	shadowDialect := "  legacy-mmm:\n    type: mmm\n    secret: " + testSecret + "\n"
+	route := func(prefix, mode, dialect, upstream string) string {
+		return "  - path_prefix: " + prefix + "\n    mode: " + mode + "\n    dialects: [" + dialect + "]\n    upstream: " + upstream + "\n"
+	}
+	enforce := route("/v1/", "enforce", "mmm", "http://backend.internal:8080")
+	for name, c := range map[string]struct {
+		routes string
+		want   []string
+	}{
+		"shadow first": {route("/v1/", "shadow", "legacy-mmm", "http://backend.internal:8080") + enforce, []string{
+			`routes[1].path_prefix: "/v1/" on host "" is also routes[0]'s`,
+			"routes[0].upstream: shadow route shares upstream http://backend.internal:8080 with enforce route routes[1]",
+		}},
+		"enforce first": {enforce + route("/v1/", "shadow", "legacy-mmm", "http://legacy.internal"), []string{
+			`routes[1].path_prefix: "/v1/" on host "" is also routes[0]'s`,
+		}},
+		"two enforce routes": {enforce + route("/v1/", "enforce", "mmm", "http://other.internal"), []string{
+			`routes[1].path_prefix: "/v1/" on host "" is also routes[0]'s`,
+		}},
+		"nested, same upstream": {enforce + route("/v1/legacy/", "shadow", "legacy-mmm", "http://backend.internal:8080/base"), []string{
+			"routes[1].upstream: shadow route shares upstream http://backend.internal:8080/base with enforce route routes[0]",
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := buildError(t, gwOptions{more: shadowDialect, routes: "routes:\n" + c.routes})
+			for _, w := range c.want {
+				if !strings.Contains(err, w) {
+					t.Errorf("error lacks %q:\n%s", w, err)
+				}
+			}
+		})
+	}
+
+	for name, c := range map[string]struct{ routes, want string }{
+		"under": {enforce + route("/v1/legacy/", "shadow", "legacy-mmm", "http://legacy.internal"),
+			`routes[1].path_prefix: shadow route "/v1/legacy/" lies under enforce route routes[0] "/v1/"`},
+		"over": {route("/", "shadow", "legacy-mmm", "http://legacy.internal") + enforce,
+			`routes[0].path_prefix: shadow route "/" holds enforce route routes[1] "/v1/"`},
+	} {
+		t.Run("warns "+name, func(t *testing.T) {
+			tg := startGateway(t, gwOptions{more: shadowDialect, routes: "routes:\n" + c.routes})
+			if w := tg.gw.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], c.want) {
+				t.Errorf("warnings = %q, want one starting %q", w, c.want)
+			}
+		})
+	}
+	// Other hosts do not overlap.
+	tg := startGateway(t, gwOptions{more: shadowDialect, routes: "routes:\n" +
+		"  - path_prefix: /\n    name: legacy\n    host: legacy.example.com\n    mode: shadow\n    dialects: [legacy-mmm]\n    upstream: http://legacy.internal\n" +
+		"  - path_prefix: /v1/\n    name: api\n    host: api.example.com\n    dialects: [mmm]\n    upstream: http://backend.internal:8080\n"})
+	if w := tg.gw.Warnings(); len(w) != 0 {
+		t.Errorf("warnings for routes on other hosts: %q", w)
+	}
+}

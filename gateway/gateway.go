@@ -188,6 +188,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 		return nil, err
 	}
 	gen.handler = h
+	gen.warnings = append(gen.warnings, cfg.routeWarnings()...)
 	gen.admin = g.buildAdmin(cfg, instances)
 	return gen, nil
 }

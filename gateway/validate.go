@@ -187,6 +187,7 @@ func (c *Config) validateRoutes(p *problems) {
 			}
 		}
 	}
+	c.validateOverlaps(p)
 	for i, r := range c.Routes {
 		name := r.Name
 		if name == "" {
@@ -260,4 +261,85 @@ func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
 			p.add("%s.identity_headers.%s: %q is not a header name", at, k, h)
 		}
 	}
+}
+
+// validateOverlaps refuses routes that overlap so that which one serves a
+// request is an accident of the file's order or a hole: two routes on the
+// same host and prefix (the first listed would win, silently), and a
+// shadow route sharing an upstream with an enforce route (the shadow route
+// forwards the client's own X-Auth-* headers as received, and that
+// upstream believes them from the enforce route).
+func (c *Config) validateOverlaps(p *problems) {
+	for i, a := range c.Routes {
+		for j := i + 1; j < len(c.Routes); j++ {
+			b := c.Routes[j]
+			if strings.EqualFold(a.Host, b.Host) && a.PathPrefix == b.PathPrefix {
+				p.add("routes[%d].path_prefix: %q on host %q is also routes[%d]'s: only one of them could ever serve it; remove one, or give one another host or prefix", j, b.PathPrefix, b.Host, i)
+			}
+		}
+	}
+	for i, s := range c.Routes {
+		if s.Mode != ModeShadow {
+			continue
+		}
+		for j, e := range c.Routes {
+			if e.Mode == ModeShadow || e.Public || !hostsOverlap(s.Host, e.Host) {
+				continue
+			}
+			if sameUpstream(s.Upstream, e.Upstream) {
+				p.add("routes[%d].upstream: shadow route shares upstream %s with enforce route routes[%d]: a shadow route forwards the client's own X-Auth-* headers as received, and that upstream believes them; a shadow route's upstream is the legacy service, never a backend behind the gateway", i, s.Upstream, j)
+			}
+		}
+	}
+}
+
+// routeWarnings are the route table's legitimate but risky shapes: a
+// shadow route whose prefix lies under or over an enforce route's on the
+// same host (moving one path at a time is a real use; a mistake is as
+// likely).
+func (c *Config) routeWarnings() []string {
+	var out []string
+	for i, s := range c.Routes {
+		if s.Mode != ModeShadow {
+			continue
+		}
+		for j, e := range c.Routes {
+			if e.Mode == ModeShadow || !hostsOverlap(s.Host, e.Host) || s.PathPrefix == e.PathPrefix {
+				continue
+			}
+			switch {
+			case prefixUnder(s.PathPrefix, e.PathPrefix):
+				out = append(out, fmt.Sprintf("routes[%d].path_prefix: shadow route %q lies under enforce route routes[%d] %q: requests under it reach the legacy service unchecked, with the client's own X-Auth-* headers; fine while that path still belongs to the legacy service, a hole otherwise", i, s.PathPrefix, j, e.PathPrefix))
+			case prefixUnder(e.PathPrefix, s.PathPrefix):
+				out = append(out, fmt.Sprintf("routes[%d].path_prefix: shadow route %q holds enforce route routes[%d] %q: only that path is enforced, the rest of %q reaches the legacy service unchecked; fine while moving one path at a time", i, s.PathPrefix, j, e.PathPrefix, s.PathPrefix))
+			}
+		}
+	}
+	return out
+}
+
+// hostsOverlap reports whether two routes' hosts can match one request:
+// the same host, or either route host-less.
+func hostsOverlap(a, b string) bool {
+	return a == "" || b == "" || strings.EqualFold(a, b)
+}
+
+// prefixUnder reports whether path prefix a lies within b's whole
+// segments (as route matching reads them).
+func prefixUnder(a, b string) bool {
+	if !strings.HasPrefix(a, b) {
+		return false
+	}
+	return strings.HasSuffix(b, "/") || len(a) == len(b) || a[len(b)] == '/'
+}
+
+// sameUpstream reports whether two upstream URLs are one server (scheme
+// and host, whatever their base paths); the built-in echo is no server.
+func sameUpstream(a, b string) bool {
+	if a == "echo" || b == "echo" {
+		return false
+	}
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
