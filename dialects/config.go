@@ -1,6 +1,7 @@
 package dialects
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,6 +37,11 @@ func (s SecretRef) Resolve(deps Deps, min int) ([]byte, error) {
 	return secrets.Resolve("secret", secrets.Source{Inline: s.Secret, Env: s.SecretEnv, File: s.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)
 }
 
+// demoKeyPrefix begins every signing key in deploy/demo: published, so a
+// config that signs with one is warned about at start and by
+// check-config.
+const demoKeyPrefix = "demo-only-"
+
 // SigningKey is a dialect's signing secret with the secrets it replaced:
 // embed it with `koanf:",squash"` (secret / secret_env / secret_file, and
 // previous). Rotating a key across replicas: add the new secret as the
@@ -53,6 +59,9 @@ func (k SigningKey) Resolve(deps Deps, min int) (secret []byte, previous [][]byt
 	secret, err := k.SecretRef.Resolve(deps, min)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if bytes.HasPrefix(secret, []byte(demoKeyPrefix)) {
+		deps.Warnf("secret: DEMO KEY: a published demo signing key (deploy/demo/*.secret): anyone can sign tokens with it; never run it in production (make one with: openssl rand -base64 48)")
 	}
 	for i, p := range k.Previous {
 		s, err := secrets.Resolve(fmt.Sprintf("previous[%d].secret", i), secrets.Source{Inline: p.Secret, Env: p.SecretEnv, File: p.SecretFile}, deps.LookupEnv, deps.ConfigDir, min)

@@ -181,6 +181,15 @@ var legacyResults = []struct{ kind, result string }{
 	{LegacyRefresh, LegacyWrongKind}, {LegacyRefresh, LegacyUndecided},
 }
 
+// LegacyWindowed is a dialect instance that may take a legacy service's
+// tokens. While its window is open a rollback to the legacy service is
+// still possible, so nothing the legacy service reads may change under it
+// (the user directory holds its password-hash upgrades).
+type LegacyWindowed interface {
+	// LegacyOpen reports whether the instance still takes legacy tokens.
+	LegacyOpen() bool
+}
+
 // Open reports whether legacy tokens are still taken; a nil Legacy (no
 // legacy block) takes none.
 func (l *Legacy) Open() bool {

@@ -96,6 +96,21 @@ type generation struct {
 	closers  []io.Closer
 	warnings []string
 	inflight atomic.Int64
+	// legacyWindows are the dialect instances that may take a legacy
+	// service's tokens; set once built, before the generation serves.
+	legacyWindows []dialects.LegacyWindowed
+}
+
+// legacyOpen reports whether a dialect instance of gen still takes a
+// legacy service's tokens: a rollback to it is possible, so the user
+// directory holds its password-hash upgrades.
+func (gen *generation) legacyOpen() bool {
+	for _, l := range gen.legacyWindows {
+		if l.LegacyOpen() {
+			return true
+		}
+	}
+	return false
 }
 
 func (gen *generation) close() error {
@@ -189,6 +204,18 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 	}
 	gen.handler = h
 	gen.warnings = append(gen.warnings, cfg.routeWarnings()...)
+	if sql := cfg.Identity.SQL; cfg.Identity.Type == "sql" && sql.UpgradeHashes && !sql.UpgradeBeside && gen.legacyOpen() {
+		var open []string
+		for name, d := range instances {
+			if l, ok := d.(dialects.LegacyWindowed); ok && l.LegacyOpen() {
+				open = append(open, "dialects."+name+".legacy")
+			}
+		}
+		sort.Strings(open)
+		gen.warnings = append(gen.warnings, "identity.sql.upgrade_hashes: held while a legacy window is open ("+strings.Join(open, ", ")+
+			"): a rollback to the legacy service must find every user's digest where it was, so no login rewrites one until legacy.until has passed "+
+			"(counted as authgate_password_hash_upgrades_total{result=\"held\"}); to upgrade meanwhile, write the argon2id hash to a column of its own and set upgrade_beside: true")
+	}
 	gen.admin = g.buildAdmin(cfg, instances)
 	return gen, nil
 }
@@ -204,6 +231,9 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 	}
 	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
 	users, problems := g.openDirectory(cfg, gen, verify)
+	if len(problems) > 0 {
+		users = standIn(cfg.Identity.Type)
+	}
 	instances := map[string]dialects.Dialect{}
 	names := make([]string, 0, len(cfg.Dialects))
 	for name := range cfg.Dialects {
@@ -235,6 +265,9 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 			continue
 		}
 		instances[name] = d
+		if l, ok := d.(dialects.LegacyWindowed); ok {
+			gen.legacyWindows = append(gen.legacyWindows, l)
+		}
 		if c, ok := d.(io.Closer); ok {
 			gen.closers = append(gen.closers, c)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -23,6 +24,28 @@ type metrics struct {
 	upstreamErrors   *prometheus.CounterVec
 	logins           *prometheus.CounterVec
 	hashUpgrades     *prometheus.CounterVec
+	// directory is the sql directory's state (ready, unreachable,
+	// broken), one series at 1; directoryChecks counts failed query
+	// checks against it.
+	directory       *prometheus.GaugeVec
+	directoryChecks prometheus.Counter
+}
+
+// directoryStates are the sql directory's states (sqldir.State*).
+var directoryStates = []string{sqldir.StateReady, sqldir.StateUnreachable, sqldir.StateBroken}
+
+// directoryState records the sql directory's state.
+func (m *metrics) directoryState(state string) {
+	for _, s := range directoryStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.directory.WithLabelValues(s).Set(v)
+	}
+	if state == sqldir.StateBroken {
+		m.directoryChecks.Inc()
+	}
 }
 
 // latencyBuckets are the request and upstream latency buckets: the
@@ -77,9 +100,17 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 	}, []string{"dialect", "result"})
 	m.hashUpgrades = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgate_password_hash_upgrades_total",
-		Help: "Legacy password digests rewritten as argon2id after a login, by result (ok, error: the login stood, the digest stays).",
+		Help: "Legacy password digests rewritten as argon2id after a login, by result (ok; error: the login stood, the digest stays; held: a legacy window is open, the digest stays for a rollback).",
 	}, []string{"result"})
-	reg.MustRegister(m.logins, m.hashUpgrades)
+	m.directory = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authgate_identity_directory_state",
+		Help: "The sql user directory's state: 1 on ready, unreachable (the database does not answer) or broken (it answers, a query failed its check); logins that need it answer unavailable unless ready.",
+	}, []string{"state"})
+	m.directoryChecks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authgate_identity_directory_check_failures_total",
+		Help: "Checks of the sql directory's queries against its database that failed (a query the database refuses, a missing column), retried every identity.sql.retry_interval.",
+	})
+	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks)
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -61,7 +61,9 @@ func (d *Dialect) Apps() []dialects.AppStatus {
 
 // SetAppEnabled implements dialects.AppAdmin.
 func (d *Dialect) SetAppEnabled(ctx context.Context, appID string, enabled bool) (int, error) {
-	if _, ok := d.apps.Load().lookup(appID); !ok {
+	if _, ok, err := d.apps.Load().lookup(appID); err != nil {
+		return 0, fmt.Errorf("appkey %s: switch %q: %w", d.name, appID, err)
+	} else if !ok {
 		return 0, fmt.Errorf("appkey %s: %q: %w", d.name, appID, dialects.ErrUnknownApp)
 	}
 	value := disabledValue

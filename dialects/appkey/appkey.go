@@ -147,6 +147,13 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		apps, rejected, err = src.load(ctx, nil)
 		cancel()
+		if errors.Is(err, identity.ErrUnavailable) {
+			// The database does not answer: start without the apps (their
+			// logins and requests answer unavailable) and load them once it
+			// does; the other routes need not wait for it.
+			deps.Warnf("%s: the apps could not be read (%v): logins and requests of this instance answer unavailable until they are", from, err)
+			apps, err = &Apps{pending: err, byID: map[string]App{}}, nil
+		}
 		if err != nil {
 			err = fmt.Errorf("%s: %w", from, err)
 		}
@@ -181,13 +188,16 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	d.loadOverrides(ctx)
 	cancel()
+	if apps.pending != nil {
+		d.m.sourceBroken.Set(1)
+	}
 	d.m.appsLoaded.Set(float64(len(apps.byID)))
 	d.m.appsRejected.Set(float64(len(rejected)))
 	for _, r := range rejected {
 		deps.Warnf("apps_query: row left out (that app cannot log in): %v", r)
 	}
 	if apps.demo {
-		log.Warn("DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", "source", from)
+		deps.Warnf("%s: DEMO APPS LOADED: the apps file holds published demo credentials; never run it in production", from)
 	}
 	go d.watch()
 	return d, nil
@@ -291,3 +301,6 @@ func (d *Dialect) Endpoints() []dialects.Endpoint {
 
 // CredentialHeaders implements dialects.Dialect.
 func (d *Dialect) CredentialHeaders() []string { return []string{d.cfg.TokenHeader} }
+
+// LegacyOpen implements dialects.LegacyWindowed.
+func (d *Dialect) LegacyOpen() bool { return d.legacy.Open() }

@@ -68,8 +68,12 @@ type UserProduct struct {
 
 // Apps is one good reading of the apps file. It is immutable.
 type Apps struct {
-	demo bool
-	byID map[string]App
+	// pending, when set, is why the set has never loaded (apps_query on a
+	// database that did not answer at start): every lookup answers it,
+	// as the store-down class, rather than "unknown app".
+	pending error
+	demo    bool
+	byID    map[string]App
 	// digest identifies the file content the set was read from.
 	digest [32]byte
 	// dummyHash, of the same kind and cost as the apps' own, is checked
@@ -154,10 +158,14 @@ func (s *Apps) provision() error {
 	return nil
 }
 
-// lookup returns an app by id.
-func (s *Apps) lookup(id string) (App, bool) {
-	a, ok := s.byID[id]
-	return a, ok
+// lookup returns an app by id; err is the set's pending error, when it
+// has never loaded.
+func (s *Apps) lookup(id string) (a App, known bool, err error) {
+	if s.pending != nil {
+		return App{}, false, s.pending
+	}
+	a, known = s.byID[id]
+	return a, known, nil
 }
 
 // ended lists the apps of s whose sessions must end in next: deleted,

@@ -90,7 +90,12 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	apps := d.apps.Load()
-	app, known := apps.lookup(*req.AppID)
+	app, known, err := apps.lookup(*req.AppID)
+	if err != nil {
+		counted.Release(ctx, d.log)
+		d.WriteError(w, r, err)
+		return
+	}
 	hash := app.AppSecretHash
 	if !known {
 		hash = apps.dummyHash
@@ -203,7 +208,11 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 // liveApp is the app of a session being refreshed, or, when it is gone or
 // disabled, false with the refusal written.
 func (d *Dialect) liveApp(w http.ResponseWriter, r *http.Request, appID string) (App, bool) {
-	app, known := d.apps.Load().lookup(appID)
+	app, known, err := d.apps.Load().lookup(appID)
+	if err != nil {
+		d.WriteError(w, r, err)
+		return App{}, false
+	}
 	if !known {
 		d.metrics.Refreshed(d.name, "revoked")
 		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
@@ -311,7 +320,10 @@ func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if !ok1 || !ok2 {
 		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid access token", nil)
 	}
-	app, known := d.apps.Load().lookup(appID)
+	app, known, err := d.apps.Load().lookup(appID)
+	if err != nil {
+		return dialects.Identity{}, err
+	}
 	if !known {
 		return dialects.Identity{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid access token", nil)
 	}

@@ -270,3 +270,6 @@ func (d *Dialect) findSession(ctx context.Context, refresh string, now time.Time
 	}
 	return tokenstore.Session{}, err
 }
+
+// LegacyOpen implements dialects.LegacyWindowed.
+func (d *Dialect) LegacyOpen() bool { return d.legacy.Open() }

@@ -241,3 +241,6 @@ func (d *Dialect) startSession(ctx context.Context, uid, company int64, now time
 	}
 	return pair, nil
 }
+
+// LegacyOpen implements dialects.LegacyWindowed.
+func (d *Dialect) LegacyOpen() bool { return d.legacy.Open() }

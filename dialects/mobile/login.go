@@ -119,17 +119,41 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := d.resolveUser(ctx, mobile, req, now)
 	if err != nil {
+		d.keepCode(ctx, mobile, *req.ValidateNo, now, err)
 		d.WriteError(w, r, err)
 		return
 	}
 	resp, err := d.startSession(ctx, info, device, *req.ProductType, dialects.ClientIP(r), now)
 	if err != nil {
+		d.keepCode(ctx, mobile, *req.ValidateNo, now, err)
 		d.WriteError(w, r, err)
 		return
 	}
 	d.metrics.Issued(d.name, "login")
 	dialects.NoteSubject(r, strconv.FormatInt(info.ID, 10))
 	writeOK(w, resp)
+}
+
+// keepCode gives a right code back after a login that failed on the
+// gateway's side (the user directory or the store did not answer: 503,
+// 504): the user did nothing wrong, so the code is not spent — it is
+// stored again for a code_ttl from now with its attempts — and the resend
+// interval is released, so a new code may be asked for at once. A
+// refusal (4xx) spends it as before. Best effort: a store that does not
+// answer keeps neither, and the failure is logged.
+func (d *Dialect) keepCode(ctx context.Context, mobile, code string, now time.Time, cause error) {
+	if c := dialects.Classify(cause); c != dialects.ClassStoreDown && c != dialects.ClassUpstreamTimeout {
+		return
+	}
+	err := d.store.PutCode(ctx, d.codeStoreKey(mobile), tokenstore.Code{
+		Hash: d.codeHash(mobile, code), MaxAttempts: d.cfg.SMS.MaxAttempts, ExpiresAt: now.Add(d.cfg.SMS.CodeTTL),
+	}, now)
+	if err == nil {
+		err = d.store.Release(ctx, d.keys.Key("sms-gap", mobile), now)
+	}
+	if err != nil {
+		d.log.WarnContext(ctx, "could not give back the SMS code of a login that failed on the server's side", "err", err)
+	}
 }
 
 // resolveUser finds the number's user: the user directory first; an

@@ -246,7 +246,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 func newSender(c SenderConfig, deps dialects.Deps, log *slog.Logger) (sms.Sender, error) {
 	switch c.Type {
 	case "log":
-		log.Warn("SMS LOG SENDER ON: login codes are written to the log; anyone who reads it can log in as anyone. Development only.")
+		deps.Warnf("sms.sender.type: SMS LOG SENDER ON: login codes are written to the log; anyone who reads it can log in as anyone. Development only.")
 		return sms.Log{Logger: log}, nil
 	case "webhook":
 		var errs []error
@@ -286,3 +286,6 @@ func (d *Dialect) Endpoints() []dialects.Endpoint {
 func (d *Dialect) CredentialHeaders() []string { return []string{d.cfg.TokenHeader} }
 
 func (d *Dialect) formatTime(t time.Time) string { return t.In(d.loc).Format(d.cfg.TimeLayout) }
+
+// LegacyOpen implements dialects.LegacyWindowed.
+func (d *Dialect) LegacyOpen() bool { return d.legacy.Open() }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -37,12 +38,23 @@ type Config struct {
 	MaxOpenConns    int           `koanf:"max_open_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	QueryTimeout    time.Duration `koanf:"query_timeout"`
+	// RetryInterval is how often a directory whose database has not
+	// answered (or whose queries failed their check) asks again, and a
+	// ready one checks it still answers.
+	RetryInterval time.Duration `koanf:"retry_interval"`
 	// LegacyScheme reads password_hash values that are bare digests
 	// ("md5(salt+password)"); argon2id and bcrypt values are read as such.
 	LegacyScheme string `koanf:"legacy_scheme"`
 	// UpgradeHashes rewrites a legacy digest as argon2id after a
-	// successful login, through queries.update_password_hash.
-	UpgradeHashes bool    `koanf:"upgrade_hashes"`
+	// successful login, through queries.update_password_hash; held while
+	// a legacy window is open (Options.HoldUpgrades), unless UpgradeBeside.
+	UpgradeHashes bool `koanf:"upgrade_hashes"`
+	// UpgradeBeside says update_password_hash writes the argon2id hash
+	// beside the legacy digest (a column of its own, which by_account
+	// prefers: COALESCE(new, old) AS password_hash) and leaves the digest
+	// to the legacy service, so upgrades need not wait for the legacy
+	// window to close: a rollback finds every digest where it was.
+	UpgradeBeside bool    `koanf:"upgrade_beside"`
 	Queries       Queries `koanf:"queries"`
 }
 
@@ -58,7 +70,7 @@ type Queries struct {
 
 // Defaults are the values of keys the block leaves out.
 func Defaults() Config {
-	return Config{MaxOpenConns: 10, ConnMaxLifetime: 30 * time.Minute, QueryTimeout: 2 * time.Second}
+	return Config{MaxOpenConns: 10, ConnMaxLifetime: 30 * time.Minute, QueryTimeout: 2 * time.Second, RetryInterval: 5 * time.Second}
 }
 
 // UserColumns are the columns a user query may return; id and account
@@ -72,9 +84,36 @@ type Options struct {
 	// identity.VerifySecret).
 	Verify identity.Verifier
 	Logger *slog.Logger
-	// Upgraded is told of each hash upgrade attempt (for a metric).
-	Upgraded func(ok bool)
+	// Upgraded is told of each hash upgrade: ok, error, or held.
+	Upgraded func(result string)
+	// HoldUpgrades, when it says true, holds hash upgrades (unless
+	// UpgradeBeside): while a dialect's legacy window is open a rollback
+	// to the legacy service is possible, and it can read only its own
+	// digests.
+	HoldUpgrades func() bool
+	// WaitForDatabase starts the directory while its database does not
+	// answer (a restart during a database incident must not stop the
+	// routes that need no directory): its calls answer unavailable until
+	// the database answers and every query has passed its check, retried
+	// every retry_interval (Pending says why meanwhile). Without it Open
+	// fails instead.
+	WaitForDatabase bool
+	// State is told of each change of the directory's state: ready,
+	// unreachable (the database does not answer) or broken (it answered
+	// and a query failed its check).
+	State func(state string)
 }
+
+// States of a directory, as Options.State is told them.
+const (
+	StateReady       = "ready"
+	StateUnreachable = "unreachable"
+	StateBroken      = "broken"
+)
+
+// ErrUnreachable is Open's answer when the database does not answer and
+// Options.WaitForDatabase is off: nothing about the queries is known.
+var ErrUnreachable = errors.New("the database does not answer")
 
 // Dir is the sql directory.
 type Dir struct {
@@ -84,8 +123,18 @@ type Dir struct {
 	q       map[string]query
 	verify  identity.Verifier
 	log     *slog.Logger
-	upgrade func(bool)
+	upgrade func(string)
+	hold    func() bool
 	dummy   string
+	// checked is set once every query has passed its check against the
+	// database; until then every call answers unavailable with why
+	// (notReady).
+	checked  atomic.Bool
+	notReady atomic.Pointer[error]
+	state    string
+	onState  func(string)
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // registering is a Dir with a register_mobile query: only then is it an
@@ -100,14 +149,18 @@ var (
 
 // Open connects, checks every configured query against the database
 // (prepared; a user query's columns read) and returns the directory, or
-// every problem, each naming its key under the block.
+// every problem, each naming its key under the block. With
+// Options.WaitForDatabase a database that does not answer is no problem:
+// the directory starts, answers unavailable, and checks the queries as
+// soon as the database answers.
 func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Directory, func() error, error) {
 	var errs []error
 	driver := map[string]string{"postgres": "pgx", "mysql": "mysql"}[cfg.Driver]
 	if driver == "" {
 		return nil, nil, fmt.Errorf("driver: %q is not one of postgres, mysql", cfg.Driver)
 	}
-	d := &Dir{cfg: cfg, q: map[string]query{}, verify: o.Verify, log: o.Logger, upgrade: o.Upgraded}
+	d := &Dir{cfg: cfg, q: map[string]query{}, verify: o.Verify, log: o.Logger, upgrade: o.Upgraded, hold: o.HoldUpgrades,
+		onState: o.State, stop: make(chan struct{}), done: make(chan struct{})}
 	if d.verify == nil {
 		d.verify = identity.VerifySecret
 	}
@@ -115,7 +168,16 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 		d.log = slog.Default()
 	}
 	if d.upgrade == nil {
-		d.upgrade = func(bool) {}
+		d.upgrade = func(string) {}
+	}
+	if d.hold == nil || cfg.UpgradeBeside {
+		d.hold = func() bool { return false }
+	}
+	if d.onState == nil {
+		d.onState = func(string) {}
+	}
+	if err := checkDSN(cfg.Driver, dsn); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.LegacyScheme != "" {
 		l, err := identity.ParseLegacyScheme(cfg.LegacyScheme)
@@ -124,8 +186,8 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 		}
 		d.legacy = &l
 	}
-	if cfg.QueryTimeout <= 0 || cfg.MaxOpenConns < 1 {
-		errs = append(errs, errors.New("query_timeout and max_open_conns must be positive"))
+	if cfg.QueryTimeout <= 0 || cfg.MaxOpenConns < 1 || cfg.RetryInterval <= 0 {
+		errs = append(errs, errors.New("query_timeout, retry_interval and max_open_conns must be positive"))
 	}
 	named := map[string]string{
 		"by_account": cfg.Queries.ByAccount, "by_id": cfg.Queries.ByID, "by_mobile": cfg.Queries.ByMobile,
@@ -139,6 +201,14 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 	}
 	if cfg.UpgradeHashes && named["update_password_hash"] == "" {
 		errs = append(errs, errors.New("queries.update_password_hash: required with upgrade_hashes"))
+	}
+	if cfg.UpgradeBeside && !cfg.UpgradeHashes {
+		errs = append(errs, errors.New("upgrade_beside: only with upgrade_hashes: true"))
+	}
+	if src := named["register_mobile"]; cfg.Driver == "postgres" && src != "" && !strings.Contains(strings.ToUpper(src), "RETURNING") {
+		// PostgreSQL has no insert id to read: without RETURNING, every new
+		// number's first login would fail after its row was inserted.
+		errs = append(errs, errors.New("queries.register_mobile: a PostgreSQL insert gives the new user's id back only with RETURNING: end it with RETURNING id"))
 	}
 	for key, src := range named {
 		if src == "" {
@@ -166,29 +236,164 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	d.db = db
-	pctx, cancel := context.WithTimeout(ctx, 3*cfg.QueryTimeout)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if d.dummy, err = identity.DummyLike(""); err != nil {
 		_ = db.Close()
-		return nil, nil, fmt.Errorf("dsn: the database does not answer: %w", err)
+		return nil, nil, err
 	}
+	err = d.checkAll(ctx)
+	switch {
+	case err == nil:
+		d.setState(StateReady)
+	case errors.Is(err, ErrUnreachable) && o.WaitForDatabase:
+		d.setNotReady(fmt.Errorf("the user database has not answered since the gateway started: %w", err))
+		d.setState(StateUnreachable)
+	default:
+		_ = db.Close()
+		return nil, nil, err
+	}
+	closeDB := db.Close
+	if o.WaitForDatabase {
+		go d.watch(cfg.RetryInterval)
+		closeDB = func() error {
+			close(d.stop)
+			<-d.done
+			return db.Close()
+		}
+	} else {
+		close(d.done)
+	}
+	if _, ok := d.q["register_mobile"]; ok {
+		return registering{d}, closeDB, nil
+	}
+	return d, closeDB, nil
+}
+
+// checkAll pings the database and checks every query against it; on
+// success the directory serves. An error wraps ErrUnreachable when the
+// database did not answer, and lists every query's problem otherwise.
+func (d *Dir) checkAll(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 3*d.cfg.QueryTimeout)
+	defer cancel()
+	if err := d.db.PingContext(pctx); err != nil {
+		return fmt.Errorf("dsn: %w: %w", ErrUnreachable, err)
+	}
+	var errs []error
 	for key, q := range d.q {
 		if err := d.check(pctx, key, q); err != nil {
 			errs = append(errs, fmt.Errorf("queries.%s: %w", key, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		_ = db.Close()
-		return nil, nil, err
+		// A database that went away during the checks is not a query's
+		// fault.
+		if perr := d.db.PingContext(pctx); perr != nil {
+			return fmt.Errorf("dsn: %w: %w", ErrUnreachable, perr)
+		}
+		return err
 	}
-	if d.dummy, err = identity.DummyLike(""); err != nil {
-		_ = db.Close()
-		return nil, nil, err
+	d.checked.Store(true)
+	return nil
+}
+
+// watch runs while the gateway does: until the queries have passed their
+// check it asks the database again every interval (a query that fails is
+// logged, the directory broken, and asked again: a migration may fix
+// it); then it keeps the state current (ready or unreachable).
+func (d *Dir) watch(every time.Duration) {
+	defer close(d.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		ctx := context.Background()
+		if d.checked.Load() {
+			pctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
+			err := d.db.PingContext(pctx)
+			cancel()
+			if err != nil {
+				d.setState(StateUnreachable)
+			} else {
+				d.setState(StateReady)
+			}
+			continue
+		}
+		err := d.checkAll(ctx)
+		switch {
+		case err == nil:
+			d.setState(StateReady)
+			d.log.Info("the user database answers and every query passed its check: logins are served")
+		case errors.Is(err, ErrUnreachable):
+			d.setState(StateUnreachable)
+		default:
+			d.setNotReady(fmt.Errorf("a query failed its check against the user database (logins stay refused until it passes): %w", err))
+			if d.setState(StateBroken) {
+				d.log.Error("the user database answers, but a query failed its check: logins and refreshes that need it stay refused; fix the query or the schema (checked again every interval)",
+					"err", err.Error())
+			}
+		}
 	}
-	if _, ok := d.q["register_mobile"]; ok {
-		return registering{d}, db.Close, nil
+}
+
+// setState records the directory's state and tells Options.State (each
+// time: a broken check is counted each time it fails); it reports
+// whether the state changed.
+func (d *Dir) setState(s string) bool {
+	d.onState(s)
+	if d.state == s {
+		return false
 	}
-	return d, db.Close, nil
+	d.state = s
+	return true
+}
+
+func (d *Dir) setNotReady(err error) { d.notReady.Store(&err) }
+
+// Pending is nil once every query has passed its check against the
+// database, else why the directory answers unavailable: what start-up
+// and check-config report when the database did not answer.
+func (d *Dir) Pending() error {
+	if d.checked.Load() {
+		return nil
+	}
+	if p := d.notReady.Load(); p != nil {
+		return *p
+	}
+	return errors.New("the user database's queries are not checked yet")
+}
+
+// ready is nil once the queries have passed their check, else why the
+// directory cannot answer yet, as identity.ErrUnavailable.
+func (d *Dir) ready(op string) error {
+	if err := d.Pending(); err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// checkDSN names a DSN of the other driver in words (never the DSN: it
+// holds the password).
+func checkDSN(driver, dsn string) error {
+	pgStyle := strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") || strings.Contains(dsn, "host=")
+	myStyle := strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix(")
+	switch {
+	case driver == "mysql" && pgStyle:
+		return errors.New("dsn: this is a PostgreSQL DSN (postgres://... or host=...) under driver mysql: set identity.sql.driver: postgres, or give a MySQL DSN (user:password@tcp(host:3306)/database)")
+	case driver == "postgres" && myStyle:
+		return errors.New("dsn: this is a MySQL DSN (user@tcp(host:port)/database) under driver postgres: set identity.sql.driver: mysql, or give a PostgreSQL DSN (postgres://user:password@host:5432/database)")
+	case driver == "mysql":
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			return errors.New("dsn: not a MySQL DSN (user:password@tcp(host:3306)/database)")
+		}
+	case driver == "postgres":
+		if _, err := pgconn.ParseConfig(dsn); err != nil {
+			return errors.New("dsn: not a PostgreSQL DSN (postgres://user:password@host:5432/database)")
+		}
+	}
+	return nil
 }
 
 // paramsOf is what each query gets, with sample values for the check.
@@ -282,6 +487,9 @@ func (d *Dir) ReadTable(ctx context.Context, src string) ([]string, []map[string
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := d.ready("read table"); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
 	defer cancel()
 	rows, err := d.db.QueryContext(ctx, q.text)
@@ -333,6 +541,9 @@ func scanRow(rows *sql.Rows, cols []string) (map[string]string, error) {
 
 // user runs a user query and reads its one row (ErrNotFound for none).
 func (d *Dir) user(ctx context.Context, key string, values map[string]any) (identity.User, string, error) {
+	if err := d.ready(key); err != nil {
+		return identity.User{}, "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
 	defer cancel()
 	q := d.q[key]
@@ -466,9 +677,15 @@ func (d *Dir) Authenticate(ctx context.Context, account, password string) (ident
 	return u, nil
 }
 
-// upgradeHash rewrites a legacy digest as argon2id. A failure is logged
-// and counted; the login it follows stands.
+// upgradeHash rewrites a legacy digest as argon2id, unless upgrades are
+// held (a legacy window is open: the legacy service must still read the
+// digest after a rollback). A failure is logged and counted; the login it
+// follows stands.
 func (d *Dir) upgradeHash(ctx context.Context, id int64, password string) {
+	if d.hold() {
+		d.upgrade("held")
+		return
+	}
 	hash, err := identity.HashSecret(password)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
@@ -477,11 +694,12 @@ func (d *Dir) upgradeHash(ctx context.Context, id int64, password string) {
 		args, _ := q.args(map[string]any{"id": id, "password_hash": hash})
 		_, err = d.db.ExecContext(ctx, q.text, args...)
 	}
-	d.upgrade(err == nil)
 	if err != nil {
+		d.upgrade("error")
 		d.log.WarnContext(ctx, "password hash upgrade failed; the login stands", "user_id", id, "err", err)
 		return
 	}
+	d.upgrade("ok")
 	d.log.InfoContext(ctx, "password hash upgraded to argon2id", "user_id", id)
 }
 
@@ -512,6 +730,9 @@ func (d *Dir) ByMobile(ctx context.Context, mobile string) (identity.User, error
 func (r registering) RegisterMobile(ctx context.Context, reg identity.Registration) (identity.User, bool, error) {
 	if u, err := r.ByMobile(ctx, reg.Mobile); !errors.Is(err, identity.ErrNotFound) {
 		return u, false, err
+	}
+	if err := r.ready("register_mobile"); err != nil {
+		return identity.User{}, false, err
 	}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()

@@ -3,8 +3,6 @@ package sqldir_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -89,66 +87,6 @@ func TestBadQueriesRefusedAtStart(t *testing.T) {
 	}
 }
 
-// proxy stands between the directory and the database, so a test can
-// make the database hang (connections accepted, nothing answered) or
-// vanish.
-type proxy struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	hang   bool
-	conns  []net.Conn
-	target string
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c)
-			hang := p.hang
-			p.mu.Unlock()
-			if hang {
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	return p
-}
-
-// hangNow drops every connection and answers new ones with silence.
-func (p *proxy) hangNow() {
-	p.mu.Lock()
-	p.hang = true
-	p.mu.Unlock()
-	p.cut()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestDatabaseDownOrHungFailsClosed: once the database stops answering,
 // every call fails with identity.ErrUnavailable within the query timeout
 // (never a wrong-password verdict, never a hang).
@@ -156,9 +94,8 @@ func TestDatabaseDownOrHungFailsClosed(t *testing.T) {
 	for _, driver := range sqldirtest.Drivers {
 		t.Run(driver, func(t *testing.T) {
 			users, _ := sqldirtest.Schema(t, driver)
-			target := map[string]string{"postgres": "127.0.0.1:5432", "mysql": "127.0.0.1:3306"}[driver]
-			p := newProxy(t, target)
-			proxied := strings.Replace(sqldirtest.DSN(driver), target, p.ln.Addr().String(), 1)
+			p := sqldirtest.NewProxy(t, driver)
+			proxied := p.DSN(driver)
 			cfg := sqldirtest.Config(driver, users)
 			cfg.QueryTimeout = 300 * time.Millisecond
 			d := open(t, cfg, proxied)
@@ -173,7 +110,7 @@ func TestDatabaseDownOrHungFailsClosed(t *testing.T) {
 			if _, _, err := table.ReadTable(context.Background(), "SELECT id FROM "+users+" WHERE id = :id"); err == nil || errors.Is(err, identity.ErrUnavailable) {
 				t.Fatalf("a table query with a parameter: %v", err)
 			}
-			p.hangNow()
+			p.Hang()
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -192,4 +129,203 @@ func TestDatabaseDownOrHungFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateLog records the states a directory reports.
+type stateLog struct {
+	mu     sync.Mutex
+	states []string
+}
+
+func (s *stateLog) add(state string) { s.mu.Lock(); s.states = append(s.states, state); s.mu.Unlock() }
+
+func (s *stateLog) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.states) == 0 {
+		return ""
+	}
+	return s.states[len(s.states)-1]
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStartsWithoutTheDatabase: with WaitForDatabase, a database that does
+// not answer at start is no error: every call answers unavailable (never
+// a wrong password, never not-found) and says why, the state is
+// unreachable; once the database answers the queries are checked and the
+// directory serves. Without it, Open fails with ErrUnreachable.
+func TestStartsWithoutTheDatabase(t *testing.T) {
+	for _, driver := range sqldirtest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			users, _ := sqldirtest.Schema(t, driver)
+			p := sqldirtest.NewProxy(t, driver)
+			p.Refuse()
+			cfg := sqldirtest.Config(driver, users)
+			cfg.QueryTimeout, cfg.RetryInterval = 300*time.Millisecond, 20*time.Millisecond
+
+			if _, _, err := sqldir.Open(context.Background(), cfg, p.DSN(driver), sqldir.Options{}); !errors.Is(err, sqldir.ErrUnreachable) {
+				t.Fatalf("Open without WaitForDatabase = %v, want ErrUnreachable", err)
+			}
+
+			states := &stateLog{}
+			d, closeDB, err := sqldir.Open(context.Background(), cfg, p.DSN(driver), sqldir.Options{WaitForDatabase: true, State: states.add})
+			if err != nil {
+				t.Fatalf("Open with WaitForDatabase = %v", err)
+			}
+			t.Cleanup(func() { _ = closeDB() })
+			pending := d.(interface{ Pending() error })
+			if err := pending.Pending(); err == nil || !strings.Contains(err.Error(), "has not answered since the gateway started") {
+				t.Fatalf("Pending = %v", err)
+			}
+			if states.last() != sqldir.StateUnreachable {
+				t.Fatalf("state = %q, want unreachable", states.last())
+			}
+			directorytest.AssertUnavailable(t, d)
+			if _, _, err := d.(identity.Registrar).RegisterMobile(context.Background(), identity.Registration{Mobile: "13700000001"}); !errors.Is(err, identity.ErrUnavailable) {
+				t.Fatalf("RegisterMobile while waiting = %v", err)
+			}
+
+			p.Resume()
+			waitFor(t, "the directory to be ready", func() bool { return pending.Pending() == nil })
+			if u, err := d.Authenticate(context.Background(), "demo", "demo123"); err != nil || u.ID != 10 {
+				t.Fatalf("Authenticate once the database answers = %+v, %v", u, err)
+			}
+			if states.last() != sqldir.StateReady {
+				t.Fatalf("state = %q, want ready", states.last())
+			}
+			// Gone again after it was checked: unreachable, and calls fail
+			// closed as before.
+			p.Refuse()
+			waitFor(t, "the state to say unreachable", func() bool { return states.last() == sqldir.StateUnreachable })
+			directorytest.AssertUnavailable(t, d)
+		})
+	}
+}
+
+// TestQueryBrokenAfterStart: a query that the database refuses once it
+// answers (its table is missing) leaves the directory broken: calls stay
+// unavailable saying which query failed, and the check is told each time;
+// once the schema is fixed the directory serves.
+func TestQueryBrokenAfterStart(t *testing.T) {
+	for _, driver := range sqldirtest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			users, db := sqldirtest.Schema(t, driver)
+			p := sqldirtest.NewProxy(t, driver)
+			p.Refuse()
+			cfg := sqldirtest.Config(driver, users)
+			cfg.QueryTimeout, cfg.RetryInterval = 300*time.Millisecond, 20*time.Millisecond
+			cfg.Queries.Companies = "SELECT company_id FROM " + users + "_memberships WHERE user_id = :id"
+			states := &stateLog{}
+			d, closeDB, err := sqldir.Open(context.Background(), cfg, p.DSN(driver), sqldir.Options{WaitForDatabase: true, State: states.add})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = closeDB() })
+			p.Resume()
+			waitFor(t, "the broken state", func() bool { return states.last() == sqldir.StateBroken })
+			_, err = d.Authenticate(context.Background(), "demo", "demo123")
+			if !errors.Is(err, identity.ErrUnavailable) || !strings.Contains(err.Error(), "queries.companies: the database refuses it") {
+				t.Fatalf("Authenticate with a broken query = %v", err)
+			}
+			if _, err := db.Exec("CREATE TABLE " + users + "_memberships (user_id BIGINT, company_id BIGINT)"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + users + "_memberships") })
+			waitFor(t, "the ready state", func() bool { return states.last() == sqldir.StateReady })
+			if _, err := d.Authenticate(context.Background(), "demo", "demo123"); err != nil {
+				t.Fatalf("Authenticate once fixed = %v", err)
+			}
+		})
+	}
+}
+
+// TestMistakesFoundAtStart: a PostgreSQL register_mobile without
+// RETURNING, and a DSN of the other driver, are refused naming the key
+// (the DSN never printed).
+func TestMistakesFoundAtStart(t *testing.T) {
+	users, _ := sqldirtest.Schema(t, "postgres")
+	cfg := sqldirtest.Config("postgres", users)
+	cfg.Queries.RegisterMobile = strings.TrimSuffix(cfg.Queries.RegisterMobile, " RETURNING id")
+	_, _, err := sqldir.Open(context.Background(), cfg, sqldirtest.DSN("postgres"), sqldir.Options{})
+	if err == nil || !strings.Contains(err.Error(), "queries.register_mobile: a PostgreSQL insert gives the new user's id back only with RETURNING: end it with RETURNING id") {
+		t.Fatalf("register_mobile without RETURNING: %v", err)
+	}
+	for driver, dsn := range map[string]string{
+		"mysql":    "postgres://app:hunter2@db:5432/users",
+		"postgres": "app:hunter2@tcp(db:3306)/users",
+	} {
+		cfg := sqldirtest.Config(driver, users)
+		_, _, err := sqldir.Open(context.Background(), cfg, dsn, sqldir.Options{})
+		other := map[string]string{"mysql": "PostgreSQL", "postgres": "MySQL"}[driver]
+		if err == nil || !strings.Contains(err.Error(), "dsn: this is a "+other+" DSN") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("a %s DSN under driver %s: %v", other, driver, err)
+		}
+	}
+}
+
+// TestUpgradesHeld: while HoldUpgrades says so, a legacy login leaves the
+// digest as the legacy service wrote it (counted as held); with
+// upgrade_beside the hash is written all the same.
+func TestUpgradesHeld(t *testing.T) {
+	for _, driver := range sqldirtest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			users, db := sqldirtest.Schema(t, driver)
+			var mu sync.Mutex
+			var results []string
+			hold := true
+			o := sqldir.Options{
+				HoldUpgrades: func() bool { mu.Lock(); defer mu.Unlock(); return hold },
+				Upgraded:     func(r string) { mu.Lock(); results = append(results, r); mu.Unlock() },
+			}
+			d := openWith(t, sqldirtest.Config(driver, users), o)
+			stored := func() string {
+				var h string
+				if err := db.QueryRow("SELECT password_hash FROM " + users + " WHERE id = 11").Scan(&h); err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+			before := stored()
+			if _, err := d.Authenticate(context.Background(), "legacy", "old-pass"); err != nil {
+				t.Fatal(err)
+			}
+			if stored() != before {
+				t.Fatalf("the digest was rewritten while upgrades are held: %q", stored())
+			}
+			mu.Lock()
+			hold = false
+			mu.Unlock()
+			if _, err := d.Authenticate(context.Background(), "legacy", "old-pass"); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(stored(), "$argon2id$") {
+				t.Fatalf("no upgrade once released: %q", stored())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Join(results, ",") != "held,ok" {
+				t.Fatalf("upgrade results %v, want held, ok", results)
+			}
+		})
+	}
+}
+
+func openWith(t *testing.T, cfg sqldir.Config, o sqldir.Options) identity.Directory {
+	t.Helper()
+	d, closeDB, err := sqldir.Open(context.Background(), cfg, sqldirtest.DSN(cfg.Driver), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeDB() })
+	return d
 }
