@@ -39,7 +39,7 @@ func TestRestartWithoutTheUserDatabase(t *testing.T) {
 
 			p.Refuse()
 			tg := startGateway(t, o)
-			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "identity.sql.dsn: the user database has not answered since the gateway started") {
+			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "identity.sql.dsn: the database does not answer (") {
 				t.Fatalf("no warning about the database: %q", w)
 			}
 			if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.status != 200 || seen["X-Auth-User-Id"][0] != "10" {
@@ -207,6 +207,39 @@ func TestSMSLoginAcrossADatabaseBlip(t *testing.T) {
 			if r := e.requestCode(t, number); r.intCode(t) != 0 {
 				t.Fatalf("a new code after a login that failed on the server's side: %s", r.raw)
 			}
+		})
+	}
+}
+
+// TestAppsQueryStartsWithoutTheDatabase: an appkey instance reading its
+// apps from the user database starts while the database is down: its
+// logins answer 503 (not "unknown app", not 401), the mmm routes work on,
+// and once the database answers the apps are read and logins work.
+func TestAppsQueryStartsWithoutTheDatabase(t *testing.T) {
+	for _, driver := range sqldirtest.Drivers {
+		t.Run(driver, func(t *testing.T) {
+			users, db := sqldirtest.Schema(t, driver)
+			apps := appsTable(t, driver, db, users)
+			p := sqldirtest.NewProxy(t, driver)
+			t.Setenv("TEST_DSN", p.DSN(driver))
+			p.Refuse()
+			tg := startGateway(t, gwOptions{identityBlock: sqlIdentityWith(driver, users, "    retry_interval: 20ms\n"),
+				more: "  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    reload_interval: 20ms\n    apps_query: " +
+					fmt.Sprintf("%q", appsQuery(apps)) + "\n",
+				routes: defaultRoutes + "  - name: partner\n    path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"})
+			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "dialects.appkey.apps_query: the apps could not be read") {
+				t.Errorf("no warning about the apps: %q", w)
+			}
+			login := appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")
+			if r := tg.do(t, "POST", "/api/base/token/login", nil, login); r.status != 503 {
+				t.Fatalf("appkey login without the database: %d %s, want 503", r.status, r.raw)
+			}
+			tg.waitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 1`)
+			p.Resume()
+			dialecttest.WaitFor(t, "the appkey login", func() bool {
+				return tg.do(t, "POST", "/api/base/token/login", nil, login).status == 200
+			})
+			tg.waitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 0`)
 		})
 	}
 }

@@ -245,8 +245,11 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 	case err == nil:
 		d.setState(StateReady)
 	case errors.Is(err, ErrUnreachable) && o.WaitForDatabase:
-		d.setNotReady(fmt.Errorf("the user database has not answered since the gateway started: %w", err))
+		d.setNotReady(err)
 		d.setState(StateUnreachable)
+	case errors.Is(err, ErrUnreachable):
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("dsn: %w", err)
 	default:
 		_ = db.Close()
 		return nil, nil, err
@@ -275,7 +278,7 @@ func (d *Dir) checkAll(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 3*d.cfg.QueryTimeout)
 	defer cancel()
 	if err := d.db.PingContext(pctx); err != nil {
-		return fmt.Errorf("dsn: %w: %w", ErrUnreachable, err)
+		return fmt.Errorf("%w (%v)", ErrUnreachable, err)
 	}
 	var errs []error
 	for key, q := range d.q {
@@ -287,7 +290,7 @@ func (d *Dir) checkAll(ctx context.Context) error {
 		// A database that went away during the checks is not a query's
 		// fault.
 		if perr := d.db.PingContext(pctx); perr != nil {
-			return fmt.Errorf("dsn: %w: %w", ErrUnreachable, perr)
+			return fmt.Errorf("%w (%v)", ErrUnreachable, perr)
 		}
 		return err
 	}
@@ -754,6 +757,10 @@ func (r registering) RegisterMobile(ctx context.Context, reg identity.Registrati
 		return u, false, err
 	case err != nil:
 		return identity.User{}, false, unavailable("register_mobile", err)
+	case id == 0:
+		// The row may be in, but its user cannot be found: answered as
+		// unavailable, so the SMS code is not spent on it.
+		return identity.User{}, false, unavailable("register_mobile", errors.New("the insert gave no id back (a MySQL table needs an AUTO_INCREMENT id)"))
 	}
 	u, err := r.ByID(ctx, id)
 	return u, true, err

@@ -184,7 +184,7 @@ func TestStartsWithoutTheDatabase(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = closeDB() })
 			pending := d.(interface{ Pending() error })
-			if err := pending.Pending(); err == nil || !strings.Contains(err.Error(), "has not answered since the gateway started") {
+			if err := pending.Pending(); err == nil || !strings.Contains(err.Error(), "the database does not answer (") {
 				t.Fatalf("Pending = %v", err)
 			}
 			if states.last() != sqldir.StateUnreachable {
