@@ -199,7 +199,10 @@ type Sessions interface {
 	// Successor; revokes the session (ErrReused) on a replay after it;
 	// answers ErrNotFound for an unknown token or session. The same
 	// Rotation run twice (a retry after a lost reply) is a replay, whatever
-	// the grace: a retry must never log its own client out.
+	// the grace: a retry must never log its own client out. So is every
+	// presentation of a token whose rotation was never answered (a store
+	// that waits for replicas failed the write though it stood): the grace
+	// counts from the first answer delivered.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// ReissueRefresh replaces the session's refresh token and company, or
 	// answers ErrNotFound.

@@ -336,3 +336,44 @@ func slot(tag string) uint16 {
 	}
 	return crc % 16384
 }
+
+// TestFailedRotationIsNeverReuse: a rotation whose write was not
+// replicated answers the store as unavailable though it stands; its
+// client retries with the same refresh token, long after the grace
+// window, and is never judged a reuse: each retry is a replay, until one
+// is answered; from that answer on the grace runs as usual.
+func TestFailedRotationIsNeverReuse(t *testing.T) {
+	waiting := newStoreWith(t, redisstore.Options{WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
+	answering := newStoreWith(t, redisstore.Options{KeyPrefix: waiting.Prefix()})
+	ctx := context.Background()
+	t0 := time.Now().Truncate(time.Millisecond)
+	if err := answering.CreateSession(ctx, tokenstore.Session{ID: "rot", Subject: "1", RefreshHash: "h0", ExpiresAt: t0.Add(time.Hour)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	rotation := func(next string, at time.Duration) tokenstore.Rotation {
+		return tokenstore.Rotation{SessionID: "rot", Presented: "h0", Next: next, NextExpiresAt: t0.Add(2 * time.Hour),
+			Successor: []byte("pair-of-" + next), Grace: 10 * time.Second, Now: t0.Add(at)}
+	}
+	if _, err := waiting.RotateRefresh(ctx, rotation("h1", 0)); !errors.Is(err, tokenstore.ErrNotReplicated) {
+		t.Fatalf("the unreplicated rotation: %v", err)
+	}
+	// Retried after the grace, still unreplicated: not a reuse.
+	if _, err := waiting.RotateRefresh(ctx, rotation("h2", 30*time.Second)); !errors.Is(err, tokenstore.ErrNotReplicated) || errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("a retry of an unanswered rotation after the grace: %v", err)
+	}
+	if err := answering.CheckSession(ctx, "rot", t0.Add(30*time.Second)); err != nil {
+		t.Fatalf("the retry ended the session: %v", err)
+	}
+	// Answered at last: the first rotation's pair.
+	res, err := answering.RotateRefresh(ctx, rotation("h3", 40*time.Second))
+	if err != nil || !res.Replayed || string(res.Successor) != "pair-of-h1" {
+		t.Fatalf("the retry once answered = %+v, %v; want the first rotation's pair", res, err)
+	}
+	// The grace runs from that answer.
+	if res, err := answering.RotateRefresh(ctx, rotation("h4", 49*time.Second)); err != nil || !res.Replayed {
+		t.Fatalf("within the grace of the answer = %+v, %v", res, err)
+	}
+	if _, err := answering.RotateRefresh(ctx, rotation("h5", 51*time.Second)); !errors.Is(err, tokenstore.ErrReused) {
+		t.Fatalf("after the grace of the answer: %v, want ErrReused", err)
+	}
+}

@@ -186,11 +186,16 @@ func (s *Store) live(ctx context.Context, id string, now time.Time, op string) (
 }
 
 // rotate: KEYS session, rotated-record-of-presented.
-// ARGV presented, next, next expiry ms, successor, now ms, grace ms.
-// Returns {1} rotated, {2, successor} replay, {3} reused (session
-// deleted), {0} not found. Running it twice with the same arguments (a
-// client retry after a lost reply) is a replay, never a reuse: the record
-// of the rotation keeps the successor's hash it was made for.
+// ARGV presented, next, next expiry ms, successor, now ms, grace ms,
+// pending ("1": the rotation's answer is not delivered until its write is
+// replicated, see acknowledge). Returns {1} rotated, {2, successor}
+// replay, {3} reused (session deleted), {0} not found. Running it twice
+// with the same arguments (a client retry after a lost reply) is a
+// replay, never a reuse: the record of the rotation keeps the successor's
+// hash it was made for. A pending rotation (field p) is a replay for
+// every presentation, whatever the grace: its client never got an answer,
+// so presenting the token again is a retry, not a reuse; the grace counts
+// from the moment an answer was delivered (acknowledge sets at then).
 var rotate = redis.NewScript(`
 local now = tonumber(ARGV[5])
 local ex = redis.call('HGET', KEYS[1], 'ex')
@@ -198,18 +203,28 @@ if not ex or tonumber(ex) <= now then return {0} end
 if redis.call('HGET', KEYS[1], 'rh') == ARGV[1] then
   local keep = tonumber(ex) - now
   redis.call('HSET', KEYS[2], 'at', now, 'succ', ARGV[4], 'ex', ex, 'nx', ARGV[2])
+  if ARGV[7] == '1' then redis.call('HSET', KEYS[2], 'p', 1) end
   redis.call('PEXPIRE', KEYS[2], keep)
   redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'ex', ARGV[3], 'ls', now)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) - now)
   return {1}
 end
-local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex', 'nx')
+local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex', 'nx', 'p')
 if not rec[1] or tonumber(rec[3]) <= now then return {0} end
-if rec[4] == ARGV[2] then return {2, rec[2]} end
+if rec[4] == ARGV[2] or rec[5] then return {2, rec[2]} end
 local grace = tonumber(ARGV[6])
 if grace > 0 and now - tonumber(rec[1]) <= grace then return {2, rec[2]} end
 redis.call('DEL', KEYS[1])
 return {3}`)
+
+// acknowledge: KEYS rotation record. ARGV now ms. A pending rotation's
+// answer is being delivered: its grace starts now. Returns 1, or 0 for a
+// record that was not pending (an answered one keeps its time).
+var acknowledge = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'p') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[1])
+redis.call('HDEL', KEYS[1], 'p')
+return 1`)
 
 // RotateRefresh implements tokenstore.Store.
 func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
@@ -225,11 +240,18 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		return tokenstore.RotateResult{}, err
 	}
 	keys := []string{key, s.rotatedKey(r.SessionID, r.Presented)}
+	// With replicas to wait for, a rotation whose write fails its WAIT
+	// answers 503 though it stands: it stays pending (every presentation
+	// of the token a replay) until an answer is delivered.
+	pending := "0"
+	if s.waitReplicas > 0 {
+		pending = "1"
+	}
 	var res []any
 	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
 		var err error
 		res, err = rotate.Run(ctx, c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
-			string(r.Successor), ms(r.Now), r.Grace.Milliseconds()).Slice()
+			string(r.Successor), ms(r.Now), r.Grace.Milliseconds(), pending).Slice()
 		if err != nil {
 			return false, err
 		}
@@ -242,6 +264,20 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		return tokenstore.RotateResult{}, wrap("rotate", err)
 	}
 	status, _ := res[0].(int64)
+	if status == 2 || (pending == "1" && status == 1) {
+		// Replicated (or no replica to wait for): the answer goes out
+		// now, and the grace with it; a replay may be of a rotation that a
+		// replica waiting for replicas left pending. A
+		// failed acknowledgement leaves the rotation pending (a later
+		// presentation is a replay, never a reuse): counted as a store
+		// error of op acknowledge_rotation, and the answer still goes.
+		start := time.Now()
+		aerr := acknowledge.Run(ctx, s.c, keys[1:], ms(r.Now)).Err()
+		if aerr != nil {
+			aerr = wrap("acknowledge rotation", aerr)
+		}
+		s.Done("acknowledge_rotation", start, &aerr)
+	}
 	switch status {
 	case 1:
 		return tokenstore.RotateResult{}, nil
