@@ -29,6 +29,9 @@ type metrics struct {
 	// checks against it.
 	directory       *prometheus.GaugeVec
 	directoryChecks prometheus.Counter
+	// storeWriteFailures counts store writes that failed: the write
+	// health /readyz does not show.
+	storeWriteFailures *prometheus.CounterVec
 }
 
 // directoryStates are the sql directory's states (sqldir.State*).
@@ -110,7 +113,13 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 		Name: "authgate_identity_directory_check_failures_total",
 		Help: "Checks of the sql directory's queries against its database that failed (a query the database refuses, a missing column), retried every identity.sql.retry_interval.",
 	})
-	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks)
+	m.storeWriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_store_write_failures_total",
+		Help: "Token-store writes that failed, by reason: not_replicated (fewer replicas acknowledged than store.redis.wait_replicas: a failover in progress, a master without replicas) or unavailable (no answer, a Cluster slot down). Logins, refreshes and logouts answer 503 meanwhile; /readyz stays 200 while reads work.",
+	}, []string{"reason"})
+	m.storeWriteFailures.WithLabelValues("not_replicated")
+	m.storeWriteFailures.WithLabelValues("unavailable")
+	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks, m.storeWriteFailures)
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -168,6 +177,23 @@ func (m *metrics) observeStore(driver string) tokenstore.Observer {
 		}
 		if errors.Is(err, tokenstore.ErrUnavailable) {
 			m.storeErrors.WithLabelValues(driver, op).Inc()
+			if !storeReads[op] {
+				reason := "unavailable"
+				if errors.Is(err, tokenstore.ErrNotReplicated) {
+					reason = "not_replicated"
+				}
+				m.storeWriteFailures.WithLabelValues(reason).Inc()
+			}
 		}
 	}
+}
+
+// storeReads are the store operations that write nothing, and the
+// reports that are not writes of their own (replicate is the WAIT of a
+// write already counted under its op; invalidate a publish). Every other
+// operation is a write whose failure authgate_store_write_failures_total
+// counts.
+var storeReads = map[string]bool{
+	"account": true, "check_session": true, "overrides": true, "ping": true, "seat_state": true,
+	"session": true, "subject_sessions": true, "replicate": true, "invalidate": true,
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,6 +165,35 @@ func TestSessionsSurviveSentinelFailover(t *testing.T) {
 		close(stop)
 		<-done
 	})
+	// The write outage shows in the write-health metric.
+	if v := metricValue(tg.metricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`); v <= 0 {
+		t.Errorf("the failover's write outage is not counted: %v", v)
+	}
+}
+
+// TestWriteHealthIsVisible: writes that cannot be replicated (wait_replicas
+// on a master without replicas) answer 503 and are counted, while /readyz
+// stays 200: reads work, and a replica leaving the load balancer would
+// not help.
+func TestWriteHealthIsVisible(t *testing.T) {
+	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    wait_replicas: 1\n    wait_timeout: 10ms\n    key_prefix: %q\n",
+		redisAddr(), newPrefix(t))})
+	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
+		t.Fatalf("login on a master without replicas: %d %s", r.status, r.raw)
+	}
+	m := tg.metricsText(t)
+	if metricValue(m, `authgate_store_write_failures_total{reason="not_replicated"}`) != 1 || metricValue(m, `authgate_store_write_failures_total{reason="unavailable"}`) != 0 {
+		t.Errorf("write failures:\n%s", grepLines(m, "authgate_store_write_failures_total"))
+	}
+	resp, err := http.Get(tg.admin.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("readyz = %d during a write outage, want 200", resp.StatusCode)
+	}
+	checkDashboard(t, m, "authgate_store_write_failures_total")
 }
 
 // TestSessionsSurviveSlotMigration: slots move between Cluster masters
