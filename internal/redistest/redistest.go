@@ -159,6 +159,24 @@ func (s *Sentinel) Failover(t testing.TB) {
 	})
 }
 
+// StartFailover makes the replica the master (SENTINEL FAILOVER) and
+// returns as soon as the sentinel reports the new master: the old one is
+// still up, and still a master for a while, as in a real failover.
+func (s *Sentinel) StartFailover(t testing.TB) (before, after string) {
+	t.Helper()
+	before = s.Master(t)
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinels[0]})
+	defer c.Close()
+	if err := c.Failover(context.Background(), s.MasterName).Err(); err != nil {
+		t.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	waitUntil(t, "the sentinel to name a new master", 30*time.Second, func() bool {
+		after = s.Master(t)
+		return after != before
+	})
+	return before, after
+}
+
 // Cluster is three masters sharing the 16384 slots.
 type Cluster struct {
 	Addrs []string

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,10 +97,12 @@ type Store struct {
 	waitTimeout  time.Duration
 
 	// cache is the session cache; nil when off. stop ends its
-	// subscription, done says it has ended.
+	// subscription, done says it has ended. ps is the subscription in
+	// use: a failover replaces it (followMaster).
 	cache *sessionCache
 	stop  context.CancelFunc
 	done  chan struct{}
+	ps    atomic.Pointer[redis.PubSub]
 }
 
 var (
@@ -149,14 +152,24 @@ func New(o Options) (*Store, error) {
 		}
 		s.cache = newSessionCache(o.CacheSize, o.CacheMaxAge, o.CacheClock)
 		ctx, stop := context.WithCancel(context.Background())
-		ps := c.Subscribe(ctx, s.prefix+invalidationChannel)
+		s.ps.Store(c.Subscribe(ctx, s.prefix+invalidationChannel))
 		s.done = make(chan struct{})
 		// A receive in progress does not heed ctx: closing the
 		// subscription breaks it off.
-		s.stop = func() { stop(); _ = ps.Close() }
+		s.stop = func() { stop(); _ = s.ps.Load().Close() }
+		watched := make(chan struct{})
+		if o.MasterName != "" {
+			go func() {
+				defer close(watched)
+				s.followMaster(ctx, o)
+			}()
+		} else {
+			close(watched)
+		}
 		go func() {
 			defer close(s.done)
-			s.subscribe(ctx, ps)
+			s.subscribe(ctx)
+			<-watched
 		}()
 	}
 	return s, nil

@@ -60,3 +60,53 @@ func TestConformanceOnCluster(t *testing.T) {
 		return topologyStore(t, redisstore.Options{Addrs: cl.Addrs})
 	})
 }
+
+// TestInvalidationsFollowTheMaster: after a Sentinel failover, while the
+// demoted master is still up (and still a master, until the sentinels
+// reconfigure it), a logout on one replica reaches the other's session
+// cache within 100 ms: the subscription moved with the master, or the
+// cache was bypassed until it had. Without that, the other replica would
+// serve the revoked session from its cache for up to max_age.
+func TestInvalidationsFollowTheMaster(t *testing.T) {
+	st := redistest.StartSentinel(t)
+	o := redisstore.Options{Addrs: st.Sentinels, MasterName: st.MasterName, CacheMaxAge: time.Minute}
+	a := topologyStore(t, o)
+	o.KeyPrefix = a.Prefix()
+	b, err := redisstore.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	for _, s := range []*redisstore.Store{a, b} {
+		dialecttest.WaitFor(t, "the invalidation subscription", func() bool { return s.CacheStats().SubscriptionUp })
+	}
+	ctx, now := context.Background(), time.Now()
+	ids := []string{"f1", "f2", "f3", "f4"}
+	for _, id := range ids {
+		if err := a.CreateSession(ctx, tokenstore.Session{ID: id, Dialect: "mmm", Subject: "10", RefreshHash: "h", ExpiresAt: now.Add(time.Hour)}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if err := b.CheckSession(ctx, id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.CacheStats().Entries; n != len(ids) {
+		t.Fatalf("%d sessions cached on b, want %d", n, len(ids))
+	}
+	st.StartFailover(t)
+	// Logouts at intervals after the failover, each refused by b within
+	// 100 ms.
+	for i, id := range ids {
+		time.Sleep(time.Duration(i) * 500 * time.Millisecond)
+		dialecttest.WaitFor(t, "the logout "+id, func() bool { return a.RevokeSession(ctx, id) == nil })
+		revoked := time.Now()
+		for b.CheckSession(ctx, id, now) == nil {
+			if time.Since(revoked) > 100*time.Millisecond {
+				t.Fatalf("logout %d (%s) still accepted by the other replica after 100 ms (cache %+v)", i, id, b.CacheStats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
