@@ -207,3 +207,68 @@ func TestSessionsSurviveSlotMigration(t *testing.T) {
 		t.Log(cl.Describe())
 	}
 }
+
+// TestLogoutsDuringAFailoverStick: logouts fired into a Sentinel failover
+// window on one of two replicas, retried after 503 as a client would: once
+// a logout is answered (00000, or 10014 for a retry), its token is never
+// accepted again on either replica, through the failover, the old
+// master's return as a replica and its resync; and each is refused by the
+// other replica within 100 ms of the answer.
+func TestLogoutsDuringAFailoverStick(t *testing.T) {
+	st := redistest.StartSentinel(t)
+	a := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
+		strings.Join(st.Sentinels, ", "), st.MasterName, newPrefix(t))})
+	b := startReplica(t, a)
+	const n = 10
+	held := make([]pair, n)
+	for i := range held {
+		held[i] = a.login(t)
+		if r, _ := b.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held[i].Access}); r.status != 200 {
+			t.Fatalf("session %d on the other replica: %d", i, r.status)
+		}
+	}
+	accepted := func(g *testGateway, p pair) bool {
+		_, seen := g.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+		return seen != nil
+	}
+	st.StartFailover(t)
+	var answered []int
+	for i, p := range held {
+		time.Sleep(300 * time.Millisecond)
+		for tries := 0; ; tries++ {
+			r := a.do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": p.Access}, "")
+			if c, _ := r.body["code"].(string); c == "00000" || c == "10014" {
+				break
+			}
+			if tries == 200 {
+				t.Fatalf("logout %d never answered: %s", i, r.raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		answered = append(answered, i)
+		at := time.Now()
+		for accepted(b, p) {
+			if time.Since(at) > 100*time.Millisecond {
+				t.Errorf("logout %d still accepted by the other replica 100 ms after its answer", i)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Until the old master is back as a replica and synced, and a while
+	// after: no answered logout is undone, on either replica.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, i := range answered {
+			for _, g := range []*testGateway{a, b} {
+				if accepted(g, held[i]) {
+					t.Fatalf("logout %d was undone: its token is accepted again (master now %s)", i, st.Master(t))
+				}
+			}
+		}
+		if st.Synced(t) && time.Until(deadline) > 3*time.Second {
+			deadline = time.Now().Add(3 * time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -177,6 +177,13 @@ func (s *Sentinel) StartFailover(t testing.TB) (before, after string) {
 	return before, after
 }
 
+// Synced reports whether the master the sentinels name has its replica
+// online again (after a failover: the old master, reconfigured).
+func (s *Sentinel) Synced(t testing.TB) bool {
+	t.Helper()
+	return waitReplicaSynced(s.Master(t))
+}
+
 // Cluster is three masters sharing the 16384 slots.
 type Cluster struct {
 	Addrs []string

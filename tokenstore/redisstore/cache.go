@@ -135,6 +135,13 @@ func (s *Store) subscribe(ctx context.Context) {
 			}
 		case *redis.Message:
 			c.invalidations.Add(1)
+			if ids, ok := strings.CutPrefix(m.Payload, pendingPrefix); ok {
+				// Another replica's revocation did not stick: refuse the
+				// sessions here too, and re-apply them.
+				s.revoked.add(strings.Fields(ids)...)
+				c.forget(strings.Fields(ids))
+				continue
+			}
 			c.forget(strings.Fields(m.Payload))
 		}
 	}

@@ -103,6 +103,13 @@ type Store struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	ps    atomic.Pointer[redis.PubSub]
+
+	// revoked are the revocations that did not stick (revocations.go),
+	// re-applied until replicated; stopReapply ends that, reapplied says
+	// it has ended.
+	revoked     *revocations
+	stopReapply context.CancelFunc
+	reapplied   chan struct{}
 }
 
 var (
@@ -142,7 +149,14 @@ func New(o Options) (*Store, error) {
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = 100 * time.Millisecond
 	}
-	s := &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout}
+	s := &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout,
+		revoked: newRevocations(), reapplied: make(chan struct{})}
+	rctx, stopReapply := context.WithCancel(context.Background())
+	s.stopReapply = stopReapply
+	go func() {
+		defer close(s.reapplied)
+		s.reapply(rctx)
+	}()
 	if o.CacheMaxAge > 0 {
 		if o.CacheSize <= 0 {
 			o.CacheSize = 100_000
@@ -279,6 +293,8 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 
 // Close implements tokenstore.Store.
 func (s *Store) Close() error {
+	s.stopReapply()
+	<-s.reapplied
 	if s.stop != nil {
 		s.stop()
 		<-s.done

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,13 +312,18 @@ func TestWritesWaitForReplicas(t *testing.T) {
 	if err := s.RevokeSession(ctx, "w1"); !errors.Is(err, tokenstore.ErrNotReplicated) {
 		t.Fatalf("an unreplicated logout: %v", err)
 	}
-	if err := s.CheckSession(ctx, "w1", now); !errors.Is(err, tokenstore.ErrNotFound) {
-		t.Fatalf("the revocation did not happen: %v", err)
+	if s.Client().Exists(ctx, prefix+"{w1}:s").Val() != 0 {
+		t.Fatal("the revocation did not happen on the server")
+	}
+	// Not replicated: the session is neither live nor "revoked" yet.
+	if err := s.CheckSession(ctx, "w1", now); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("the session of an unreplicated logout: %v, want unavailable", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reported) != 2 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) || !errors.Is(reported[1], tokenstore.ErrNotReplicated) {
-		t.Fatalf("replicate reports = %v, want two ErrNotReplicated (the login, the logout)", reported)
+	// The login, the logout, and then the logout's re-applications.
+	if len(reported) < 2 || !errors.Is(reported[0], tokenstore.ErrNotReplicated) || !errors.Is(reported[1], tokenstore.ErrNotReplicated) {
+		t.Fatalf("replicate reports = %v, want ErrNotReplicated for the login and the logout", reported)
 	}
 }
 
@@ -375,5 +382,87 @@ func TestFailedRotationIsNeverReuse(t *testing.T) {
 	}
 	if _, err := answering.RotateRefresh(ctx, rotation("h5", 51*time.Second)); !errors.Is(err, tokenstore.ErrReused) {
 		t.Fatalf("after the grace of the answer: %v, want ErrReused", err)
+	}
+}
+
+// lostDeletes makes a store's deletions of session keys land nowhere (as
+// on a master about to be replaced by one that never had them), while
+// answering as if they had: the write that WAIT then finds unreplicated.
+type lostDeletes struct{}
+
+func (lostDeletes) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (lostDeletes) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); cmd.Name() == "del" && len(args) == 2 && strings.HasSuffix(fmt.Sprint(args[1]), "}:s") {
+			cmd.(*redis.IntCmd).SetVal(1)
+			return nil
+		}
+		return next(ctx, cmd)
+	}
+}
+func (lostDeletes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestRevocationThatDidNotStick: a logout whose deletion was not
+// replicated, and is lost with its master, is not forgotten: the session
+// is answered as unavailable on the replica that took it and on another
+// that heard of it — never live, and never "revoked" while the deletion
+// may yet be undone — and the deletion is re-applied on the master until
+// it is replicated.
+func TestRevocationThatDidNotStick(t *testing.T) {
+	waiting := newStoreWith(t, redisstore.Options{WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond, CacheMaxAge: time.Minute})
+	waiting.Client().AddHook(lostDeletes{})
+	other := newStoreWith(t, redisstore.Options{KeyPrefix: waiting.Prefix(), CacheMaxAge: time.Minute})
+	for _, s := range []*redisstore.Store{waiting, other} {
+		dialecttest.WaitFor(t, "the invalidation subscription", func() bool { return s.CacheStats().SubscriptionUp })
+	}
+	ctx, now := context.Background(), time.Now()
+	sess := tokenstore.Session{ID: "gone", Dialect: "mmm", Subject: "10", RefreshHash: "h", ExpiresAt: now.Add(time.Hour)}
+	if err := other.CreateSession(ctx, sess, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.CheckSession(ctx, "gone", now); err != nil || other.CacheStats().Entries != 1 {
+		t.Fatalf("not cached on the other replica: %v", err)
+	}
+	if err := waiting.RevokeSession(ctx, "gone"); !errors.Is(err, tokenstore.ErrNotReplicated) {
+		t.Fatalf("an unreplicated logout: %v", err)
+	}
+	if other.Client().Exists(ctx, waiting.Prefix()+"{gone}:s").Val() != 1 {
+		t.Fatal("the deletion was not lost")
+	}
+	// The replica that took it refuses the session, as unavailable, in
+	// every way it could be used.
+	if err := waiting.CheckSession(ctx, "gone", now); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("the replica that took the logout: %v, want unavailable", err)
+	}
+	if _, err := waiting.Session(ctx, "gone", now); !errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrNotFound) {
+		t.Errorf("reads the session as %v, want unavailable", err)
+	}
+	if _, err := waiting.RotateRefresh(ctx, tokenstore.Rotation{SessionID: "gone", Presented: "h", Next: "h2", NextExpiresAt: now.Add(2 * time.Hour), Now: now}); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Errorf("rotates the session: %v", err)
+	}
+	// The other replica hears of it within 100 ms: never live again (its
+	// cache forgot the session), and it deletes the session on the master
+	// itself.
+	heard := time.Now()
+	for other.CheckSession(ctx, "gone", now) == nil {
+		if time.Since(heard) > 100*time.Millisecond {
+			t.Fatal("the other replica still takes the session as live 100 ms after the logout")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	dialecttest.WaitFor(t, "the re-applied deletion", func() bool {
+		if err := other.CheckSession(ctx, "gone", now); err == nil {
+			t.Fatal("the other replica took the session as live after the logout")
+		}
+		return other.Client().Exists(ctx, waiting.Prefix()+"{gone}:s").Val() == 0 && other.Pending() == 0
+	})
+	if err := other.CheckSession(ctx, "gone", now); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("once replicated: %v, want not found", err)
+	}
+	// The replica whose deletions never stick keeps refusing, and trying.
+	if waiting.Pending() != 1 || !errors.Is(waiting.CheckSession(ctx, "gone", now), tokenstore.ErrUnavailable) {
+		t.Fatalf("the replica whose deletions are never replicated gave up: pending %d", waiting.Pending())
 	}
 }

@@ -134,6 +134,9 @@ func (s *Store) indexSubject(ctx context.Context, sess tokenstore.Session, ttl t
 // Session implements tokenstore.Store.
 func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
 	defer s.Done("session", time.Now(), &err)
+	if err := s.unsettled("session", id); err != nil {
+		return tokenstore.Session{}, err
+	}
 	m, err := s.c.HGetAll(ctx, s.sessionKey(id)).Result()
 	if err != nil {
 		return tokenstore.Session{}, wrap("session", err)
@@ -156,6 +159,9 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokens
 // the answer depends on (then cached). A cache hit is no store operation
 // and is not reported as one.
 func (s *Store) CheckSession(ctx context.Context, id string, now time.Time) (err error) {
+	if err := s.unsettled("check session", id); err != nil {
+		return err
+	}
 	c := s.cache
 	if c != nil && c.live(id, now) {
 		return nil
@@ -232,6 +238,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrInvalid)
 	}
+	if err := s.unsettled("rotate", r.SessionID); err != nil {
+		return tokenstore.RotateResult{}, err
+	}
 	key := s.sessionKey(r.SessionID)
 	// The subject index is stretched before the session, so the session
 	// never outlives its place in the index (the index lives in another
@@ -261,6 +270,10 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		return true, nil
 	})
 	if err != nil {
+		if len(res) > 0 && res[0] == int64(3) {
+			// The reuse's deletion stands but did not stick.
+			s.revocationFailed(ctx, r.SessionID)
+		}
 		return tokenstore.RotateResult{}, wrap("rotate", err)
 	}
 	status, _ := res[0].(int64)
@@ -327,6 +340,9 @@ func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err e
 	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrInvalid)
 	}
+	if err := s.unsettled("reissue", r.SessionID); err != nil {
+		return err
+	}
 	key := s.sessionKey(r.SessionID)
 	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
 		return err
@@ -358,8 +374,19 @@ func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
 	return nil
 }
 
-// revoke deletes a session so that it stays deleted across a failover.
+// revoke deletes a session so that it stays deleted across a failover:
+// a deletion that fails, or is not replicated, stays pending (re-applied
+// until it is; the session unsettled meanwhile, on every replica).
 func (s *Store) revoke(ctx context.Context, id string) error {
+	err := s.deleteSession(ctx, id)
+	if err != nil {
+		s.revocationFailed(ctx, id)
+	}
+	return err
+}
+
+// deleteSession deletes a session and waits for the replicas asked for.
+func (s *Store) deleteSession(ctx context.Context, id string) error {
 	key := s.sessionKey(id)
 	return s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
 		return true, c.Del(ctx, key).Err()
