@@ -75,15 +75,44 @@ type Sentinel struct {
 	MasterName string
 	Sentinels  []string
 	nodes      []string
+	replicas   int
 }
 
 // StartSentinel starts the set and waits until the sentinels see the
 // master and its replica.
-func StartSentinel(t testing.TB) *Sentinel {
+func StartSentinel(t testing.TB) *Sentinel { return StartSentinelWith(t, SentinelOptions{}) }
+
+// SentinelOptions shape a Sentinel set.
+type SentinelOptions struct {
+	// Replicas is how many replicas the master has (default 1).
+	Replicas int
+	// HoldDemotion keeps the first master a writable master after a
+	// failover, for as long as the test wants (until Demote): the
+	// sentinels cannot reconfigure it (its REPLICAOF and SLAVEOF are
+	// renamed), as a demoted master that stays up answers for seconds in
+	// a real failover.
+	HoldDemotion bool
+}
+
+// demoteCommand is the first master's REPLICAOF under HoldDemotion.
+const demoteCommand = "authgate-test-replicaof"
+
+// StartSentinelWith starts a set shaped by o and waits until the
+// sentinels see the master and every replica.
+func StartSentinelWith(t testing.TB, o SentinelOptions) *Sentinel {
 	t.Helper()
-	master := start(t, freePort(t))
-	replica := start(t, freePort(t), "--replicaof", "127.0.0.1", strings.TrimPrefix(master, "127.0.0.1:"))
-	s := &Sentinel{MasterName: "authgate", nodes: []string{master, replica}}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	var masterArgs []string
+	if o.HoldDemotion {
+		masterArgs = []string{"--rename-command", "REPLICAOF", demoteCommand, "--rename-command", "SLAVEOF", demoteCommand + "-slaveof"}
+	}
+	master := start(t, freePort(t), masterArgs...)
+	s := &Sentinel{MasterName: "authgate", nodes: []string{master}, replicas: o.Replicas}
+	for range o.Replicas {
+		s.nodes = append(s.nodes, start(t, freePort(t), "--replicaof", "127.0.0.1", strings.TrimPrefix(master, "127.0.0.1:")))
+	}
 	host, port, _ := net.SplitHostPort(master)
 	for range 3 {
 		p := freePort(t)
@@ -112,20 +141,23 @@ func StartSentinel(t testing.TB) *Sentinel {
 			c := redis.NewSentinelClient(&redis.Options{Addr: a})
 			replicas, err := c.Replicas(context.Background(), s.MasterName).Result()
 			c.Close()
-			if err != nil || len(replicas) == 0 {
+			if err != nil || len(replicas) < s.replicas {
 				return false
 			}
 		}
-		return waitReplicaSynced(master)
+		return replicasSynced(master, s.replicas)
 	})
 	return s
 }
 
-func waitReplicaSynced(master string) bool {
+func waitReplicaSynced(master string) bool { return replicasSynced(master, 1) }
+
+// replicasSynced reports whether master has at least n replicas online.
+func replicasSynced(master string, n int) bool {
 	c := redis.NewClient(&redis.Options{Addr: master})
 	defer c.Close()
 	info, err := c.Info(context.Background(), "replication").Result()
-	return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	return err == nil && strings.Count(info, "state=online") >= n
 }
 
 // Master is the address the sentinels report for the master now.
@@ -155,7 +187,7 @@ func (s *Sentinel) Failover(t testing.TB) {
 		if now == before {
 			return false
 		}
-		return waitReplicaSynced(now)
+		return replicasSynced(now, s.replicas)
 	})
 }
 
@@ -177,11 +209,37 @@ func (s *Sentinel) StartFailover(t testing.TB) (before, after string) {
 	return before, after
 }
 
-// Synced reports whether the master the sentinels name has its replica
+// Synced reports whether the master the sentinels name has every replica
 // online again (after a failover: the old master, reconfigured).
 func (s *Sentinel) Synced(t testing.TB) bool {
 	t.Helper()
-	return waitReplicaSynced(s.Master(t))
+	return replicasSynced(s.Master(t), s.replicas)
+}
+
+// Demote makes the first master, held writable after a failover
+// (HoldDemotion), a replica of the master the sentinels name now: the
+// sentinels' reconfiguration, late. Its writes since the failover are
+// lost as it resyncs, as in a real failover.
+func (s *Sentinel) Demote(t testing.TB) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(s.Master(t))
+	c := redis.NewClient(&redis.Options{Addr: s.nodes[0]})
+	defer c.Close()
+	if err := c.Do(context.Background(), demoteCommand, host, port).Err(); err != nil {
+		t.Fatalf("demote the old master: %v", err)
+	}
+}
+
+// Describe is each node's role and replication, for a failing test's log.
+func (s *Sentinel) Describe() string {
+	var b strings.Builder
+	for _, n := range s.nodes {
+		c := redis.NewClient(&redis.Options{Addr: n})
+		info, err := c.Info(context.Background(), "replication").Result()
+		c.Close()
+		fmt.Fprintf(&b, "%s: %v %s\n", n, err, info)
+	}
+	return b.String()
 }
 
 // Cluster is three masters sharing the 16384 slots.
