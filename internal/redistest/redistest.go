@@ -35,6 +35,13 @@ func freePort(t testing.TB) int {
 // start runs redis-server with args in its own folder until the test ends.
 func start(t testing.TB, port int, args ...string) string {
 	t.Helper()
+	addr, _ := startProcess(t, port, args...)
+	return addr
+}
+
+// startProcess is start, with the process, which a test may kill.
+func startProcess(t testing.TB, port int, args ...string) (string, *exec.Cmd) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is needed for the Sentinel and Cluster tests (apt-get install redis-server): %v", err)
@@ -56,7 +63,7 @@ func start(t testing.TB, port int, args ...string) string {
 		defer c.Close()
 		return c.Ping(context.Background()).Err() == nil
 	})
-	return addr
+	return addr, cmd
 }
 
 func waitUntil(t testing.TB, what string, limit time.Duration, cond func() bool) {
@@ -76,6 +83,7 @@ type Sentinel struct {
 	Sentinels  []string
 	nodes      []string
 	replicas   int
+	procs      map[string]*exec.Cmd
 }
 
 // StartSentinel starts the set and waits until the sentinels see the
@@ -108,10 +116,12 @@ func StartSentinelWith(t testing.TB, o SentinelOptions) *Sentinel {
 	if o.HoldDemotion {
 		masterArgs = []string{"--rename-command", "REPLICAOF", demoteCommand, "--rename-command", "SLAVEOF", demoteCommand + "-slaveof"}
 	}
-	master := start(t, freePort(t), masterArgs...)
-	s := &Sentinel{MasterName: "authgate", nodes: []string{master}, replicas: o.Replicas}
+	master, proc := startProcess(t, freePort(t), masterArgs...)
+	s := &Sentinel{MasterName: "authgate", nodes: []string{master}, replicas: o.Replicas, procs: map[string]*exec.Cmd{master: proc}}
 	for range o.Replicas {
-		s.nodes = append(s.nodes, start(t, freePort(t), "--replicaof", "127.0.0.1", strings.TrimPrefix(master, "127.0.0.1:")))
+		addr, proc := startProcess(t, freePort(t), "--replicaof", "127.0.0.1", strings.TrimPrefix(master, "127.0.0.1:"))
+		s.nodes = append(s.nodes, addr)
+		s.procs[addr] = proc
 	}
 	host, port, _ := net.SplitHostPort(master)
 	for range 3 {
@@ -228,6 +238,29 @@ func (s *Sentinel) Demote(t testing.TB) {
 	if err := c.Do(context.Background(), demoteCommand, host, port).Err(); err != nil {
 		t.Fatalf("demote the old master: %v", err)
 	}
+}
+
+// KillMaster kills the master's process (SIGKILL: no goodbye to its
+// replicas or the sentinels) and returns its address.
+func (s *Sentinel) KillMaster(t testing.TB) string {
+	t.Helper()
+	addr := s.Master(t)
+	if err := s.procs[addr].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.procs[addr].Wait()
+	return addr
+}
+
+// Restart starts an empty server again at a killed node's address (as a
+// replaced pod would come back, its data gone); the sentinels make it a
+// replica of the master they name.
+func (s *Sentinel) Restart(t testing.TB, addr string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	_, proc := startProcess(t, p)
+	s.procs[addr] = proc
 }
 
 // Describe is each node's role and replication, for a failing test's log.

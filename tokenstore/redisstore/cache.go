@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,52 +144,6 @@ func (s *Store) subscribe(ctx context.Context) {
 			c.forget(strings.Fields(m.Payload))
 		}
 	}
-}
-
-// followMaster moves the invalidation subscription to the new master the
-// moment a sentinel announces a failover (+switch-master): a demoted
-// master stays up, and a writable master, for seconds, so a subscription
-// left on it would stay "up" while the invalidations are published on the
-// new master, and the cache would serve revoked sessions up to max_age.
-// The cache is emptied and bypassed until the new subscription confirms;
-// the new one is dialed through the sentinels, which already name the new
-// master. Every sentinel is listened to (one may be down); a failover
-// announced by several moves the subscription once per announcement,
-// which costs a resubscribe, never a stale entry.
-func (s *Store) followMaster(ctx context.Context, o Options) {
-	channel := s.prefix + invalidationChannel
-	var wg sync.WaitGroup
-	for _, addr := range o.Addrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The sentinels are asked as the store's own client asks them:
-			// the same TLS, no credentials.
-			sc := redis.NewSentinelClient(&redis.Options{Addr: addr, TLSConfig: o.TLS, DialTimeout: o.DialTimeout})
-			defer sc.Close()
-			for ctx.Err() == nil {
-				sub := sc.Subscribe(ctx, "+switch-master")
-				stop := context.AfterFunc(ctx, func() { _ = sub.Close() })
-				for msg := range sub.Channel() {
-					if name, _, _ := strings.Cut(msg.Payload, " "); name != o.MasterName {
-						continue
-					}
-					s.cache.down()
-					next := s.c.Subscribe(ctx, channel)
-					if old := s.ps.Swap(next); old != nil {
-						_ = old.Close()
-					}
-				}
-				stop()
-				_ = sub.Close()
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // invalidate evicts ids here and tells every other replica. A publish that

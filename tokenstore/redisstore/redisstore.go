@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,8 @@ type Store struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	ps    atomic.Pointer[redis.PubSub]
+	// subCtx is the subscription's context, for a resubscription.
+	subCtx context.Context
 
 	// revoked are the revocations that did not stick (revocations.go),
 	// re-applied until replicated; stopReapply ends that, reapplied says
@@ -110,6 +113,11 @@ type Store struct {
 	revoked     *revocations
 	stopReapply context.CancelFunc
 	reapplied   chan struct{}
+
+	// On Sentinel: the master the sentinels name (followMaster keeps it
+	// current from +switch-master), so a write that a demoted master
+	// acknowledged is not taken for a durable one.
+	sentinel *sentinelView
 }
 
 var (
@@ -151,12 +159,6 @@ func New(o Options) (*Store, error) {
 	}
 	s := &Store{c: c, prefix: o.KeyPrefix, waitReplicas: o.WaitReplicas, waitTimeout: o.WaitTimeout,
 		revoked: newRevocations(), reapplied: make(chan struct{})}
-	rctx, stopReapply := context.WithCancel(context.Background())
-	s.stopReapply = stopReapply
-	go func() {
-		defer close(s.reapplied)
-		s.reapply(rctx)
-	}()
 	if o.CacheMaxAge > 0 {
 		if o.CacheSize <= 0 {
 			o.CacheSize = 100_000
@@ -168,24 +170,35 @@ func New(o Options) (*Store, error) {
 		ctx, stop := context.WithCancel(context.Background())
 		s.ps.Store(c.Subscribe(ctx, s.prefix+invalidationChannel))
 		s.done = make(chan struct{})
+		s.subCtx = ctx
 		// A receive in progress does not heed ctx: closing the
 		// subscription breaks it off.
 		s.stop = func() { stop(); _ = s.ps.Load().Close() }
-		watched := make(chan struct{})
-		if o.MasterName != "" {
-			go func() {
-				defer close(watched)
-				s.followMaster(ctx, o)
-			}()
-		} else {
-			close(watched)
-		}
 		go func() {
 			defer close(s.done)
 			s.subscribe(ctx)
-			<-watched
 		}()
 	}
+	// What runs beside the requests: pending revocations re-applied, and
+	// on Sentinel the sentinels listened to (sentinel.go).
+	rctx, stopReapply := context.WithCancel(context.Background())
+	s.stopReapply = stopReapply
+	if o.MasterName != "" {
+		s.sentinel = &sentinelView{name: o.MasterName, addrs: o.Addrs, tls: o.TLS, dialTimeout: o.DialTimeout}
+	}
+	go func() {
+		defer close(s.reapplied)
+		var wg sync.WaitGroup
+		if s.sentinel != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.followMaster(rctx)
+			}()
+		}
+		s.reapply(rctx)
+		wg.Wait()
+	}()
 	return s, nil
 }
 
@@ -220,6 +233,9 @@ func (s *Store) durably(ctx context.Context, key string, fn func(redis.Cmdable) 
 	}
 	start := time.Now()
 	n, werr := conn.Wait(ctx, s.waitReplicas, s.waitTimeout).Result()
+	if werr == nil && n >= int64(s.waitReplicas) && s.sentinel != nil {
+		werr = s.sentinel.stillMaster(ctx, conn)
+	}
 	switch {
 	case werr != nil:
 		werr = wrap("wait for replicas", werr)
