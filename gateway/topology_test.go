@@ -15,13 +15,17 @@ import (
 
 // underLoad runs clients that each log in, then call the protected route
 // and refresh their pair until stop is closed, retrying a refresh the
-// store could not answer with the same refresh token. It fails the test
-// for a protected answer without the client's own identity, a refresh
-// that ends the session (a retried refresh taken as a reuse), and a
-// revoked or forged token that passes. When stop closes, every client's
-// last pair must still work: no live session was lost.
-func underLoad(t *testing.T, tg *testGateway, clients int, during func()) {
+// store could not answer with the same refresh token, each request on the
+// next of the gateway replicas gws in turn. It fails the test for a
+// protected answer without the client's own identity, a refresh that
+// ends the session (a retried refresh taken as a reuse), and a revoked or
+// forged token that passes. When stop closes, every client's last pair
+// must still work: no live session was lost.
+func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
 	t.Helper()
+	tg := gws[0]
+	var turn atomic.Int64
+	next := func() *testGateway { return gws[int(turn.Add(1))%len(gws)] }
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var calls, refreshes, unavailable atomic.Int64
@@ -52,7 +56,7 @@ func underLoad(t *testing.T, tg *testGateway, clients int, during func()) {
 					return
 				default:
 				}
-				r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+				r, seen := next().echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
 				switch {
 				case seen != nil:
 					calls.Add(1)
@@ -65,12 +69,12 @@ func underLoad(t *testing.T, tg *testGateway, clients int, during func()) {
 					t.Errorf("client %d: protected call = %d %s", i, r.status, r.raw)
 				}
 				for _, bad := range []string{revoked.Access, "garbage." + p.Access} {
-					if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": bad}); seen != nil {
+					if r, seen := next().echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": bad}); seen != nil {
 						t.Errorf("a revoked or forged token reached the upstream: %d", r.status)
 					}
 				}
 				if n%4 == 3 {
-					r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+					r := next().do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
 					switch c, _ := r.body["code"].(string); c {
 					case "00000":
 						refreshes.Add(1)
@@ -144,7 +148,8 @@ func TestSessionsSurviveSentinelFailover(t *testing.T) {
 	st := redistest.StartSentinel(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"e2e:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
-	underLoad(t, tg, 6, func() {
+	rep := startReplica(t, tg)
+	underLoad(t, []*testGateway{tg, rep}, 6, func() {
 		// The clock runs fast while the failover happens: every refresh
 		// answered 503 meanwhile is retried long after refresh_grace, as a
 		// client whose network dropped would; none may be judged a reuse.
@@ -166,7 +171,7 @@ func TestSessionsSurviveSentinelFailover(t *testing.T) {
 		<-done
 	})
 	// The write outage shows in the write-health metric.
-	if v := metricValue(tg.metricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`); v <= 0 {
+	if v := writeFailures(t, tg, rep); v <= 0 {
 		t.Errorf("the failover's write outage is not counted: %v", v)
 	}
 }
@@ -202,22 +207,45 @@ func TestWriteHealthIsVisible(t *testing.T) {
 func TestSessionsSurviveSlotMigration(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    key_prefix: \"e2e:\"\n", strings.Join(cl.Addrs, ", "))})
-	underLoad(t, tg, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
+	underLoad(t, []*testGateway{tg}, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
 	if t.Failed() {
 		t.Log(cl.Describe())
 	}
 }
 
 // TestLogoutsDuringAFailoverStick: logouts fired into a Sentinel failover
-// on one of two gateway replicas, while the demoted master stays up and
-// writable for seconds (as it does in a real failover, until the
-// sentinels reconfigure it), each retried after 503 as a client would:
-// once a logout is answered (00000, or 10014 for a retry), its token is
-// never accepted again on either replica, through the old master's
-// return as a replica and its resync; and the other replica refuses it
-// within 100 ms of the answer.
+// on one of two gateway replicas, each retried after 503 as a client
+// would: once a logout is answered (00000, or 10014 for a retry), its
+// token is never accepted again on either replica, through the old
+// master's return as a replica and its resync; and the other replica
+// refuses it within 100 ms of the answer. Planned, the demoted master
+// stays up and writable for seconds (as it does in a real failover,
+// until the sentinels reconfigure it); killed, it comes back empty.
 func TestLogoutsDuringAFailoverStick(t *testing.T) {
-	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{HoldDemotion: true})
+	t.Run("planned", func(t *testing.T) {
+		st := redistest.StartSentinelWith(t, redistest.SentinelOptions{HoldDemotion: true})
+		logoutsStick(t, st, func() {
+			st.StartFailover(t)
+			// The sentinels reconfigure the old master late.
+			time.Sleep(3 * time.Second)
+			st.Demote(t)
+		})
+	})
+	t.Run("master killed", func(t *testing.T) {
+		st := redistest.StartSentinel(t)
+		logoutsStick(t, st, func() {
+			killed := st.KillMaster(t)
+			dialecttest.WaitFor(t, "a new master", func() bool { return st.Master(t) != killed })
+			time.Sleep(time.Second)
+			st.Restart(t, killed)
+		})
+	})
+}
+
+// logoutsStick logs in ten sessions on one of two gateway replicas over
+// st, fires their logouts 200 ms apart while event happens, and checks
+// that no answered logout is ever undone.
+func logoutsStick(t *testing.T, st *redistest.Sentinel, event func()) {
 	a := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName, newPrefix(t))})
 	b := startReplica(t, a)
@@ -237,8 +265,8 @@ func TestLogoutsDuringAFailoverStick(t *testing.T) {
 	var answered []int
 	var wg sync.WaitGroup
 	// The logouts straddle the failover: some reach the old master before
-	// the promotion, some in the moment before the gateways learn of it,
-	// some the new one.
+	// it, some in the moment before the gateways learn of it, some the new
+	// master.
 	for i, p := range held {
 		wg.Add(1)
 		go func() {
@@ -268,13 +296,10 @@ func TestLogoutsDuringAFailoverStick(t *testing.T) {
 			}
 		}()
 	}
-	st.StartFailover(t)
-	// The sentinels reconfigure the old master late.
-	time.Sleep(3 * time.Second)
-	st.Demote(t)
+	event()
 	for i := 0; !st.Synced(t); i++ {
 		if i == 300 {
-			t.Fatalf("the old master did not resync as a replica:\n%s", st.Describe())
+			t.Fatalf("the old master did not come back as a replica:\n%s", st.Describe())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -325,7 +350,8 @@ func TestSessionsSurviveAMasterKill(t *testing.T) {
 	st := redistest.StartSentinel(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"kill:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
-	underLoad(t, tg, 6, func() {
+	rep := startReplica(t, tg)
+	underLoad(t, []*testGateway{tg, rep}, 6, func() {
 		stop := fastClock(tg)
 		defer stop()
 		before := st.KillMaster(t)
@@ -339,7 +365,7 @@ func TestSessionsSurviveAMasterKill(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	if v := metricValue(tg.metricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`); v <= 0 {
+	if v := writeFailures(t, tg, rep); v <= 0 {
 		t.Errorf("the write outage is not counted: %v", v)
 	}
 }
@@ -395,4 +421,13 @@ func TestWriteOutageWithTwoReplicas(t *testing.T) {
 	if planned > 10*time.Second || killed > 10*time.Second {
 		t.Errorf("write outage %v (planned), %v (kill): want a few seconds", planned, killed)
 	}
+}
+
+// writeFailures is the not-replicated write failures of gws together.
+func writeFailures(t *testing.T, gws ...*testGateway) float64 {
+	var sum float64
+	for _, g := range gws {
+		sum += metricValue(g.metricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`)
+	}
+	return sum
 }
