@@ -106,6 +106,12 @@ func TestKubernetesManifest(t *testing.T) {
 		}
 	}
 	for _, e := range c.Env {
+		if e.Name == "POD_IP" {
+			if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+				t.Errorf("POD_IP is not the pod's IP")
+			}
+			continue
+		}
 		if !strings.HasPrefix(e.Name, "AUTHGATE_SECRET_") && !strings.HasPrefix(e.Name, gateway.EnvPrefix) {
 			t.Errorf("env %s is under neither AUTHGATE_SECRET_ nor %s", e.Name, gateway.EnvPrefix)
 		}
@@ -159,9 +165,21 @@ func TestProductionConfigChecksWithTheManifestsFiles(t *testing.T) {
 	}
 	write(filepath.Join(mounts["files"], "users.yaml"), []byte("users:\n  - id: 1\n    account: alice\n    password_hash: \""+hash+"\"\n    companies: [1]\n    default_company: 1\n"))
 	write(filepath.Join(mounts["files"], "apps.yaml"), []byte("apps:\n  - app_id: partner\n    app_key: k\n    app_secret_hash: \""+hash+"\"\n    login_user: { id: 1, user_org: { org: { type: SAAS } } }\n"))
+	// The variables as the kubelet gives them: a Secret's value, the pod's
+	// IP, and $(VAR) references expanded.
 	env := map[string]string{}
 	for _, e := range c.Env {
-		env[e.Name] = "secret-from-the-cluster-0123456789abcdef"
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			env[e.Name] = "10.42.0.7"
+		case e.ValueFrom != nil:
+			env[e.Name] = "secret-from-the-cluster-0123456789abcdef"
+		default:
+			env[e.Name] = os.Expand(strings.ReplaceAll(strings.ReplaceAll(e.Value, "$(", "${"), ")", "}"), func(k string) string { return env[k] })
+		}
+	}
+	if got := env["AUTHGATE_CFG__SERVER__ADMIN_LISTEN"]; got != "10.42.0.7:9090" {
+		t.Errorf("the admin listener of the manifest is %q, want the pod IP", got)
 	}
 	env["AUTHGATE_SECRET_BOV3_DES"] = "8bytekey"
 	var environ []string
@@ -171,6 +189,9 @@ func TestProductionConfigChecksWithTheManifestsFiles(t *testing.T) {
 	cfg, err := gateway.Load(cfgPath, environ)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Server.AdminListen != "10.42.0.7:9090" {
+		t.Errorf("server.admin_listen in the pod = %q, want the pod's own IP", cfg.Server.AdminListen)
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	store, err := openstore.Open(cfg, lookup, nil)

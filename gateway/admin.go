@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -30,10 +33,11 @@ var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject",
 func newAdminCalls(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authgate_admin_requests_total",
-		Help: "Admin API calls by action and result (ok, not_found, store_unavailable, error; action any, result unauthorized: no valid token).",
+		Help: "Admin API calls by action and result (ok, not_found, store_unavailable, error; action any, result unauthorized: no valid token, rate_limited: too many failures from the address, store_unavailable).",
 	}, []string{"action", "result"})
 	reg.MustRegister(c)
 	c.WithLabelValues("any", "unauthorized")
+	c.WithLabelValues("any", "rate_limited")
 	for _, a := range adminActions {
 		c.WithLabelValues(a, "ok")
 	}
@@ -51,6 +55,10 @@ type adminAPI struct {
 	now   func() time.Time
 	log   *slog.Logger
 	calls *prometheus.CounterVec
+	// failureLimit failed authentications per client address per
+	// failureWindow; then 429.
+	failureLimit  int64
+	failureWindow time.Duration
 }
 
 type adminCallerKey struct{}
@@ -70,18 +78,33 @@ func (a *adminAPI) mount(r chi.Router) {
 }
 
 // authenticate admits a request whose bearer token matches a configured
-// hash, and names its caller; others get 401, audited and counted.
+// digest (or, of the old form, hash), and names its caller; others get
+// 401, audited and counted. Each attempt is counted against its client
+// address first, as logins are, and taken back when it succeeds: past
+// failure_limit failures in failure_window an address gets 429 with
+// Retry-After, before any hash is checked.
 func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		counted, err := dialects.CountAttempt(ctx, a.store, a.log, a.now(), dialects.Limit{
+			Key: "admin:fail:" + clientAddr(r), Window: a.failureWindow, Max: a.failureLimit,
+		})
+		var limited *dialects.RateLimited
+		switch {
+		case errors.As(err, &limited):
+			a.done(r, "unauthorized", "rate_limited", "", "")
+			w.Header().Set("Retry-After", dialects.RetryAfter(limited.Wait))
+			writePlainJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed admin authentications from this address; retry later"})
+			return
+		case err != nil:
+			a.done(r, "unauthorized", "store_unavailable", "", "")
+			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the token store does not answer"})
+			return
+		}
 		token, ok := dialects.BearerToken(r, "Authorization")
 		name := ""
 		if ok && token != "" {
-			for _, t := range a.tokens {
-				if match, err := a.verify(t.Hash, token); err == nil && match {
-					name = t.Name
-					break
-				}
-			}
+			name = a.caller(token)
 		}
 		if name == "" {
 			a.done(r, "unauthorized", "", "", "")
@@ -89,8 +112,43 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 			writePlainJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid admin bearer token is required"})
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminCallerKey{}, name)))
+		counted.Release(ctx, a.log)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, adminCallerKey{}, name)))
 	})
+}
+
+// caller is the name of the admin token matching token, or "". Digests
+// are compared first, every one of them, in constant time; a token of the
+// old hash form costs a slow check, under the shared bound (a busy bound
+// is no match).
+func (a *adminAPI) caller(token string) string {
+	name, digest := "", []byte(identity.DigestToken(token))
+	for _, t := range a.tokens {
+		if identity.IsTokenDigest(t.Hash) && subtle.ConstantTimeCompare([]byte(t.Hash), digest) == 1 && name == "" {
+			name = t.Name
+		}
+	}
+	if name != "" {
+		return name
+	}
+	for _, t := range a.tokens {
+		if identity.IsTokenDigest(t.Hash) {
+			continue
+		}
+		if match, err := a.verify(t.Hash, token); err == nil && match {
+			return t.Name
+		}
+	}
+	return ""
+}
+
+// clientAddr is the host of the admin request's peer: the admin listener
+// is private, so no forwarded header is believed there.
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // done counts and audits one call: action (one of adminActions, or
@@ -98,7 +156,10 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 func (a *adminAPI) done(r *http.Request, action, result, dialect, subject string, attrs ...slog.Attr) {
 	caller, _ := r.Context().Value(adminCallerKey{}).(string)
 	if action == "unauthorized" {
-		action, result = "any", "unauthorized"
+		action = "any"
+		if result == "" {
+			result = "unauthorized"
+		}
 	}
 	a.calls.WithLabelValues(action, result).Inc()
 	attrs = append(attrs, slog.String("admin", caller), slog.String("dialect", dialect))

@@ -1,31 +1,38 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/sms/smstest"
 )
 
 const adminToken = "admin-token-of-ops-0123456789"
 
-// adminBlock names two admin callers; ops holds adminToken.
+// adminBlock names two admin callers: ops holds adminToken, stored as its
+// digest; ci another token, stored as a bcrypt hash (the form of earlier
+// versions, which still works).
 func adminBlock(t testing.TB) string {
-	h, err := bcrypt.GenerateFromPassword([]byte(adminToken), bcrypt.MinCost)
+	other, err := bcrypt.GenerateFromPassword([]byte("another-admin-token-0123456789"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := bcrypt.GenerateFromPassword([]byte("another-admin-token-0123456789"), bcrypt.MinCost)
-	return "admin:\n  tokens:\n    - name: ci\n      hash: \"" + string(other) + "\"\n    - name: ops\n      hash: \"" + string(h) + "\"\n"
+	return "admin:\n  tokens:\n    - name: ci\n      hash: \"" + string(other) + "\"\n    - name: ops\n      hash: \"" + identity.DigestToken(adminToken) + "\"\n"
 }
 
 // admin calls the admin API on tg's admin listener.
@@ -252,4 +259,91 @@ func TestAdminApps(t *testing.T) {
 			t.Fatalf("login after enabling: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// TestAdminWrongTokensAreCheap: 200 concurrent requests with wrong tokens
+// against digest tokens cost a SHA-256 each: the heap stays within a few
+// MiB (an argon2id check holds 19 MiB each); the bcrypt token of the old
+// form is checked under the shared bound and warned about.
+func TestAdminWrongTokensAreCheap(t *testing.T) {
+	tg := startGateway(t, gwOptions{extra: adminBlock(t) + "  failure_limit: 100000\n"})
+	if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "admin.tokens[0].hash: a password hash") || strings.Contains(w, "admin.tokens[1]") {
+		t.Errorf("warnings = %q, want one for the bcrypt token only", w)
+	}
+	list := "/admin/v1/dialects/mmm/subjects/10/sessions"
+	if r := tg.adminCall(t, "GET", list, adminToken); r.status != 200 {
+		t.Fatalf("the digest token: %d %s", r.status, r.raw)
+	}
+	if r := tg.adminCall(t, "GET", list, "another-admin-token-0123456789"); r.status != 200 {
+		t.Fatalf("the bcrypt token: %d %s", r.status, r.raw)
+	}
+	// Only digests configured: the wrong tokens' cost.
+	dg := startGateway(t, gwOptions{extra: "admin:\n  failure_limit: 100000\n  tokens:\n    - name: a\n      hash: " + identity.DigestToken(adminToken) +
+		"\n    - name: b\n      hash: " + identity.DigestToken(adminToken+"-b") + "\n    - name: c\n      hash: " + identity.DigestToken(adminToken+"-c") + "\n"})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	var peak atomic.Uint64
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := dg.adminCall(t, "GET", list, fmt.Sprintf("wrong-admin-token-%d-0123456789abcdef", i))
+			if r.status != 401 {
+				t.Errorf("a wrong token: %d", r.status)
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			for {
+				p := peak.Load()
+				if m.HeapAlloc <= p || peak.CompareAndSwap(p, m.HeapAlloc) {
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(peak.Load()) - int64(before.HeapAlloc)
+	t.Logf("heap %d MiB before, peak %+d MiB during 200 concurrent wrong tokens, %d MiB after", before.HeapAlloc>>20, grew>>20, after.HeapAlloc>>20)
+	if grew > 16<<20 {
+		t.Errorf("200 concurrent wrong admin tokens grew the heap by %d MiB", grew>>20)
+	}
+}
+
+// TestAdminFailuresAreLimited: past admin.failure_limit failed
+// authentications in a window, an address gets 429 with Retry-After,
+// even with a good token, counted and audited; the window passes and it
+// may try again. A success does not count.
+func TestAdminFailuresAreLimited(t *testing.T) {
+	tg := startGateway(t, gwOptions{extra: adminBlock(t) + "  failure_limit: 3\n  failure_window: 1m\n"})
+	list := "/admin/v1/dialects/mmm/subjects/10/sessions"
+	for range 5 {
+		if r := tg.adminCall(t, "GET", list, adminToken); r.status != 200 {
+			t.Fatalf("a good token: %d %s", r.status, r.raw)
+		}
+	}
+	for i := range 3 {
+		if r := tg.adminCall(t, "GET", list, "wrong-token"); r.status != 401 {
+			t.Fatalf("failure %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	for _, tok := range []string{"wrong-token", adminToken} {
+		r := tg.adminCall(t, "GET", list, tok)
+		if r.status != 429 || r.header.Get("Retry-After") == "" {
+			t.Fatalf("past the limit (%s): %d %v %s", tok, r.status, r.header, r.raw)
+		}
+	}
+	if m := tg.metricsText(t); metricValue(m, `authgate_admin_requests_total{action="any",result="rate_limited"}`) != 2 {
+		t.Errorf("rate-limited calls not counted:\n%s", grepLines(m, "authgate_admin_requests_total"))
+	}
+	if logs := tg.logs.String(); !strings.Contains(logs, `"event":"admin.any"`) || !strings.Contains(logs, `"result":"rate_limited"`) || strings.Contains(logs, adminToken) {
+		t.Errorf("the refusal is not audited (or a token is logged):\n%s", logs)
+	}
+	tg.clock.Advance(61 * time.Second)
+	if r := tg.adminCall(t, "GET", list, adminToken); r.status != 200 {
+		t.Fatalf("after the window: %d %s", r.status, r.raw)
+	}
 }

@@ -144,13 +144,19 @@ type AdminConfig struct {
 	// Tokens are the bearer tokens that may call it, each with a name the
 	// audit log records; only their hashes are in the config.
 	Tokens []AdminToken `koanf:"tokens"`
+	// FailureLimit is how many failed authentications one client address
+	// may make within FailureWindow; further calls answer 429.
+	FailureLimit  int64         `koanf:"failure_limit"`
+	FailureWindow time.Duration `koanf:"failure_window"`
 }
 
 // AdminToken is one admin caller.
 type AdminToken struct {
 	// Name identifies the caller in the audit log and metrics.
 	Name string `koanf:"name"`
-	// Hash is the token's argon2id or bcrypt hash (gateway hash-secret).
+	// Hash is the token's digest, sha256:<hex> (gateway admin-token); an
+	// argon2id or bcrypt hash of earlier versions still works, each check
+	// under identity.max_concurrent_checks, with a warning to convert.
 	Hash string `koanf:"hash"`
 }
 
@@ -218,6 +224,8 @@ func defaults() map[string]any {
 		"store.redis.key_prefix":     "authgate:",
 		"store.redis.wait_timeout":   "100ms",
 		"log.level":                  "info",
+		"admin.failure_limit":        10,
+		"admin.failure_window":       "1m",
 	}
 }
 

@@ -99,6 +99,10 @@ type generation struct {
 	// legacyWindows are the dialect instances that may take a legacy
 	// service's tokens; set once built, before the generation serves.
 	legacyWindows []dialects.LegacyWindowed
+	// verify checks secrets against slow hashes, at most
+	// identity.max_concurrent_checks at once: logins, app secrets and
+	// admin tokens of the old hash form share the bound.
+	verify func(hash, secret string) (bool, error)
 }
 
 // legacyOpen reports whether a dialect instance of gen still takes a
@@ -203,7 +207,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 		return nil, err
 	}
 	gen.handler = h
-	gen.warnings = append(gen.warnings, cfg.routeWarnings()...)
+	gen.warnings = append(gen.warnings, cfg.warnings()...)
 	if sql := cfg.Identity.SQL; cfg.Identity.Type == "sql" && sql.UpgradeHashes && !sql.UpgradeBeside && gen.legacyOpen() {
 		var open []string
 		for name, d := range instances {
@@ -216,7 +220,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 			"): a rollback to the legacy service must find every user's digest where it was, so no login rewrites one until legacy.until has passed "+
 			"(counted as authgate_password_hash_upgrades_total{result=\"held\"}); to upgrade meanwhile, write the argon2id hash to a column of its own and set upgrade_beside: true")
 	}
-	gen.admin = g.buildAdmin(cfg, instances)
+	gen.admin = g.buildAdmin(cfg, instances, gen.verify)
 	return gen, nil
 }
 
@@ -230,6 +234,7 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 		slots = runtime.NumCPU()
 	}
 	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
+	gen.verify = verify
 	users, problems := g.openDirectory(cfg, gen, verify)
 	if len(problems) > 0 {
 		users = standIn(cfg.Identity.Type)
@@ -367,11 +372,12 @@ func (a adminHandler) Find(rctx *chi.Context, method, path string) string {
 	return a.router().Find(rctx, method, path)
 }
 
-func (g *Gateway) buildAdmin(cfg *Config, instances map[string]dialects.Dialect) chi.Router {
+func (g *Gateway) buildAdmin(cfg *Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
 	r := chi.NewRouter()
 	if len(cfg.Admin.Tokens) > 0 {
-		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: g.o.VerifySecret, store: g.store, dialects: map[string]bool{},
-			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls}
+		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
+			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls,
+			failureLimit: cfg.Admin.FailureLimit, failureWindow: cfg.Admin.FailureWindow}
 		api.apps = map[string]dialects.AppAdmin{}
 		for name, d := range instances {
 			api.dialects[name] = true

@@ -120,9 +120,15 @@ func (c *Config) validateAdmin(p *problems) {
 			p.add("admin.tokens[%d].name: %q is also the name of admin.tokens[%d]", i, tok.Name, j)
 		}
 		names[tok.Name] = i
-		if err := identity.CheckHash(tok.Hash); err != nil {
-			p.add("admin.tokens[%d].hash: %v; make one with: gateway hash-secret", i, err)
+		if identity.IsTokenDigest(tok.Hash) {
+			continue
 		}
+		if err := identity.CheckHash(tok.Hash); err != nil {
+			p.add("admin.tokens[%d].hash: %v; make a token and its sha256: digest with: gateway admin-token", i, err)
+		}
+	}
+	if c.Admin.FailureLimit <= 0 || c.Admin.FailureWindow <= 0 {
+		p.add("admin.failure_limit: failure_limit and failure_window must be positive")
 	}
 }
 
@@ -291,6 +297,18 @@ func (c *Config) validateOverlaps(p *problems) {
 			}
 		}
 	}
+}
+
+// warnings are what in c works but is likely a mistake, each starting
+// with its key path.
+func (c *Config) warnings() []string {
+	out := c.routeWarnings()
+	for i, tok := range c.Admin.Tokens {
+		if !identity.IsTokenDigest(tok.Hash) {
+			out = append(out, fmt.Sprintf("admin.tokens[%d].hash: a password hash: every wrong admin token costs a slow check of it (bounded by identity.max_concurrent_checks); admin tokens are random, so store their digest instead: echo -n TOKEN | gateway hash-secret -token, or a new one from gateway admin-token", i))
+		}
+	}
+	return out
 }
 
 // routeWarnings are the route table's legitimate but risky shapes: a

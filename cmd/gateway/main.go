@@ -76,8 +76,12 @@ var commands = []command{
 		timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the answer")
 		return func(c invocation) int { return healthcheck(c, *path, *url, *timeout) }
 	}},
-	{"hash-secret", "", "read a secret on stdin, print an argon2id hash for the users or apps file", func(*flag.FlagSet) func(invocation) int {
-		return func(c invocation) int { return hashSecret(c.stdin, c.stdout, c.stderr) }
+	{"hash-secret", "[-token]", "read a secret on stdin, print an argon2id hash for the users or apps file (-token: the sha256: digest of an admin token)", func(fs *flag.FlagSet) func(invocation) int {
+		token := fs.Bool("token", false, "print the sha256: digest of a random bearer token (admin.tokens[].hash), not a password hash")
+		return func(c invocation) int { return hashSecret(c.stdin, c.stdout, c.stderr, *token) }
+	}},
+	{"admin-token", "", "print a new random admin token and, on the next line, its sha256: digest for admin.tokens[].hash", func(*flag.FlagSet) func(invocation) int {
+		return func(c invocation) int { return adminToken(c.stdout, c.stderr) }
 	}},
 	{"bov3-verify-header", "-key KEY [-mode ecb|cbc] [-iv IV] [-encoding base64|hex] [-timestamp=false]", "print a fresh XverifyApi header (DES of a new GUID|unix ms)", verifyHeaderFlags},
 	{"version", "", "print the version (also --version)", func(*flag.FlagSet) func(invocation) int {
@@ -280,7 +284,20 @@ func serve(ctx context.Context, path string, stderr io.Writer, environ []string)
 	return 0
 }
 
-func hashSecret(stdin io.Reader, stdout, stderr io.Writer) int {
+// adminToken prints a fresh admin token and its digest: the token goes to
+// the operator, the digest into admin.tokens[].hash.
+func adminToken(stdout, stderr io.Writer) int {
+	tok, err := identity.NewToken()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintln(stdout, identity.DigestToken(tok))
+	return 0
+}
+
+func hashSecret(stdin io.Reader, stdout, stderr io.Writer, token bool) int {
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintln(stderr, "read secret:", err)
@@ -290,6 +307,14 @@ func hashSecret(stdin io.Reader, stdout, stderr io.Writer) int {
 	if secret == "" {
 		fmt.Fprintln(stderr, "no secret on stdin (try: echo 'the-password' | gateway hash-secret)")
 		return 1
+	}
+	if token {
+		if len(secret) < 32 {
+			fmt.Fprintln(stderr, "an admin token must be random and at least 32 characters: make one with gateway admin-token")
+			return 1
+		}
+		fmt.Fprintln(stdout, identity.DigestToken(secret))
+		return 0
 	}
 	h, err := identity.HashSecret(secret)
 	if err != nil {
