@@ -37,6 +37,7 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/framing"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -430,6 +431,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return g.Serve(ctx, ln, adminLn)
 }
 
+// framingRefused counts and logs a request refused for its framing on
+// listener (public or admin); never its bytes.
+func (g *Gateway) framingRefused(listener string) func(reason string) {
+	return func(reason string) {
+		g.m.framingRefused.WithLabelValues(listener, reason).Inc()
+		g.log.Warn("malformed HTTP/1.1 request refused; connection closed", "listener", listener, "reason", reason)
+	}
+}
+
 // Serve is Run on listeners the caller opened.
 func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	s := g.cfg.Server
@@ -439,6 +449,10 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
 	errc := make(chan error, 2)
+	// Ambiguous HTTP/1.1 framing is refused before Go's parser reads it
+	// (internal/framing), on the admin listener and a plaintext public
+	// one; a TLS listener's bytes are ciphertext at this level.
+	adminLn = framing.Listener(adminLn, s.MaxHeaderBytes+4096, g.framingRefused("admin"))
 	if s.TLSCertFile != "" {
 		// The running config's certificate: a reload brings a renewed one.
 		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -446,6 +460,7 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		}}
 		go func() { errc <- public.ServeTLS(ln, "", "") }()
 	} else {
+		ln = framing.Listener(ln, s.MaxHeaderBytes+4096, g.framingRefused("public"))
 		go func() { errc <- public.Serve(ln) }()
 	}
 	go func() { errc <- admin.Serve(adminLn) }()

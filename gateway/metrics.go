@@ -32,6 +32,8 @@ type metrics struct {
 	// storeWriteFailures counts store writes that failed: the write
 	// health /readyz does not show.
 	storeWriteFailures *prometheus.CounterVec
+	// framingRefused counts requests refused for ambiguous framing.
+	framingRefused *prometheus.CounterVec
 }
 
 // directoryStates are the sql directory's states (sqldir.State*).
@@ -119,7 +121,11 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 	}, []string{"reason"})
 	m.storeWriteFailures.WithLabelValues("not_replicated")
 	m.storeWriteFailures.WithLabelValues("unavailable")
-	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks, m.storeWriteFailures)
+	m.framingRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_http_framing_refused_total",
+		Help: "HTTP/1.1 requests refused before parsing for ambiguous framing (request smuggling: Content-Length with Transfer-Encoding, a bare LF, line folding, ...), by listener and reason; each connection closed.",
+	}, []string{"listener", "reason"})
+	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks, m.storeWriteFailures, m.framingRefused)
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,0 +1,179 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawExchange writes req on a new connection to addr and reads every
+// answer until the connection ends: the answers, and whether the server
+// closed it (rather than leaving it open, waiting for more).
+func rawExchange(t *testing.T, addr, req string) (answers []*http.Response, bodies []string, closed bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	br := bufio.NewReader(c)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			var ne net.Error
+			timeout := errorsAs(err, &ne) && ne.Timeout()
+			return answers, bodies, !timeout
+		}
+		b, _ := io.ReadAll(resp.Body)
+		answers = append(answers, resp)
+		bodies = append(bodies, string(b))
+	}
+}
+
+func errorsAs(err error, target *net.Error) bool {
+	ne, ok := err.(net.Error)
+	if ok {
+		*target = ne
+	}
+	return ok
+}
+
+// TestAmbiguousFramingRefused: on the public listener (a proxied route, a
+// public route, a dialect endpoint) and the admin listener, a request
+// whose framing two parsers could read differently (RFC 9112) is
+// answered 400 and its connection closed; nothing after it on the
+// connection is served (the smuggled request never reaches the upstream),
+// and the refusal is counted and logged. A well-framed keep-alive
+// sequence, chunked bodies and trailers included, is served as before.
+func TestAmbiguousFramingRefused(t *testing.T) {
+	upstream := newRecordingUpstream(t)
+	g := startGateway(t, gwOptions{routes: `routes:
+  - name: mmm-api
+    path_prefix: /v1/
+    dialects: [mmm]
+    upstream: ` + upstream.URL + `
+  - name: pub
+    path_prefix: /pub/
+    public: true
+    upstream: ` + upstream.URL + `
+`}).gw
+	ln, adminLn, cancel, served := serve(t, g)
+	defer func() { cancel(); <-served }()
+	smuggled := "GET /pub/hidden HTTP/1.1\r\nHost: x\r\n\r\n"
+	cases := map[string]string{
+		"Content-Length and chunked": "POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"two Content-Length":         "POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd" + smuggled,
+		"two different lengths":      "POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde" + smuggled,
+		"chunked, identity":          "POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled,
+		"xchunked":                   "POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"repeated Transfer-Encoding": "POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"obsolete line folding":      "GET /pub/a HTTP/1.1\r\nHost: x\r\nX-Auth-User-Id: 1\r\n 2\r\n\r\n" + smuggled,
+		"whitespace before colon":    "GET /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length : 4\r\n\r\nabcd" + smuggled,
+		"bare LF":                    "GET /pub/a HTTP/1.1\nHost: x\n\n" + smuggled,
+		"on a dialect endpoint":      "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"on a protected route":       "GET /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+	}
+	for name, req := range cases {
+		t.Run(name, func(t *testing.T) {
+			answers, bodies, closed := rawExchange(t, ln.Addr().String(), req)
+			if len(answers) != 1 || answers[0].StatusCode != 400 || !closed {
+				t.Fatalf("answers %d (first %v %q), closed %v; want one 400 and the connection closed", len(answers), status(answers), strings.Join(bodies, "|"), closed)
+			}
+		})
+	}
+	// The admin listener too.
+	if answers, _, closed := rawExchange(t, adminLn.Addr().String(), "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); len(answers) != 1 || answers[0].StatusCode != 400 || !closed {
+		t.Fatalf("admin listener: %d answers (%v), closed %v", len(answers), status(answers), closed)
+	}
+	// An over-long chunk size is refused in the body: the connection ends
+	// without a success.
+	answers, _, closed := rawExchange(t, ln.Addr().String(), "POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+strings.Repeat("f", 40)+"\r\nabc\r\n0\r\n\r\n"+smuggled)
+	if !closed || len(answers) > 1 || len(answers) == 1 && answers[0].StatusCode < 400 {
+		t.Fatalf("over-long chunk size: %v, closed %v", status(answers), closed)
+	}
+	for _, r := range upstream.Seen() {
+		if r.URL.Path == "/pub/hidden" {
+			t.Fatal("a smuggled request reached the upstream")
+		}
+	}
+
+	// Well framed, on one connection: a length, chunks with a trailer, none.
+	ok := "POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd" +
+		"POST /pub/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n" +
+		"GET /pub/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	answers, bodies, _ := rawExchange(t, ln.Addr().String(), ok)
+	if len(answers) != 3 || status(answers) != "200 200 200" {
+		t.Fatalf("a well-framed sequence: %v %q", status(answers), bodies)
+	}
+	if got := upstream.Bodies(); !strings.Contains(got, "abcd") || !strings.Contains(got, "abcde") {
+		t.Fatalf("bodies reaching the upstream: %q", got)
+	}
+	m := metricsOf(t, adminLn.Addr().String())
+	if v := metricValue(m, `authgate_http_framing_refused_total{listener="public",reason="both Content-Length and Transfer-Encoding"}`); v != 3 {
+		t.Errorf("refusals not counted (%v):\n%s", v, grepLines(m, "authgate_http_framing"))
+	}
+}
+
+func status(rs []*http.Response) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, strconv.Itoa(r.StatusCode))
+	}
+	return strings.Join(out, " ")
+}
+
+// recordingUpstream answers 200 and records each request's path and body.
+type recordingUpstream struct {
+	*httptest.Server
+	mu     sync.Mutex
+	seen   []*http.Request
+	bodies []string
+}
+
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
+	u := &recordingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Clone(r.Context()))
+		u.bodies = append(u.bodies, string(b))
+		u.mu.Unlock()
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *recordingUpstream) Seen() []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*http.Request(nil), u.seen...)
+}
+
+func (u *recordingUpstream) Bodies() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return strings.Join(u.bodies, "|")
+}
+
+// metricsOf scrapes the admin listener at addr.
+func metricsOf(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
