@@ -257,9 +257,15 @@ func (c *conn) advance() string {
 	return ""
 }
 
-// pass moves the first n raw bytes to pending.
+// pass moves the first n raw bytes to pending. While pending is empty
+// they are not copied: pending takes raw's bytes in place (raw only ever
+// grows past them).
 func (c *conn) pass(n int) {
-	c.pending = append(c.pending, c.raw[:n]...)
+	if len(c.pending) == 0 {
+		c.pending = c.raw[:n:n]
+	} else {
+		c.pending = append(c.pending, c.raw[:n]...)
+	}
 	c.raw = c.raw[n:]
 }
 
@@ -287,54 +293,58 @@ type framingOf struct {
 }
 
 // checkHead checks a whole head (CRLF-terminated lines, the empty one
-// last) and says how its body is framed.
+// last) and says how its body is framed. It walks the bytes without
+// copying them: it runs once per request.
 func checkHead(head []byte) (framingOf, string) {
-	lines := strings.Split(strings.TrimSuffix(string(head), "\r\n\r\n"), "\r\n")
-	var cl, te []string
-	upgrade, http10 := false, strings.HasSuffix(lines[0], "HTTP/1.0")
-	if strings.HasPrefix(lines[0], "CONNECT ") {
-		upgrade = true
-	}
-	for _, line := range lines[1:] {
-		if line == "" {
+	head = bytes.TrimSuffix(head, []byte("\r\n\r\n"))
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	http10 := bytes.HasSuffix(line, []byte("HTTP/1.0"))
+	upgrade := bytes.HasPrefix(line, []byte("CONNECT "))
+	var cl, te []byte
+	nCL, nTE := 0, 0
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(line) == 0 {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return framingOf{}, "obsolete line folding"
 		}
-		name, value, ok := strings.Cut(line, ":")
+		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			// The server refuses a line without a colon.
 			continue
 		}
-		if strings.TrimRight(name, " \t") != name {
+		if n := len(name); n > 0 && (name[n-1] == ' ' || name[n-1] == '\t') {
 			return framingOf{}, "whitespace before a field's colon"
 		}
-		switch strings.ToLower(name) {
-		case "content-length":
-			cl = append(cl, strings.TrimSpace(value))
-		case "transfer-encoding":
-			te = append(te, strings.TrimSpace(value))
-		case "upgrade":
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			nCL++
+			cl = bytes.TrimSpace(value)
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			nTE++
+			te = bytes.TrimSpace(value)
+		case bytes.EqualFold(name, []byte("Upgrade")):
 			upgrade = true
 		}
 	}
 	switch {
-	case len(cl) > 0 && len(te) > 0:
+	case nCL > 0 && nTE > 0:
 		return framingOf{}, "both Content-Length and Transfer-Encoding"
-	case len(cl) > 1:
+	case nCL > 1:
 		return framingOf{}, "Content-Length more than once"
-	case len(te) > 1 || len(te) == 1 && !strings.EqualFold(te[0], "chunked"):
+	case nTE > 1 || nTE == 1 && !bytes.EqualFold(te, []byte("chunked")):
 		return framingOf{}, "Transfer-Encoding other than one chunked"
-	case len(te) == 1 && http10:
+	case nTE == 1 && http10:
 		return framingOf{}, "Transfer-Encoding on HTTP/1.0"
 	case upgrade:
 		return framingOf{state: through}, ""
-	case len(te) == 1:
+	case nTE == 1:
 		return framingOf{state: inChunks}, ""
-	case len(cl) == 1:
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 || cl[0][0] == '+' {
+	case nCL == 1:
+		n, ok := decimal(cl)
+		if !ok {
 			return framingOf{}, "Content-Length not a number"
 		}
 		if n == 0 {
@@ -343,6 +353,22 @@ func checkHead(head []byte) (framingOf, string) {
 		return framingOf{state: inBody, length: n}, ""
 	}
 	return framingOf{state: inHead}, ""
+}
+
+// decimal reads a Content-Length: digits only, no sign, at most 18 of
+// them (no overflow).
+func decimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // chunkSize reads a chunk-size line (with its CRLF).

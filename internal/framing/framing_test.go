@@ -100,3 +100,40 @@ func TestChunkFramingRefused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGuard is one keep-alive request with a small body, through a
+// plain listener and through the guard: what the guard adds per request.
+func BenchmarkGuard(b *testing.B) {
+	for _, guarded := range []bool{false, true} {
+		name := "plain"
+		if guarded {
+			name = "guarded"
+		}
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if guarded {
+				ln = framing.Listener(ln, 64<<10, nil)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+			})}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			url := "http://" + ln.Addr().String() + "/x"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				resp, err := client.Post(url, "application/json", strings.NewReader(`{"account":"demo","password":"demo123"}`))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
