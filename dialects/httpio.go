@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return fmt.Errorf("body over %d bytes: %w", limit, ErrBodyTooLarge)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &RequestError{Msg: "the request body did not arrive in time (server.endpoint_read_timeout)"}
 	}
 	if err != nil {
 		return &RequestError{Msg: "could not read request body"}

@@ -61,8 +61,12 @@ type ServerConfig struct {
 	// X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies    []string      `koanf:"trusted_proxies"`
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
-	IdleTimeout       time.Duration `koanf:"idle_timeout"`
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`
+	// EndpointReadTimeout bounds reading a dialect endpoint's request body
+	// (a login's credentials are a few hundred bytes): a client that
+	// trickles it is answered as a bad request, in the dialect's envelope.
+	EndpointReadTimeout time.Duration `koanf:"endpoint_read_timeout"`
+	IdleTimeout         time.Duration `koanf:"idle_timeout"`
+	ShutdownTimeout     time.Duration `koanf:"shutdown_timeout"`
 	// DrainDelay is how long, after SIGTERM, /readyz answers 503 while the
 	// public listener still serves, so load balancers stop sending before
 	// the listener closes; then in-flight requests get ShutdownTimeout.
@@ -192,6 +196,9 @@ type RouteConfig struct {
 	// IdentityHeaders renames identity headers: user_id, company_id,
 	// dialect, session_id, or a dialect attribute, to a header name.
 	IdentityHeaders map[string]string `koanf:"identity_headers"`
+	// MaxBodyBytes bounds a forwarded request's body; 0 forwards any size.
+	// Past it the answer is 413 in the route's envelope.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
 	// LegacyAnswers, on a shadow route, is how the legacy service answers
 	// allowed, refused and expired when its codes are not the dialect's.
 	LegacyAnswers *dialects.LegacyAnswers `koanf:"legacy_answers"`
@@ -206,26 +213,27 @@ const (
 // defaults are the values of keys the file and environment leave out.
 func defaults() map[string]any {
 	return map[string]any{
-		"server.listen":              ":8080",
-		"server.admin_listen":        "127.0.0.1:9090",
-		"server.read_header_timeout": "10s",
-		"server.idle_timeout":        "120s",
-		"server.shutdown_timeout":    "20s",
-		"server.drain_delay":         "5s",
-		"server.max_header_bytes":    64 << 10,
-		"store.driver":               "memory",
-		"store.cache.max_age":        "2s",
-		"store.cache.max_entries":    100000,
-		"identity.check_wait":        "200ms",
-		"identity.type":              "file",
-		"store.redis.dial_timeout":   "2s",
-		"store.redis.read_timeout":   "1s",
-		"store.redis.write_timeout":  "1s",
-		"store.redis.key_prefix":     "authgate:",
-		"store.redis.wait_timeout":   "100ms",
-		"log.level":                  "info",
-		"admin.failure_limit":        10,
-		"admin.failure_window":       "1m",
+		"server.listen":                ":8080",
+		"server.admin_listen":          "127.0.0.1:9090",
+		"server.read_header_timeout":   "10s",
+		"server.endpoint_read_timeout": "10s",
+		"server.idle_timeout":          "120s",
+		"server.shutdown_timeout":      "20s",
+		"server.drain_delay":           "5s",
+		"server.max_header_bytes":      64 << 10,
+		"store.driver":                 "memory",
+		"store.cache.max_age":          "2s",
+		"store.cache.max_entries":      100000,
+		"identity.check_wait":          "200ms",
+		"identity.type":                "file",
+		"store.redis.dial_timeout":     "2s",
+		"store.redis.read_timeout":     "1s",
+		"store.redis.write_timeout":    "1s",
+		"store.redis.key_prefix":       "authgate:",
+		"store.redis.wait_timeout":     "100ms",
+		"log.level":                    "info",
+		"admin.failure_limit":          10,
+		"admin.failure_window":         "1m",
 	}
 }
 

@@ -177,3 +177,71 @@ func metricsOf(t *testing.T, addr string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestSlowAndLargeRequestsBounded: a dialect endpoint's body that
+// trickles in past server.endpoint_read_timeout is answered 400 in the
+// dialect's envelope, and a proxied route's body past its max_body_bytes
+// 413 — declared or grown while streaming — in the route's envelope
+// (mmm's 10002, or plain JSON on a public route); each counted.
+func TestSlowAndLargeRequestsBounded(t *testing.T) {
+	upstream := newRecordingUpstream(t)
+	tg := startGateway(t, gwOptions{server: "  endpoint_read_timeout: 300ms\n", routes: `routes:
+  - name: mmm-api
+    path_prefix: /v1/
+    dialects: [mmm]
+    upstream: ` + upstream.URL + `
+    max_body_bytes: 10
+  - name: pub
+    path_prefix: /pub/
+    public: true
+    upstream: ` + upstream.URL + `
+    max_body_bytes: 10
+`})
+	addr := strings.TrimPrefix(tg.URL, "http://")
+
+	// A login whose body never finishes.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_, _ = c.Write([]byte("POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"account\":"))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a trickled login body: %v\n%s", err, tg.logs.String())
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if took := time.Since(start); resp.StatusCode != 400 || !strings.Contains(string(b), `"code":"10001"`) || took > 3*time.Second {
+		t.Fatalf("a trickled login body: %d %s after %v, want the mmm bad-request envelope after ~300ms", resp.StatusCode, b, took)
+	}
+
+	p := tg.login(t)
+	big := strings.Repeat("x", 20)
+	auth := map[string]string{"x-mmm-accesstoken": p.Access}
+	if r := tg.do(t, "POST", "/v1/orders", auth, big); r.status != 413 || r.code(t) != "10002" {
+		t.Fatalf("a declared body over max_body_bytes: %d %s", r.status, r.raw)
+	}
+	if r := tg.do(t, "POST", "/pub/x", nil, big); r.status != 413 {
+		t.Fatalf("a public route's body over max_body_bytes: %d %s", r.status, r.raw)
+	}
+	// Grown while streaming (chunked: no length declared).
+	req, _ := http.NewRequest("POST", tg.URL+"/pub/x", io.MultiReader(strings.NewReader(big), strings.NewReader(big)))
+	req.ContentLength = -1
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("a streamed body over max_body_bytes: %d", resp.StatusCode)
+	}
+	if r := tg.do(t, "POST", "/pub/x", nil, "small"); r.status != 200 {
+		t.Fatalf("a body within max_body_bytes: %d %s", r.status, r.raw)
+	}
+	m := tg.metricsText(t)
+	if metricValue(m, `authgate_http_limit_refusals_total{limit="route_body_too_large"}`) != 3 || metricValue(m, `authgate_http_limit_refusals_total{limit="endpoint_read_timeout"}`) != 1 {
+		t.Errorf("limits not counted:\n%s", grepLines(m, "authgate_http_limit"))
+	}
+}

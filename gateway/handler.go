@@ -1,14 +1,20 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/dialects"
 )
@@ -98,7 +104,7 @@ func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialec
 			}
 		}
 		for path, eps := range byPath {
-			h := g.endpointHandler(name, d, eps, m)
+			h := g.endpointHandler(name, d, eps, m, cfg.Server.EndpointReadTimeout)
 			r.HandleFunc(path, h)
 			if slices.ContainsFunc(eps, func(ep dialects.Endpoint) bool { return ep.Prefix }) {
 				r.HandleFunc(strings.TrimSuffix(path, "/")+"/*", h)
@@ -117,12 +123,18 @@ func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialec
 // methods in the dialect's envelope. An endpoint with a Kind is audited:
 // its outcome (noted by the dialect) is counted for logins and written as
 // one audit line.
-func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics) http.HandlerFunc {
+func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics, readTimeout time.Duration) http.HandlerFunc {
 	allow := make([]string, 0, len(eps))
 	for _, ep := range eps {
 		allow = append(allow, ep.Method)
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		// The body must arrive within readTimeout; once read, the
+		// connection's deadline is lifted again.
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }, timedOut: m.limits.WithLabelValues("endpoint_read_timeout")}
+		}
 		in := info(r)
 		in.route = "auth:" + name
 		in.dialect = name
@@ -147,4 +159,27 @@ func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialect
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		d.WriteError(w, r, dialects.ErrMethodNotAllowed)
 	}
+}
+
+// deadlineBody lifts the connection's read deadline once the body has
+// been read whole, and counts a body that did not arrive in time. A body
+// left unread keeps the deadline: the server discards what is left of it
+// before it answers, and a client trickling it must not hold the answer
+// (and the connection) for longer than the deadline.
+type deadlineBody struct {
+	io.ReadCloser
+	lift     func()
+	timedOut prometheus.Counter
+	once     sync.Once
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.once.Do(b.lift)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.timedOut.Inc()
+	}
+	return n, err
 }

@@ -34,6 +34,8 @@ type metrics struct {
 	storeWriteFailures *prometheus.CounterVec
 	// framingRefused counts requests refused for ambiguous framing.
 	framingRefused *prometheus.CounterVec
+	// limits counts requests stopped by a size or time limit.
+	limits *prometheus.CounterVec
 }
 
 // directoryStates are the sql directory's states (sqldir.State*).
@@ -125,7 +127,14 @@ func newMetrics(reg *prometheus.Registry, longestTimeout time.Duration) *metrics
 		Name: "authgate_http_framing_refused_total",
 		Help: "HTTP/1.1 requests refused before parsing for ambiguous framing (request smuggling: Content-Length with Transfer-Encoding, a bare LF, line folding, ...), by listener and reason; each connection closed.",
 	}, []string{"listener", "reason"})
-	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks, m.storeWriteFailures, m.framingRefused)
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_http_limit_refusals_total",
+		Help: "Requests stopped by a limit, by limit: route_body_too_large (routes[].max_body_bytes, 413), endpoint_read_timeout (server.endpoint_read_timeout: a dialect endpoint's body trickled in, 400 in the dialect's envelope).",
+	}, []string{"limit"})
+	for _, l := range []string{"route_body_too_large", "endpoint_read_timeout"} {
+		m.limits.WithLabelValues(l)
+	}
+	reg.MustRegister(m.logins, m.hashUpgrades, m.directory, m.directoryChecks, m.storeWriteFailures, m.framingRefused, m.limits)
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.authDecisions, m.storeDuration, m.storeErrors, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

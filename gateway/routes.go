@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,6 +54,36 @@ type route struct {
 	spell map[string]string
 	// upstreamErrors counts the route's failed forwards by kind.
 	upstreamErrors *prometheus.CounterVec
+	// maxBody bounds a forwarded body (0: unbounded); tooLarge counts the
+	// refusals.
+	maxBody  int64
+	tooLarge prometheus.Counter
+}
+
+// forward sends r upstream, its body bounded by the route's
+// max_body_bytes: a declared length over it is refused before anything
+// is sent, a body that grows past it is cut and answered 413 (the
+// upstream's request fails).
+func (rt *route) forward(w http.ResponseWriter, r *http.Request) {
+	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > rt.maxBody {
+			rt.bodyTooLarge(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+	}
+	rt.proxy.ServeHTTP(w, r)
+}
+
+// bodyTooLarge answers 413 in the route's envelope.
+func (rt *route) bodyTooLarge(w http.ResponseWriter, r *http.Request) {
+	rt.tooLarge.Inc()
+	err := fmt.Errorf("route %s: body over max_body_bytes %d: %w", rt.name, rt.maxBody, dialects.ErrBodyTooLarge)
+	if d := rt.dialectFor(r); d != nil {
+		d.WriteError(w, r, err)
+		return
+	}
+	writePlainJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
 }
 
 func (rt *route) matches(r *http.Request) bool {
@@ -90,13 +121,14 @@ func (rt *route) isEndpoint(path string) bool {
 func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
-		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow, legacyAnswers: rc.LegacyAnswers,
+		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
 		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
 	}
 	if rt.name == "" {
 		rt.name = rc.PathPrefix
 	}
 	rt.upstreamErrors = m.upstreamErrors.MustCurryWith(prometheus.Labels{"route": rt.name})
+	rt.tooLarge = m.limits.WithLabelValues("route_body_too_large")
 	// Both kinds exist from the start, so an alert on their rate sees the
 	// first failure.
 	rt.upstreamErrors.WithLabelValues("unavailable")
@@ -194,7 +226,7 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		if rt.public {
-			rt.proxy.ServeHTTP(w, r)
+			rt.forward(w, r)
 			return
 		}
 		i, id, err := rt.authenticate(r)
@@ -209,6 +241,6 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		in.subject = id.Subject
-		rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
+		rt.forward(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
 	}
 }

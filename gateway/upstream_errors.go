@@ -15,7 +15,12 @@ import (
 func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	var wireErr error
 	status := http.StatusBadGateway
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		// The body grew past the route's max_body_bytes on its way up.
+		rt.bodyTooLarge(w, r)
+		return
 	case errors.Is(err, upstream.ErrClientGone):
 		// Nobody is listening; 499 is what the access log records.
 		w.WriteHeader(499)

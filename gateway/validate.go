@@ -59,7 +59,7 @@ func (c *Config) validateServer(p *problems) {
 	for _, d := range []struct {
 		key string
 		d   time.Duration
-	}{{"server.read_header_timeout", s.ReadHeaderTimeout}, {"server.idle_timeout", s.IdleTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout}} {
+	}{{"server.read_header_timeout", s.ReadHeaderTimeout}, {"server.endpoint_read_timeout", s.EndpointReadTimeout}, {"server.idle_timeout", s.IdleTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout}} {
 		if d.d <= 0 {
 			p.add("%s: must be positive", d.key)
 		}
@@ -261,6 +261,9 @@ func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
 	}
 	if r.Timeout < 0 {
 		p.add("%s.timeout: must not be negative", at)
+	}
+	if r.MaxBodyBytes < 0 {
+		p.add("%s.max_body_bytes: must not be negative (0 forwards any size)", at)
 	}
 	for k, h := range r.IdentityHeaders {
 		if h == "" || strings.ContainsAny(h, " :\r\n") {
