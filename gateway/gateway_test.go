@@ -403,22 +403,29 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
     upstream: ` + backend.URL + `
 `})
 	p := tg.login(t)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(tg.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Mmm-Accesstoken: %s\r\n\r\n", p.Access)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("upgrade = %v, %v", resp, err)
-	}
-	fmt.Fprint(conn, "ping\n")
-	got, err := br.ReadString('\n')
-	if err != nil || got != "echo:ping\n" {
-		t.Fatalf("after the upgrade: %q, %v", got, err)
+	// Through a plain server, and through Serve's listener with its
+	// framing guard, which follows the connection no further once it
+	// upgrades.
+	ln, _, cancel, served := serve(t, tg.gw)
+	defer func() { cancel(); <-served }()
+	for _, addr := range []string{strings.TrimPrefix(tg.URL, "http://"), ln.Addr().String()} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Mmm-Accesstoken: %s\r\n\r\n", p.Access)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade = %v, %v", resp, err)
+		}
+		fmt.Fprint(conn, "ping\n")
+		got, err := br.ReadString('\n')
+		if err != nil || got != "echo:ping\n" {
+			t.Fatalf("after the upgrade: %q, %v", got, err)
+		}
 	}
 }
 
