@@ -62,11 +62,31 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// setByGateway are the forwarding headers httputil's SetXForwarded sets
+// on every forward (from the peer, or the trusted chain).
+var setByGateway = map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true}
+
 // forwarded sets what every forward carries, on enforce and shadow routes
 // alike: the trusted X-Forwarded-* chain and the request id. It is all a
 // shadow route adds to a request.
 func forwarded(pr *httputil.ProxyRequest) {
 	in := info(pr.In)
+	// Forwarding headers are the gateway's to set: in any other spelling
+	// (X_Forwarded_For, which CGI and WSGI backends read as
+	// X-Forwarded-For: GHSA-vjrc-mh2v-45x6), and from a client that is no
+	// trusted proxy in any spelling (X-Forwarded-Prefix, -Uri, -Port,
+	// Forwarded, X-Real-Ip), they do not reach the upstream. A trusted
+	// proxy's own, canonically spelled, pass.
+	for k := range pr.Out.Header {
+		hk := headerKey(k)
+		if !strings.HasPrefix(hk, "x-forwarded-") && hk != "forwarded" && hk != "x-real-ip" {
+			continue
+		}
+		if setByGateway[k] || in.trustedPeer && !strings.Contains(k, "_") {
+			continue
+		}
+		delete(pr.Out.Header, k)
+	}
 	if in.trustedPeer {
 		// SetXForwarded saw only the peer; keep the trusted chain before it.
 		if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {

@@ -1,0 +1,229 @@
+package security_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/internal/legacytest"
+)
+
+// headerKey is a header name as CGI and WSGI backends read it.
+func headerKey(h string) string { return strings.ToLower(strings.ReplaceAll(h, "_", "-")) }
+
+// TestOAuth2Proxy_GHSA_vjrc_mh2v_45x6 (CVE-2025-64484): underscore
+// variants of X-Forwarded-* and identity headers, which WSGI and CGI
+// backends read as the dashed ones, passed oauth2-proxy's filtering. Here
+// none of them reaches the upstream, on a protected route or a public
+// one, and the identity is the gateway's.
+func TestOAuth2Proxy_GHSA_vjrc_mh2v_45x6(t *testing.T) {
+	tg := start(t, "", "")
+	access, _ := tg.login(t)
+	spoofed := map[string]string{
+		"X_Forwarded_For": "6.6.6.6", "X_Forwarded_Host": "evil.example", "X_Forwarded_Proto": "https",
+		"X_Auth_User_Id": "1", "X_Real_Ip": "6.6.6.6", "X-Forwarded-Prefix": "/evil", "X_Forwarded_Prefix": "/evil",
+	}
+	for _, path := range []string{"/v1/orders", "/pub/page"} {
+		h := map[string]string{"X-Mmm-Accesstoken": access}
+		for k, v := range spoofed {
+			h[k] = v
+		}
+		if status, body := tg.get(t, path, h); status != 200 || refused(body) {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		seen, ok := tg.up.reached(path)
+		if !ok {
+			t.Fatalf("%s did not reach the upstream", path)
+		}
+		for k, v := range seen.Header {
+			if strings.Contains(k, "_") || strings.Contains(strings.Join(v, ","), "6.6.6.6") || strings.Contains(strings.Join(v, ","), "evil") {
+				t.Errorf("%s: a spoofed header reached the upstream: %s: %v", path, k, v)
+			}
+		}
+		if path == "/v1/orders" && seen.Header.Get("X-Auth-User-Id") != "10" {
+			t.Errorf("identity upstream = %q, want the gateway's 10", seen.Header.Get("X-Auth-User-Id"))
+		}
+	}
+}
+
+// TestOAuth2Proxy_GHSA_7x63_xv5r_3p2x (CVE-2026-40575): a client's
+// X-Forwarded-Uri made oauth2-proxy match its skip-auth rules against
+// another path than the one forwarded. Here routes match the request's
+// own (canonical) path only; the rewrite headers are not believed, and
+// not forwarded either.
+func TestOAuth2Proxy_GHSA_7x63_xv5r_3p2x(t *testing.T) {
+	tg := start(t, "", "")
+	rewrite := map[string]string{"X-Forwarded-Uri": "/pub/x", "X-Original-Url": "/pub/x", "X-Rewrite-Url": "/pub/x", "X-Forwarded-Path": "/pub/x"}
+	if status, body := tg.get(t, "/v1/orders", rewrite); !refused(body) {
+		t.Fatalf("a protected path with a public X-Forwarded-Uri, no token: %d %s", status, body)
+	}
+	if _, ok := tg.up.reached("/v1/orders"); ok {
+		t.Fatal("it reached the upstream")
+	}
+	tg.get(t, "/pub/x", map[string]string{"X-Forwarded-Uri": "/v1/admin"})
+	if seen, _ := tg.up.reached("/pub/x"); seen == nil || seen.Header.Get("X-Forwarded-Uri") != "" {
+		t.Fatalf("an untrusted X-Forwarded-Uri was forwarded: %v", seen)
+	}
+}
+
+// TestOAuth2Proxy_GHSA_5hvv_m4w4_gf6v: requests with a health checker's
+// User-Agent skipped oauth2-proxy's authentication. Here no header makes
+// a protected route public; health endpoints live on the admin listener.
+func TestOAuth2Proxy_GHSA_5hvv_m4w4_gf6v(t *testing.T) {
+	tg := start(t, "", "")
+	for _, ua := range []string{"kube-probe/1.30", "ELB-HealthChecker/2.0", "GoogleHC/1.0", "Consul Health Check"} {
+		if status, body := tg.get(t, "/v1/orders", map[string]string{"User-Agent": ua}); !refused(body) {
+			t.Errorf("User-Agent %q without a token: %d %s", ua, status, body)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/ping", "/metrics"} {
+		if status, _ := tg.get(t, p, nil); status == 200 {
+			t.Errorf("%s answers 200 on the public listener", p)
+		}
+	}
+	if _, ok := tg.up.reached("/v1/orders"); ok {
+		t.Fatal("a health checker reached the protected upstream")
+	}
+}
+
+// TestOAuth2Proxy_GHSA_pxq7_h93f_9jrg: a URL fragment made oauth2-proxy
+// evaluate its rules against another path than the one forwarded. Here a
+// fragment in the request target, raw or encoded, never turns a
+// protected path into a public one.
+func TestOAuth2Proxy_GHSA_pxq7_h93f_9jrg(t *testing.T) {
+	tg := start(t, "", "")
+	for _, target := range []string{"/v1/orders#/pub/x", "/pub/x%23/../../v1/orders", "/v1/orders%23/pub/x", "/pub/x#/../../v1/orders"} {
+		status, body := tg.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if _, ok := tg.up.reached("/v1/orders"); ok {
+			t.Fatalf("%s reached the protected upstream (%d %s)", target, status, body)
+		}
+	}
+}
+
+// TestTraefik_GHSA_62c8_mh53_4cqv (CVE-2024-45410): a client listing
+// X-Forwarded-* in its Connection header had Traefik remove them after it
+// set them. Here hop-by-hop headers are dropped before the gateway sets
+// its own: the upstream gets the forwarding, request id and identity
+// headers whatever Connection lists.
+func TestTraefik_GHSA_62c8_mh53_4cqv(t *testing.T) {
+	tg := start(t, "", "")
+	access, _ := tg.login(t)
+	tg.get(t, "/v1/orders", map[string]string{"X-Mmm-Accesstoken": access,
+		"Connection": "X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, X-Auth-User-Id, X-Auth-Session-Id, X-Request-Id"})
+	seen, ok := tg.up.reached("/v1/orders")
+	if !ok {
+		t.Fatal("the request did not reach the upstream")
+	}
+	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Auth-User-Id", "X-Auth-Session-Id", "X-Request-Id"} {
+		if seen.Header.Get(h) == "" {
+			t.Errorf("%s was removed by the client's Connection header", h)
+		}
+	}
+}
+
+// TestTraefik_XForwardedPrefixUntrusted: Traefik v2.11.14 / v3.2.1 began
+// dropping an untrusted X-Forwarded-Prefix (traefik/traefik#11253), which
+// backends use to build URLs (redirects, links). Here every X-Forwarded-*
+// the gateway does not set is dropped from a client that is no trusted
+// proxy.
+func TestTraefik_XForwardedPrefixUntrusted(t *testing.T) {
+	tg := start(t, "", "")
+	tg.get(t, "/pub/y", map[string]string{"X-Forwarded-Prefix": "/evil", "X-Forwarded-Port": "1", "X-Forwarded-Server": "evil", "Forwarded": "for=6.6.6.6;host=evil"})
+	seen, ok := tg.up.reached("/pub/y")
+	if !ok {
+		t.Fatal("the request did not reach the upstream")
+	}
+	for _, h := range []string{"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server", "Forwarded"} {
+		if v := seen.Header.Get(h); v != "" {
+			t.Errorf("untrusted %s reached the upstream: %q", h, v)
+		}
+	}
+}
+
+// TestOathkeeper_GHSA_p224_6x5r_fjpm: Oathkeeper matched its rules against
+// the raw path, so /public/../admin took the public rule and reached
+// /admin. Here the path is made canonical before routing: every spelling
+// of a traversal into a protected prefix is refused without a token.
+func TestOathkeeper_GHSA_p224_6x5r_fjpm(t *testing.T) {
+	tg := start(t, "", "")
+	for _, target := range []string{"/pub/../v1/orders", "/pub/%2e%2e/v1/orders", "/pub/..%2fv1/orders", "/pub/./../v1/orders", "/pub/..;/v1/orders", "//pub/../v1/orders", "/PUB/../v1/orders"} {
+		status, body := tg.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if _, ok := tg.up.reached("/v1/orders"); ok {
+			t.Fatalf("%s reached the protected upstream without a token (%d %s)", target, status, body)
+		}
+	}
+}
+
+// TestOathkeeper_GHSA_vhr5_ggp3_qq85: Oathkeeper believed a client's
+// X-Forwarded-Proto although it was not told to trust forwarded headers.
+// Here only server.trusted_proxies are believed: the upstream sees the
+// real protocol.
+func TestOathkeeper_GHSA_vhr5_ggp3_qq85(t *testing.T) {
+	tg := start(t, "", "")
+	tg.get(t, "/pub/z", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil.example"})
+	seen, ok := tg.up.reached("/pub/z")
+	if !ok {
+		t.Fatal("the request did not reach the upstream")
+	}
+	if p, f, h := seen.Header.Get("X-Forwarded-Proto"), seen.Header.Get("X-Forwarded-For"), seen.Header.Get("X-Forwarded-Host"); p != "http" || strings.Contains(f, "6.6.6.6") || h == "evil.example" {
+		t.Fatalf("untrusted forwarding believed: proto %q, for %q, host %q", p, f, h)
+	}
+}
+
+// TestOathkeeper_GHSA_4mq7_pvjg_xp2r: Oathkeeper's introspection cache did
+// not tell introspection servers apart, so a token primed at one passed
+// at another. Here introspection answers are never cached: each dialect
+// instance asks its own legacy service, every time.
+func TestOathkeeper_GHSA_4mq7_pvjg_xp2r(t *testing.T) {
+	clock := time.Now
+	one, two := legacytest.Start(t, clock), legacytest.Start(t, clock)
+	apps, err := filepath.Abs("../deploy/demo/apps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(name, url, prefix string) string {
+		return "  " + name + ":\n    type: appkey\n    secret: security-suite-appkey-key-0123456789\n    apps_file: " + apps +
+			"\n    login_path: " + prefix + "/login\n    refresh_path: " + prefix + "/refresh\n    legacy:\n      introspect:\n        url: " + url + "/introspect\n"
+	}
+	tg := start(t, block("one", one.URL, "/one")+block("two", two.URL, "/two"), "")
+	tok := one.IssueOpaque("demo-app", time.Hour)
+	post := func(path string) int {
+		resp, err := http.Post("http://"+tg.addr+path+"?refreshToken="+tok, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post("/one/refresh"); s != 200 {
+		t.Fatalf("the token at the service that issued it: %d", s)
+	}
+	if s := post("/two/refresh"); s != 401 {
+		t.Fatalf("the token primed at one service, at another's instance: %d, want 401", s)
+	}
+	if two.Introspections() != 1 {
+		t.Fatalf("the second instance did not ask its own service (%d calls)", two.Introspections())
+	}
+}
+
+// TestPomerium_CVE_2024_47616: Pomerium accepted a JWT issued for one
+// purpose (a service account's) where another was required. Here every
+// token is valid for its one purpose: a refresh token is no access token,
+// and a genuine token whose session this gateway's store does not hold is
+// refused.
+func TestPomerium_CVE_2024_47616(t *testing.T) {
+	tg := start(t, "", "")
+	_, refresh := tg.login(t)
+	if status, body := tg.get(t, "/v1/orders", map[string]string{"X-Mmm-Accesstoken": refresh}); !refused(body) {
+		t.Fatalf("a refresh token as an access token: %d %s", status, body)
+	}
+	// Another gateway with the same key but its own store: its token's
+	// session is not this one's.
+	other := start(t, "", "")
+	access, _ := other.login(t)
+	if status, body := tg.get(t, "/v1/orders", map[string]string{"X-Mmm-Accesstoken": access}); !refused(body) {
+		t.Fatalf("a token whose session this gateway's store does not hold: %d %s", status, body)
+	}
+}
