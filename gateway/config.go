@@ -66,7 +66,11 @@ type ServerConfig struct {
 	// trickles it is answered as a bad request, in the dialect's envelope.
 	EndpointReadTimeout time.Duration `koanf:"endpoint_read_timeout"`
 	IdleTimeout         time.Duration `koanf:"idle_timeout"`
-	ShutdownTimeout     time.Duration `koanf:"shutdown_timeout"`
+	// HTTP2MaxConcurrentStreams bounds the streams one HTTP/2 client may
+	// have open (TLS listener); Go's server also bounds streams reset
+	// before their handler ran (rapid reset, CVE-2023-44487) by it.
+	HTTP2MaxConcurrentStreams int           `koanf:"http2_max_concurrent_streams"`
+	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout"`
 	// DrainDelay is how long, after SIGTERM, /readyz answers 503 while the
 	// public listener still serves, so load balancers stop sending before
 	// the listener closes; then in-flight requests get ShutdownTimeout.
@@ -213,27 +217,28 @@ const (
 // defaults are the values of keys the file and environment leave out.
 func defaults() map[string]any {
 	return map[string]any{
-		"server.listen":                ":8080",
-		"server.admin_listen":          "127.0.0.1:9090",
-		"server.read_header_timeout":   "10s",
-		"server.endpoint_read_timeout": "10s",
-		"server.idle_timeout":          "120s",
-		"server.shutdown_timeout":      "20s",
-		"server.drain_delay":           "5s",
-		"server.max_header_bytes":      64 << 10,
-		"store.driver":                 "memory",
-		"store.cache.max_age":          "2s",
-		"store.cache.max_entries":      100000,
-		"identity.check_wait":          "200ms",
-		"identity.type":                "file",
-		"store.redis.dial_timeout":     "2s",
-		"store.redis.read_timeout":     "1s",
-		"store.redis.write_timeout":    "1s",
-		"store.redis.key_prefix":       "authgate:",
-		"store.redis.wait_timeout":     "100ms",
-		"log.level":                    "info",
-		"admin.failure_limit":          10,
-		"admin.failure_window":         "1m",
+		"server.listen":                       ":8080",
+		"server.admin_listen":                 "127.0.0.1:9090",
+		"server.read_header_timeout":          "10s",
+		"server.endpoint_read_timeout":        "10s",
+		"server.http2_max_concurrent_streams": 100,
+		"server.idle_timeout":                 "120s",
+		"server.shutdown_timeout":             "20s",
+		"server.drain_delay":                  "5s",
+		"server.max_header_bytes":             64 << 10,
+		"store.driver":                        "memory",
+		"store.cache.max_age":                 "2s",
+		"store.cache.max_entries":             100000,
+		"identity.check_wait":                 "200ms",
+		"identity.type":                       "file",
+		"store.redis.dial_timeout":            "2s",
+		"store.redis.read_timeout":            "1s",
+		"store.redis.write_timeout":           "1s",
+		"store.redis.key_prefix":              "authgate:",
+		"store.redis.wait_timeout":            "100ms",
+		"log.level":                           "info",
+		"admin.failure_limit":                 10,
+		"admin.failure_window":                "1m",
 	}
 }
 

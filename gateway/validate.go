@@ -64,6 +64,9 @@ func (c *Config) validateServer(p *problems) {
 			p.add("%s: must be positive", d.key)
 		}
 	}
+	if s.HTTP2MaxConcurrentStreams < 1 {
+		p.add("server.http2_max_concurrent_streams: must be positive")
+	}
 	if s.ConfigWatchInterval < 0 {
 		p.add("server.config_watch_interval: must not be negative (0 turns the watch off)")
 	}
