@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/upstream"
@@ -241,6 +242,30 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		in.subject = id.Subject
+		if field, ok := sendable(id); !ok {
+			// A directory value no header can carry (a line break in a
+			// role): refused, never cut into a header of its own upstream.
+			g.log.ErrorContext(r.Context(), "identity value cannot be sent as a header; request refused", "field", field, "dialect", rt.names[i])
+			rt.dialects[i].WriteError(w, r, fmt.Errorf("route %s: identity field %s is not a valid header value", rt.name, field))
+			return
+		}
 		rt.forward(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
 	}
+}
+
+// sendable reports whether every identity value can be sent as a header
+// value (RFC 9110 field-value: no CR, LF or NUL), and else which field
+// cannot.
+func sendable(id dialects.Identity) (string, bool) {
+	for field, v := range map[string]string{"user_id": id.Subject, "company_id": id.Company, "session_id": id.SessionID, "dialect": id.Dialect} {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return field, false
+		}
+	}
+	for field, v := range id.Attrs {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return field, false
+		}
+	}
+	return "", true
 }

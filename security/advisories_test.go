@@ -1,7 +1,9 @@
 package security_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,5 +227,114 @@ func TestPomerium_CVE_2024_47616(t *testing.T) {
 	access, _ := other.login(t)
 	if status, body := tg.get(t, "/v1/orders", map[string]string{"X-Mmm-Accesstoken": access}); !refused(body) {
 		t.Fatalf("a token whose session this gateway's store does not hold: %d %s", status, body)
+	}
+}
+
+// TestEnvoy_CVE_2023_27487 (GHSA-5375-pq35-hf2g): Envoy kept a client's
+// copy of a header that should have been its own (x-envoy-original-path)
+// and believed it. Here the gateway's own headers — every X-Auth-* — are
+// removed from what a client sends, on protected and public routes, and
+// set only by the gateway.
+func TestEnvoy_CVE_2023_27487(t *testing.T) {
+	tg := start(t, "", "")
+	access, _ := tg.login(t)
+	own := map[string]string{"X-Auth-Session-Id": "forged-session", "X-Auth-Dialect": "admin", "X-Auth-Company-Id": "999", "X-Auth-Roles": "admin"}
+	for _, path := range []string{"/v1/a", "/pub/a"} {
+		h := map[string]string{"X-Mmm-Accesstoken": access}
+		for k, v := range own {
+			h[k] = v
+		}
+		tg.get(t, path, h)
+		seen, ok := tg.up.reached(path)
+		if !ok {
+			t.Fatalf("%s did not reach the upstream", path)
+		}
+		for k, v := range own {
+			if seen.Header.Get(k) == v {
+				t.Errorf("%s: the client's %s reached the upstream", path, k)
+			}
+		}
+	}
+}
+
+// TestEnvoy_CVE_2024_45806 (GHSA-ffhv-fvxq-r6mf): Envoy took every
+// private (RFC 1918) address for an internal, trusted peer by default.
+// Here no peer is trusted by default, loopback and private ones
+// included: their X-Forwarded-For is not believed.
+func TestEnvoy_CVE_2024_45806(t *testing.T) {
+	tg := start(t, "", "")
+	tg.get(t, "/pub/xff", map[string]string{"X-Forwarded-For": "10.0.0.1"})
+	seen, ok := tg.up.reached("/pub/xff")
+	if !ok {
+		t.Fatal("the request did not reach the upstream")
+	}
+	if got := seen.Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Fatalf("X-Forwarded-For upstream = %q, want only the peer (127.0.0.1)", got)
+	}
+}
+
+// TestEnvoy_CVE_2024_45808 (GHSA-p222-xhp9-39rc): request values written
+// to Envoy's access log could forge log lines. Here a client's request id
+// is kept only when short and plain; anything else is replaced, in the
+// answer, upstream and the log alike (which is JSON, one line a request).
+func TestEnvoy_CVE_2024_45808(t *testing.T) {
+	tg := start(t, "", "")
+	forged := "x\"}\n{\"level\":\"ERROR\",\"msg\":\"forged"
+	req, _ := http.NewRequest("GET", "http://"+tg.addr+"/pub/log", nil)
+	req.Header["X-Request-Id"] = []string{strings.ReplaceAll(forged, "\n", " ")}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	seen, _ := tg.up.reached("/pub/log")
+	for _, got := range []string{resp.Header.Get("X-Request-Id"), seen.Header.Get("X-Request-Id")} {
+		if got == "" || strings.ContainsAny(got, "\"{} \n") {
+			t.Fatalf("request id %q: the client's forged id was kept", got)
+		}
+	}
+}
+
+// TestEnvoy_CVE_2023_27493 (GHSA-w5w5-487h-qv8q): Envoy put request
+// properties into upstream headers unescaped, so a CR LF in one made the
+// upstream read two requests. Here identity headers come from the
+// directory; a value holding CR LF (a user's bo role) never becomes a
+// header of its own upstream: the request is refused as an internal
+// error (the directory's value is at fault), not forwarded.
+func TestEnvoy_CVE_2023_27493(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/demo/users.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	evil := strings.Replace(string(raw), "role_id: [development]", `role_id: ["development\r\nX-Evil: 1"]`, 1)
+	if err := os.WriteFile(users, []byte(evil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg := startWith(t, users, "  bo:\n    type: bov3\n    secret: security-suite-bov3-key-0123456789ab\n    verify_api:\n      enforcement: \"off\"\n",
+		"  - name: bo\n    path_prefix: /bo/api/v3/\n    dialects: [bo]\n    upstream: UPSTREAM\n")
+	req, _ := http.NewRequest("POST", "http://"+tg.addr+"/bo/api/v3/auth/login", strings.NewReader(`{"userName":"demo","password":"demo123"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("XownerId", "p1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Data struct {
+			AccessToken string `json:"accessToken"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if login.Data.AccessToken == "" {
+		t.Fatalf("bov3 login: %d", resp.StatusCode)
+	}
+	status, body := tg.get(t, "/bo/api/v3/orders", map[string]string{"Authorization": "Bearer " + login.Data.AccessToken, "XownerId": "p1"})
+	if seen, reached := tg.up.reached("/bo/api/v3/orders"); reached {
+		t.Fatalf("a request whose identity holds CR LF was forwarded (X-Evil %q)", seen.Header.Get("X-Evil"))
+	}
+	if status != 500 || !strings.Contains(body, `"code":50000`) {
+		t.Fatalf("answered %d %s, want bov3's internal error (the directory's value, not the upstream, is at fault)", status, body)
 	}
 }

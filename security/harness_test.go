@@ -67,21 +67,28 @@ type target struct {
 }
 
 // start serves a gateway with the demo users, on the memory store, with
-// extra YAML appended (dialect blocks under "dialects:" go in more).
+// dialect blocks in more and further routes in extra (UPSTREAM in it is
+// the recording upstream's URL).
 func start(t *testing.T, more, extra string) *target {
 	t.Helper()
-	up := newUpstream(t)
 	users, err := filepath.Abs("../deploy/demo/users.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startWith(t, users, more, extra)
+}
+
+// startWith is start with a users file of the test's own.
+func startWith(t *testing.T, users, more, extra string) *target {
+	t.Helper()
+	up := newUpstream(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	yaml := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  drain_delay: 0s\n" +
 		"identity:\n  users_file: " + users + "\n" +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: security-suite-signing-key-0123456789\n" + more +
 		"routes:\n  - name: api\n    path_prefix: /v1/\n    dialects: [mmm]\n    upstream: " + up.URL + "\n" +
-		"  - name: pub\n    path_prefix: /pub/\n    public: true\n    upstream: " + up.URL + "\n" + extra
+		"  - name: pub\n    path_prefix: /pub/\n    public: true\n    upstream: " + up.URL + "\n" + strings.ReplaceAll(extra, "UPSTREAM", up.URL)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
