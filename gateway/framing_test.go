@@ -2,15 +2,20 @@ package gateway_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/gateway"
 )
 
 // rawExchange writes req on a new connection to addr and reads every
@@ -243,5 +248,68 @@ func TestSlowAndLargeRequestsBounded(t *testing.T) {
 	m := tg.metricsText(t)
 	if metricValue(m, `authgate_http_limit_refusals_total{limit="route_body_too_large"}`) != 3 || metricValue(m, `authgate_http_limit_refusals_total{limit="endpoint_read_timeout"}`) != 1 {
 		t.Errorf("limits not counted:\n%s", grepLines(m, "authgate_http_limit"))
+	}
+}
+
+// TestAmbiguousFramingRefusedOverTLS: with TLS on the public listener, an
+// HTTP/1.1 connection is guarded on its plaintext too (400, closed, the
+// smuggled request never served), while a well-framed HTTP/1.1 request
+// over TLS still tells the upstream it came over https.
+func TestAmbiguousFramingRefusedOverTLS(t *testing.T) {
+	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	selfSigned(t, filepath.Dir(path), 1)
+	g := buildGateway(t, path, gateway.Options{})
+	ln, _, cancel, served := serve(t, g)
+	defer func() { cancel(); <-served }()
+	dial := func() *tls.Conn {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := dial()
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/hidden HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 400 {
+		t.Fatalf("CL+TE over TLS: %v %v", resp, err)
+	}
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatal("a second answer: the smuggled request was served")
+	}
+
+	c2 := dial()
+	defer c2.Close()
+	_, _ = io.WriteString(c2, "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 39\r\nConnection: close\r\n\r\n{\"account\":\"demo\",\"password\":\"demo123\"}")
+	_ = c2.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	c3 := dial()
+	defer c3.Close()
+	_, _ = io.WriteString(c3, "GET /v1/x HTTP/1.1\r\nHost: x\r\nX-Mmm-Accesstoken: "+login.Data.AccessToken+"\r\nConnection: close\r\n\r\n")
+	_ = c3.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c3), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct {
+		Headers map[string][]string `json:"headers"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || len(echo.Headers["X-Forwarded-Proto"]) != 1 || echo.Headers["X-Forwarded-Proto"][0] != "https" {
+		t.Fatalf("HTTP/1.1 over TLS: %s, X-Forwarded-Proto %v", resp.Proto, echo.Headers["X-Forwarded-Proto"])
 	}
 }

@@ -451,15 +451,20 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
 	errc := make(chan error, 2)
 	// Ambiguous HTTP/1.1 framing is refused before Go's parser reads it
-	// (internal/framing), on the admin listener and a plaintext public
-	// one; a TLS listener's bytes are ciphertext at this level.
+	// (internal/framing), on every listener; with TLS the guard terminates
+	// TLS itself and reads HTTP/1.1 on the plaintext (HTTP/2 connections
+	// go to the server untouched), and the request still knows its TLS
+	// state (tlsState).
 	adminLn = framing.Listener(adminLn, s.MaxHeaderBytes+4096, g.framingRefused("admin"))
 	if s.TLSCertFile != "" {
 		// The running config's certificate: a reload brings a renewed one.
-		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return g.current.Load().cert, nil
-		}}
-		go func() { errc <- public.ServeTLS(ln, "", "") }()
+		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return g.current.Load().cert, nil
+			}}
+		public.ConnContext = withTLSState
+		ln = framing.TLSListener(ln, public.TLSConfig, s.ReadHeaderTimeout, s.MaxHeaderBytes+4096, g.framingRefused("public"))
+		go func() { errc <- public.Serve(ln) }()
 	} else {
 		ln = framing.Listener(ln, s.MaxHeaderBytes+4096, g.framingRefused("public"))
 		go func() { errc <- public.Serve(ln) }()

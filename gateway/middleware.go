@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,6 +53,12 @@ func withRequestInfo(trusted []*net.IPNet) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS == nil {
+				// A guarded HTTP/1.1 connection over TLS (framing.TLSListener).
+				if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+					r.TLS = st
+				}
+			}
 			in := &requestInfo{id: r.Header.Get("X-Request-Id")}
 			if !plainID(in.id) {
 				in.id = dialects.NewID()
@@ -174,4 +181,19 @@ func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
 // WithGroup implements slog.Handler.
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+type tlsStateKey struct{}
+
+// withTLSState keeps the TLS state of a connection that the framing guard
+// wraps (the server sees no *tls.Conn there), for withRequestInfo to give
+// the request back its r.TLS.
+func withTLSState(ctx context.Context, c net.Conn) context.Context {
+	if s, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		if _, isTLS := c.(*tls.Conn); !isTLS {
+			st := s.ConnectionState()
+			return context.WithValue(ctx, tlsStateKey{}, &st)
+		}
+	}
+	return ctx
 }

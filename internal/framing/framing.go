@@ -14,17 +14,22 @@
 // A refused request is answered 400 with "Connection: close" when it is
 // the connection's first (nothing else can be writing to it), and the
 // connection is closed in every case. A connection that upgrades (an
-// Upgrade request, CONNECT) is followed no further. The guard is for
-// plaintext HTTP/1 listeners; a TLS listener's bytes are ciphertext here.
+// Upgrade request, CONNECT) is followed no further. The guard reads
+// plaintext HTTP/1: on a TLS listener, TLSListener guards each connection
+// after its handshake (HTTP/2 ones are left to the server).
 package framing
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxChunkLine bounds a chunk-size line with its extensions; maxHexDigits
@@ -59,7 +64,16 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, maxHead: l.maxHead, refused: l.refused}, nil
+	return Guard(c, l.maxHead, l.refused), nil
+}
+
+// Guard guards one connection whose bytes are plaintext HTTP/1 (a TLS
+// connection after its handshake, say).
+func Guard(c net.Conn, maxHead int, refused func(reason string)) net.Conn {
+	if refused == nil {
+		refused = func(string) {}
+	}
+	return &conn{Conn: c, maxHead: maxHead, refused: refused}
 }
 
 // state is where in the stream of requests the guard is.
@@ -390,3 +404,83 @@ func chunkSize(line []byte) (int64, string) {
 	}
 	return int64(n), ""
 }
+
+// TLSListener terminates TLS on ln's connections itself, so that an
+// HTTP/1.1 connection can be guarded on its plaintext: each handshake runs
+// in a goroutine of its own, bounded by handshakeTimeout (a slow client
+// does not hold up the others); a connection that negotiated h2 is
+// handed to the server as the *tls.Conn it needs for HTTP/2, and any other
+// guarded, still telling its TLS state (ConnectionState) to whoever asks.
+func TLSListener(ln net.Listener, cfg *tls.Config, handshakeTimeout time.Duration, maxHead int, refused func(reason string)) net.Listener {
+	t := &tlsListener{Listener: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	go t.acceptLoop(cfg, handshakeTimeout, maxHead, refused)
+	return t
+}
+
+type tlsListener struct {
+	net.Listener
+	conns chan net.Conn
+	done  chan struct{}
+	err   atomic.Pointer[error]
+	once  sync.Once
+}
+
+func (t *tlsListener) acceptLoop(cfg *tls.Config, timeout time.Duration, maxHead int, refused func(string)) {
+	for {
+		raw, err := t.Listener.Accept()
+		if err != nil {
+			t.err.Store(&err)
+			t.once.Do(func() { close(t.done) })
+			return
+		}
+		go func() {
+			tc := tls.Server(raw, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := tc.HandshakeContext(ctx)
+			cancel()
+			if err != nil {
+				_ = raw.Close()
+				return
+			}
+			var c net.Conn = tc
+			if tc.ConnectionState().NegotiatedProtocol != "h2" {
+				c = &tlsGuarded{Conn: Guard(tc, maxHead, refused), state: tc.ConnectionState()}
+			}
+			select {
+			case t.conns <- c:
+			case <-t.done:
+				_ = c.Close()
+			}
+		}()
+	}
+}
+
+// Accept implements net.Listener.
+func (t *tlsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-t.conns:
+		return c, nil
+	case <-t.done:
+		return nil, *t.err.Load()
+	}
+}
+
+// Close implements net.Listener.
+func (t *tlsListener) Close() error {
+	err := t.Listener.Close()
+	t.once.Do(func() {
+		e := net.ErrClosed
+		t.err.Store(&e)
+		close(t.done)
+	})
+	return err
+}
+
+// tlsGuarded is a guarded TLS connection that still tells its state.
+type tlsGuarded struct {
+	net.Conn
+	state tls.ConnectionState
+}
+
+// ConnectionState is the TLS state of the connection's handshake.
+func (c *tlsGuarded) ConnectionState() tls.ConnectionState { return c.state }
