@@ -71,21 +71,18 @@ var setByGateway = map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Host": 
 // shadow route adds to a request.
 func forwarded(pr *httputil.ProxyRequest) {
 	in := info(pr.In)
-	// Forwarding headers are the gateway's to set: in any other spelling
+	// Forwarding headers are the gateway's to set: any other (X-Forwarded-
+	// Prefix, -Uri, -Port, Forwarded, X-Real-Ip), and any spelling of them
 	// (X_Forwarded_For, which CGI and WSGI backends read as
-	// X-Forwarded-For: GHSA-vjrc-mh2v-45x6), and from a client that is no
-	// trusted proxy in any spelling (X-Forwarded-Prefix, -Uri, -Port,
-	// Forwarded, X-Real-Ip), they do not reach the upstream. A trusted
-	// proxy's own, canonically spelled, pass.
+	// X-Forwarded-For: GHSA-vjrc-mh2v-45x6), does not reach the upstream,
+	// whoever sent it: a trusted proxy passes on what its own client sent
+	// as often as not (CVE-2026-35051). The trusted chain of
+	// X-Forwarded-For and -Proto is rebuilt below.
 	for k := range pr.Out.Header {
 		hk := headerKey(k)
-		if !strings.HasPrefix(hk, "x-forwarded-") && hk != "forwarded" && hk != "x-real-ip" {
-			continue
+		if (strings.HasPrefix(hk, "x-forwarded-") || hk == "forwarded" || hk == "x-real-ip") && !setByGateway[k] {
+			delete(pr.Out.Header, k)
 		}
-		if setByGateway[k] || in.trustedPeer && !strings.Contains(k, "_") {
-			continue
-		}
-		delete(pr.Out.Header, k)
 	}
 	if in.trustedPeer {
 		// SetXForwarded saw only the peer; keep the trusted chain before it.

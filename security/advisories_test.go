@@ -338,3 +338,103 @@ func TestEnvoy_CVE_2023_27493(t *testing.T) {
 		t.Fatalf("answered %d %s, want bov3's internal error (the directory's value, not the upstream, is at fault)", status, body)
 	}
 }
+
+// stripRoute is a public route whose prefix is stripped before
+// forwarding, for the advisories about prefix stripping.
+const stripRoute = "  - name: strip\n    path_prefix: /strip/\n    public: true\n    strip_prefix: /strip\n    upstream: UPSTREAM\n"
+
+// unauthenticatedReach fails the test when any of targets, sent raw
+// without a token, reaches the protected upstream path /v1/orders.
+func unauthenticatedReach(t *testing.T, tg *target, targets ...string) {
+	t.Helper()
+	for _, target := range targets {
+		status, body := tg.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if _, ok := tg.up.reached("/v1/orders"); ok {
+			t.Fatalf("%s reached the protected upstream without a token (%d %s)", target, status, body)
+		}
+	}
+}
+
+// TestTraefik_CVE_2025_32431 (GHSA-6p68-w45g-48j7): a /../ in the path
+// matched one router and reached another's backend, past its middlewares;
+// its first fix missed the percent-encoded dots (traefik/traefik#11746).
+func TestTraefik_CVE_2025_32431(t *testing.T) {
+	tg := start(t, "", stripRoute)
+	unauthenticatedReach(t, tg, "/pub/../v1/orders", "/pub/%2e%2e/v1/orders", "/pub/%2E%2E/v1/orders", "/pub/.%2e/v1/orders", "/strip/../v1/orders")
+}
+
+// TestTraefik_GHSA_vrch_868g_9jx5 and GHSA-gm3x-23wp-hc2c: an encoded
+// string in the path, then an encoded restricted character ('/', '\',
+// NUL, ';', '?', '#'), matched one router and reached another's backend.
+// Here such paths are refused (400) or read as the backend reads them,
+// one canonical path matched and forwarded.
+func TestTraefik_GHSA_vrch_868g_9jx5_gm3x_23wp_hc2c(t *testing.T) {
+	tg := start(t, "", stripRoute)
+	unauthenticatedReach(t, tg,
+		"/pub%2f..%2fv1/orders", "/pub/..%2fv1/orders", "/pub/%2f%2e%2e/v1/orders", "/pub/..%5cv1/orders", "/pub\\..\\v1/orders",
+		"/pub/%00/../../v1/orders", "/pub/x%3b/../../v1/orders", "/pub/x%3f/../../v1/orders", "/pub/x%23/../../v1/orders",
+		"/strip%2f..%2fv1/orders", "/v1%2forders")
+}
+
+// TestTraefik_CVE_2026_48020 (GHSA-xf64-8mw2-4gr2): a public route with
+// StripPrefix matched a path with .. (or %2e%2e), which after the prefix
+// was stripped and the path normalised reached a protected backend path.
+// Here the path is canonical before routing and stripping alike, and the
+// upstream receives exactly the stripped canonical path.
+func TestTraefik_CVE_2026_48020(t *testing.T) {
+	tg := start(t, "", stripRoute)
+	unauthenticatedReach(t, tg, "/strip/%2e%2e/v1/orders", "/strip/../v1/orders", "/strip/./../v1/orders", "/strip/x/../../v1/orders")
+	tg.raw(t, "GET /strip/a/./b/../c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if _, ok := tg.up.reached("/a/c"); !ok {
+		t.Fatal("the stripped canonical path /a/c did not reach the upstream")
+	}
+}
+
+// TestTraefik_CVE_2026_40912 (GHSA-6jwx-7vp4-9847) and CVE-2026-65600
+// (GHSA-cxjq-mrr5-89rv): prefix stripping and path rewriting sent the
+// backend a dot-segment path (/./admin, /../admin) that it resolved to a
+// protected route. Here the upstream never receives a dot segment.
+func TestTraefik_CVE_2026_40912_65600(t *testing.T) {
+	tg := start(t, "", stripRoute)
+	for _, target := range []string{"/strip/./admin/secret", "/strip/.%2e/admin", "/strip//./admin", "/pub/./x/../admin"} {
+		tg.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	}
+	tg.up.mu.Lock()
+	defer tg.up.mu.Unlock()
+	for _, r := range tg.up.seen {
+		for _, seg := range strings.Split(r.URL.Path, "/") {
+			if seg == "." || seg == ".." {
+				t.Errorf("the upstream received a dot segment: %q", r.URL.Path)
+			}
+		}
+		if strings.Contains(r.URL.RawPath, "%2e") || strings.Contains(r.URL.RawPath, "%2E") {
+			t.Errorf("the upstream received an encoded dot: %q", r.URL.RawPath)
+		}
+	}
+}
+
+// TestTraefik_CVE_2026_35051 (GHSA-6384-m2mw-rf54): behind a trusted
+// proxy, Traefik rebuilt X-Forwarded-For, -Host and -Proto but passed the
+// client's X-Forwarded-Prefix on. Here forwarding headers the gateway
+// does not build are dropped whoever sent them, a trusted proxy too.
+func TestTraefik_CVE_2026_35051(t *testing.T) {
+	users, err := filepath.Abs("../deploy/demo/users.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := startServer(t, "  trusted_proxies: [\"127.0.0.1\"]\n", users, "", "")
+	tg.get(t, "/pub/behind", map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
+		"X-Forwarded-Prefix": "/admin", "X-Forwarded-Uri": "/admin", "Forwarded": "for=203.0.113.7", "X-Real-Ip": "203.0.113.7"})
+	seen, ok := tg.up.reached("/pub/behind")
+	if !ok {
+		t.Fatal("the request did not reach the upstream")
+	}
+	if got := seen.Header.Get("X-Forwarded-For"); got != "203.0.113.7, 127.0.0.1" || seen.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Fatalf("the trusted chain: for %q proto %q", got, seen.Header.Get("X-Forwarded-Proto"))
+	}
+	for _, h := range []string{"X-Forwarded-Prefix", "X-Forwarded-Uri", "Forwarded", "X-Real-Ip"} {
+		if v := seen.Header.Get(h); v != "" {
+			t.Errorf("%s from behind a trusted proxy reached the upstream: %q", h, v)
+		}
+	}
+}

@@ -81,10 +81,16 @@ func start(t *testing.T, more, extra string) *target {
 // startWith is start with a users file of the test's own.
 func startWith(t *testing.T, users, more, extra string) *target {
 	t.Helper()
+	return startServer(t, "", users, more, extra)
+}
+
+// startServer is startWith with lines of the test's own under server.
+func startServer(t *testing.T, server, users, more, extra string) *target {
+	t.Helper()
 	up := newUpstream(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	yaml := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  drain_delay: 0s\n" +
+	yaml := "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  drain_delay: 0s\n" + server +
 		"identity:\n  users_file: " + users + "\n" +
 		"dialects:\n  mmm:\n    type: mmm\n    secret: security-suite-signing-key-0123456789\n" + more +
 		"routes:\n  - name: api\n    path_prefix: /v1/\n    dialects: [mmm]\n    upstream: " + up.URL + "\n" +
