@@ -438,3 +438,19 @@ func TestTraefik_CVE_2026_35051(t *testing.T) {
 		}
 	}
 }
+
+// TestOAuth2Proxy_GHSA_7rh7_c77v_6434: oauth2-proxy matched its
+// skip-auth patterns against the path and the query, so a query that
+// looked like a public path opened a protected one. Here routes match the
+// path alone.
+func TestOAuth2Proxy_GHSA_7rh7_c77v_6434(t *testing.T) {
+	tg := start(t, "", "")
+	for _, target := range []string{"/v1/orders?/pub/", "/v1/orders?next=/pub/x", "/v1/orders?%2fpub%2f"} {
+		if status, body := tg.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !refused(body) {
+			t.Errorf("%s without a token: %d %s", target, status, body)
+		}
+	}
+	if _, ok := tg.up.reached("/v1/orders"); ok {
+		t.Fatal("a query made a protected path public")
+	}
+}
