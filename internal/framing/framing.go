@@ -209,35 +209,24 @@ func (c *conn) advance() string {
 			c.heads++
 			c.state, c.left = next.state, next.length
 		case inBody:
-			n := int(min(c.left, int64(len(c.raw))))
-			c.pass(n)
-			if c.left -= int64(n); c.left == 0 {
-				c.state = inHead
-			}
+			c.passLeft(inHead)
 		case inChunks:
-			i := bytes.IndexByte(c.raw, '\n')
-			if i < 0 {
-				if len(c.raw) > maxChunkLine {
-					return "chunk size line too long"
-				}
-				return ""
+			line, reason := c.line("chunk size line too long")
+			if reason != "" || line == nil {
+				return reason
 			}
-			size, reason := chunkSize(c.raw[:i+1])
+			size, reason := chunkSize(line)
 			if reason != "" {
 				return reason
 			}
-			c.pass(i + 1)
+			c.pass(len(line))
 			if size == 0 {
 				c.state = inTrailer
 			} else {
 				c.state, c.left = inChunk, size
 			}
 		case inChunk:
-			n := int(min(c.left, int64(len(c.raw))))
-			c.pass(n)
-			if c.left -= int64(n); c.left == 0 {
-				c.state = inChunkEnd
-			}
+			c.passLeft(inChunkEnd)
 		case inChunkEnd:
 			if len(c.raw) < 2 {
 				if c.raw[0] != '\r' {
@@ -251,24 +240,43 @@ func (c *conn) advance() string {
 			c.pass(2)
 			c.state = inChunks
 		case inTrailer:
-			i := bytes.IndexByte(c.raw, '\n')
-			if i < 0 {
-				if len(c.raw) > maxChunkLine {
-					return "trailer line too long"
-				}
-				return ""
+			line, reason := c.line("trailer line too long")
+			if reason != "" || line == nil {
+				return reason
 			}
-			line := c.raw[:i+1]
-			if i == 0 || line[i-1] != '\r' {
+			if len(line) < 2 || line[len(line)-2] != '\r' {
 				return "bare LF"
 			}
-			c.pass(i + 1)
-			if i == 1 {
+			c.pass(len(line))
+			if len(line) == 2 {
 				c.state = inHead
 			}
 		}
 	}
 	return ""
+}
+
+// passLeft hands on what raw holds of the c.left bytes still to come;
+// once they are all through, the state becomes then.
+func (c *conn) passLeft(then state) {
+	n := int(min(c.left, int64(len(c.raw))))
+	c.pass(n)
+	if c.left -= int64(n); c.left == 0 {
+		c.state = then
+	}
+}
+
+// line is raw's next whole line with its LF, or nil while it is
+// incomplete; one longer than maxChunkLine is refused as tooLong.
+func (c *conn) line(tooLong string) ([]byte, string) {
+	i := bytes.IndexByte(c.raw, '\n')
+	if i < 0 {
+		if len(c.raw) > maxChunkLine {
+			return nil, tooLong
+		}
+		return nil, ""
+	}
+	return c.raw[:i+1], ""
 }
 
 // pass moves the first n raw bytes to pending. While pending is empty

@@ -118,10 +118,10 @@ func (s *Store) reapply(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		ids := s.revoked.list()
-		if len(ids) == 0 {
+		if s.revoked.n.Load() == 0 {
 			continue
 		}
+		ids := s.revoked.list()
 		var still []string
 		for _, id := range ids {
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
