@@ -95,3 +95,83 @@ func TestHTTP2RapidReset(t *testing.T) {
 		t.Fatalf("another client: %s after %v", resp.Proto, time.Since(start))
 	}
 }
+
+// TestHTTP2ContinuationFlood (CVE-2023-45288, GHSA-4v7x-pqxf-cx7m; in
+// Envoy CVE-2024-30255 and CVE-2024-27919): a client that sends one
+// request's HEADERS and then CONTINUATION frames without end makes a
+// server that keeps decoding them spend CPU and memory without bound.
+// Here the connection is closed once the headers pass
+// server.max_header_bytes by the HTTP/2 server's margin — a bounded
+// number of bytes, far below the flood — and another client is served.
+func TestHTTP2ContinuationFlood(t *testing.T) {
+	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	selfSigned(t, filepath.Dir(path), 1)
+	g := buildGateway(t, path, gateway.Options{})
+	ln, _, cancel, served := serve(t, g)
+	defer func() { cancel(); <-served }()
+
+	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { // the server's frames, until it closes the connection
+		defer close(closed)
+		for {
+			if _, err := fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "x"}, {":path", "/v1/x"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Each fragment is self-contained: never-indexed literal fields, so
+	// the flood is valid HPACK all along and only its size can stop it.
+	var frag bytes.Buffer
+	fenc := hpack.NewEncoder(&frag)
+	for frag.Len() < 15000 {
+		_ = fenc.WriteField(hpack.HeaderField{Name: "x-flood", Value: string(bytes.Repeat([]byte("f"), 1000)), Sensitive: true})
+	}
+	const flood = 64 << 20
+	sent := 0
+	for sent < flood {
+		if err := fr.WriteContinuation(1, false, frag.Bytes()); err != nil {
+			break
+		}
+		sent += frag.Len()
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the server still held the connection after %d MiB of CONTINUATION frames", sent>>20)
+	}
+	if sent >= flood {
+		t.Fatalf("the server read the whole %d MiB flood before closing", flood>>20)
+	}
+	t.Logf("closed after %d KiB of CONTINUATION frames were written", sent>>10)
+
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get("https://" + ln.Addr().String() + "/v1/x")
+	if err != nil {
+		t.Fatalf("another client after the flood: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("another client: %s, want HTTP/2", resp.Proto)
+	}
+}

@@ -297,29 +297,31 @@ func TestLegacyIntrospectionAnswers(t *testing.T) {
 	}
 }
 
-// TestLegacyIntrospectionRequire: with require.client_id and require.aud,
-// a token the legacy service issued to another client, or for another
-// audience, is not exchanged.
+// TestLegacyIntrospectionRequire: with require.issuer, require.client_id
+// and require.aud, a token the legacy service issued as another issuer,
+// to another client, or for another audience, is not exchanged.
 func TestLegacyIntrospectionRequire(t *testing.T) {
 	lc := &lateClock{}
 	legacy := legacytest.Start(t, lc.Now)
-	e := startAppkey(t, "memory", introspectBlock("    ", legacy.URL)+"        require: {client_id: partner-portal, aud: partner-api}\n")
+	e := startAppkey(t, "memory", introspectBlock("    ", legacy.URL)+"        require: {issuer: https://sso.example, client_id: partner-portal, aud: partner-api}\n")
 	lc.c = e.clock
 	exchange := func(o legacytest.Opaque) int {
 		o.Subject, o.Expires = "app-1", e.clock.Now().Add(time.Hour)
 		return e.do(t, "POST", "/api/base/token/refresh?refreshToken="+legacy.IssueOpaqueAs(o), nil, "").status
 	}
 	for name, o := range map[string]legacytest.Opaque{
-		"another client":   {ClientID: "mobile-app", Aud: "partner-api"},
-		"no client":        {Aud: "partner-api"},
-		"another audience": {ClientID: "partner-portal", Aud: []string{"billing"}},
-		"no audience":      {ClientID: "partner-portal"},
+		"another issuer":   {Issuer: "https://sso.example/tenant-b", ClientID: "partner-portal", Aud: "partner-api"},
+		"no issuer":        {ClientID: "partner-portal", Aud: "partner-api"},
+		"another client":   {Issuer: "https://sso.example", ClientID: "mobile-app", Aud: "partner-api"},
+		"no client":        {Issuer: "https://sso.example", Aud: "partner-api"},
+		"another audience": {Issuer: "https://sso.example", ClientID: "partner-portal", Aud: []string{"billing"}},
+		"no audience":      {Issuer: "https://sso.example", ClientID: "partner-portal"},
 	} {
 		if s := exchange(o); s != 401 {
 			t.Errorf("%s: %d, want 401", name, s)
 		}
 	}
-	if s := exchange(legacytest.Opaque{ClientID: "partner-portal", Aud: []string{"billing", "partner-api"}}); s != 200 {
-		t.Errorf("the required client and audience: %d, want 200", s)
+	if s := exchange(legacytest.Opaque{Issuer: "https://sso.example", ClientID: "partner-portal", Aud: []string{"billing", "partner-api"}}); s != 200 {
+		t.Errorf("the required issuer, client and audience: %d, want 200", s)
 	}
 }

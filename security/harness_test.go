@@ -1,8 +1,8 @@
 // Package security_test replays, over real HTTP, the published
 // vulnerabilities of gateways of authgate's kind (oauth2-proxy, Traefik,
-// Ory Oathkeeper, Pomerium, ...) that apply to an auth gateway, one test
-// per advisory, named by it. SECURITY.md lists them with their class and
-// result.
+// Apache APISIX, Ory Oathkeeper, Pomerium, Envoy) that apply to an auth
+// gateway, one test per advisory, named by it. SECURITY.md lists them
+// with their class and result.
 package security_test
 
 import (

@@ -30,7 +30,8 @@ import (
 
 // ErrNotGenuine is the legacy service's no: the token is unknown, expired
 // or revoked there (401, 403, 404, or an answer that is not active), or
-// it was issued to another client or audience than Require names.
+// it was issued by another issuer, to another client or for another
+// audience than Require names.
 var ErrNotGenuine = errors.New("introspect: the legacy service does not know the token")
 
 // ErrNotRefresh is a genuine token of another kind: the answer's
@@ -59,9 +60,13 @@ type Config struct {
 	// token; an answer with another token_type is refused for exchange,
 	// one without it is taken as the refresh token it was asked about.
 	RefreshTypes []string `koanf:"refresh_types"`
-	// Require are values the answer must hold, when set: the client the
-	// token was issued to (fields.client_id) and its audience (fields.aud,
-	// a string or an array holding it).
+	// Require are values the answer must hold, when set: the issuer
+	// (fields.issuer), the client the token was issued to
+	// (fields.client_id) and its audience (fields.aud, a string or an
+	// array holding it). An introspection service that answers for several
+	// issuers says "active" for each of them's tokens (Apache APISIX
+	// CVE-2025-46647): require.issuer keeps the exchange to the one this
+	// dialect's sessions belong to.
 	Require Require `koanf:"require"`
 	// Headers go with every call; AuthTokenEnv, when set, names the
 	// environment variable whose value goes as Authorization: Bearer (the
@@ -88,13 +93,15 @@ type Fields struct {
 	Expires string `koanf:"expires"`
 	// TokenType is the token's kind (RFC 7662's token_type).
 	TokenType string `koanf:"token_type"`
-	// ClientID and Aud are where Require's values are read.
+	// Issuer, ClientID and Aud are where Require's values are read.
+	Issuer   string `koanf:"issuer"`
 	ClientID string `koanf:"client_id"`
 	Aud      string `koanf:"aud"`
 }
 
 // Require are values an answer must hold for the token to be exchanged.
 type Require struct {
+	Issuer   string `koanf:"issuer"`
 	ClientID string `koanf:"client_id"`
 	Aud      string `koanf:"aud"`
 }
@@ -103,7 +110,7 @@ type Require struct {
 func Defaults() Config {
 	return Config{Method: http.MethodPost, TokenIn: "form", TokenName: "token", Timeout: 3 * time.Second,
 		TokenTypeHint: "refresh_token", RefreshTypes: []string{"refresh_token"},
-		Fields: Fields{Active: "active", Subject: "sub", Expires: "exp", TokenType: "token_type", ClientID: "client_id", Aud: "aud"}}
+		Fields: Fields{Active: "active", Subject: "sub", Expires: "exp", TokenType: "token_type", Issuer: "iss", ClientID: "client_id", Aud: "aud"}}
 }
 
 // Answer is the legacy service's yes.
@@ -147,6 +154,9 @@ func New(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Client
 	}
 	if cfg.Fields.TokenType != "" && len(cfg.RefreshTypes) == 0 {
 		errs = append(errs, errors.New("refresh_types: at least one token_type that names a refresh token (or fields.token_type: \"\" to not read it)"))
+	}
+	if cfg.Require.Issuer != "" && cfg.Fields.Issuer == "" {
+		errs = append(errs, errors.New("fields.issuer: required with require.issuer"))
 	}
 	if cfg.Require.ClientID != "" && cfg.Fields.ClientID == "" {
 		errs = append(errs, errors.New("fields.client_id: required with require.client_id"))
@@ -209,6 +219,9 @@ func (c *Client) Introspect(ctx context.Context, token string) (Answer, error) {
 		if typ := jsonhttp.Str(jsonhttp.At(v, f.TokenType)); typ != "" && !slices.Contains(c.cfg.RefreshTypes, typ) {
 			return Answer{}, fmt.Errorf("%w (token_type %q)", ErrNotRefresh, typ)
 		}
+	}
+	if want := c.cfg.Require.Issuer; want != "" && jsonhttp.Str(jsonhttp.At(v, f.Issuer)) != want {
+		return Answer{}, fmt.Errorf("%w: issued by another issuer than require.issuer", ErrNotGenuine)
 	}
 	if want := c.cfg.Require.ClientID; want != "" && jsonhttp.Str(jsonhttp.At(v, f.ClientID)) != want {
 		return Answer{}, fmt.Errorf("%w: issued to another client than require.client_id", ErrNotGenuine)

@@ -39,9 +39,10 @@ type Pair struct {
 type Opaque struct {
 	Subject string
 	Expires time.Time
-	// TokenType, ClientID and Aud are answered when set (RFC 7662's
-	// token_type, client_id, aud); AnsweredExp replaces Expires in the
+	// Issuer, TokenType, ClientID and Aud are answered when set (RFC
+	// 7662's iss, token_type, client_id, aud); AnsweredExp replaces Expires in the
 	// answer's exp (a legacy service that says "the year 2100").
+	Issuer      string
 	TokenType   string
 	ClientID    string
 	Aud         any
@@ -259,7 +260,7 @@ func (s *Service) introspect(w http.ResponseWriter, r *http.Request) {
 	if !o.AnsweredExp.IsZero() {
 		answer["exp"] = o.AnsweredExp.Unix()
 	}
-	for k, v := range map[string]any{"token_type": o.TokenType, "client_id": o.ClientID, "aud": o.Aud} {
+	for k, v := range map[string]any{"iss": o.Issuer, "token_type": o.TokenType, "client_id": o.ClientID, "aud": o.Aud} {
 		if v != nil && v != "" {
 			answer[k] = v
 		}
