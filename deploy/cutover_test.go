@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/tokenstore/memstore"
@@ -24,7 +26,7 @@ func TestCutoverExamples(t *testing.T) {
 		"AUTHGATE_SECRET_APPKEY": "appkey-signing-key-0123456789abcdef01", "LEGACY_MMM_SECRET": "the-legacy-key",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	build := func(t *testing.T, file string, now time.Time) (*gateway.Config, *gateway.Gateway) {
+	build := func(t *testing.T, file string, now time.Time) (*config.Config, *gateway.Gateway) {
 		t.Helper()
 		dir := t.TempDir()
 		for src, dst := range map[string]string{"cutover/" + file: "config.yaml", "demo/users.yaml": "users.yaml", "demo/apps.yaml": "apps.yaml"} {
@@ -40,7 +42,7 @@ func TestCutoverExamples(t *testing.T) {
 		for k, v := range env {
 			environ = append(environ, k+"="+v)
 		}
-		cfg, err := gateway.Load(filepath.Join(dir, "config.yaml"), environ)
+		cfg, err := config.Load(filepath.Join(dir, "config.yaml"), environ)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +70,7 @@ func TestCutoverExamples(t *testing.T) {
 
 	cfg, g := build(t, "1-shadow.yaml", day)
 	for _, r := range cfg.Routes {
-		if r.Mode != gateway.ModeShadow {
+		if r.Mode != config.ModeShadow {
 			t.Errorf("phase 1 route %s is not in shadow mode", r.Name)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -21,10 +23,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/openstore"
 )
 
 type manifest struct {
@@ -112,8 +114,8 @@ func TestKubernetesManifest(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.HasPrefix(e.Name, "AUTHGATE_SECRET_") && !strings.HasPrefix(e.Name, gateway.EnvPrefix) {
-			t.Errorf("env %s is under neither AUTHGATE_SECRET_ nor %s", e.Name, gateway.EnvPrefix)
+		if !strings.HasPrefix(e.Name, "AUTHGATE_SECRET_") && !strings.HasPrefix(e.Name, config.EnvPrefix) {
+			t.Errorf("env %s is under neither AUTHGATE_SECRET_ nor %s", e.Name, config.EnvPrefix)
 		}
 		if strings.HasPrefix(e.Name, "AUTHGATE_SECRET_") && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
 			t.Errorf("secret %s is not read from a Secret", e.Name)
@@ -186,7 +188,7 @@ func TestProductionConfigChecksWithTheManifestsFiles(t *testing.T) {
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	cfg, err := gateway.Load(cfgPath, environ)
+	cfg, err := config.Load(cfgPath, environ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestProductionConfigChecksWithTheManifestsFiles(t *testing.T) {
 		t.Errorf("server.admin_listen in the pod = %q, want the pod's own IP", cfg.Server.AdminListen)
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	store, err := openstore.Open(cfg, lookup, nil)
+	store, err := backend.OpenStore(cfg, lookup, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

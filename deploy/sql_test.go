@@ -11,11 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
+	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity/sqldir/sqldirtest"
-	"github.com/authgate/authgate/internal/openstore"
 )
 
 // TestSQLExamples applies each example schema to a database of its own,
@@ -61,11 +63,11 @@ func TestSQLExamples(t *testing.T) {
 				"AUTHGATE_SECRET_MOBILE": "example-mobile-signing-key-0123456789abcd", "AUTHGATE_SECRET_SMS_WEBHOOK": "example-webhook-secret-0123",
 				"AUTHGATE_SECRET_APPKEY": "example-appkey-signing-key-0123456789abc"}
 			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-			cfg, err := gateway.Load("sql/config."+driver+".yaml", nil)
+			cfg, err := config.Load("sql/config."+driver+".yaml", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			store, err := openstore.Open(cfg, lookup, nil)
+			store, err := backend.OpenStore(cfg, lookup, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

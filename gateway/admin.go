@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,7 +48,7 @@ func newAdminCalls(reg prometheus.Registerer) *prometheus.CounterVec {
 
 // adminAPI serves /admin/v1/.
 type adminAPI struct {
-	tokens   []AdminToken
+	tokens   []config.AdminToken
 	verify   func(hash, secret string) (bool, error)
 	store    tokenstore.Store
 	dialects map[string]bool

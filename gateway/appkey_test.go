@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/dialects/builtin"
@@ -73,7 +75,7 @@ func startAppkeyWith(t *testing.T, o gwOptions) *appEnv {
 	if err := os.WriteFile(appsPath, []byte("apps:\n"+appEntry("app-1", true, appSecretHash)+appEntry("app-off", false, appSecretHash)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := gateway.Load(path, nil)
+	cfg, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

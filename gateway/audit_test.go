@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
@@ -99,7 +101,7 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 	// The harness writes the identity block; the limits come from the
 	// environment, as an operator might set them.
 	cfgPath := writeConfig(t, gwOptions{})
-	cfg, err := gateway.Load(cfgPath, []string{"AUTHGATE_CFG__IDENTITY__MAX_CONCURRENT_CHECKS=1", "AUTHGATE_CFG__IDENTITY__CHECK_WAIT=20ms"})
+	cfg, err := config.Load(cfgPath, []string{"AUTHGATE_CFG__IDENTITY__MAX_CONCURRENT_CHECKS=1", "AUTHGATE_CFG__IDENTITY__CHECK_WAIT=20ms"})
 	if err != nil {
 		t.Fatal(err)
 	}

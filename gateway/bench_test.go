@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 )
@@ -45,7 +47,7 @@ func benchGateway(b *testing.B, o gwOptions) (*gateway.Gateway, string) {
 	if o.store == "redis" {
 		o.prefix = newPrefix(b)
 	}
-	cfg, err := gateway.Load(writeConfig(b, o), nil)
+	cfg, err := config.Load(writeConfig(b, o), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

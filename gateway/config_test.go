@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 )
@@ -39,7 +41,7 @@ func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "users.yaml", usersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
-	cfg, err := gateway.Load(path, []string{
+	cfg, err := config.Load(path, []string{
 		"AUTHGATE_CFG__SERVER__LISTEN=:18080",
 		"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s",
 		"AUTHGATE_CFG__STORE__REDIS__ADDRS=10.0.0.1:6379, 10.0.0.2:6379",
@@ -75,7 +77,7 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "users.yaml", usersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
-	cfg, err := gateway.Load(path, []string{"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s"})
+	cfg, err := config.Load(path, []string{"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,104 +91,6 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 	p := tg.login(t)
 	if p.ExpiresIn != clk.Now().Add(2*time.Second).Unix() {
 		t.Fatalf("expires_in = %d, want now+2s", p.ExpiresIn)
-	}
-}
-
-// TestKubernetesServiceLinksAreNotConfig: the variables Kubernetes injects
-// for Services named gateway or authgate do not touch the config.
-func TestKubernetesServiceLinksAreNotConfig(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
-	var env []string
-	for _, svc := range []string{"GATEWAY", "AUTHGATE", "AUTHGATE_CFG"} {
-		env = append(env, svc+"_PORT=tcp://10.0.0.1:80", svc+"_SERVICE_HOST=10.0.0.1", svc+"_SERVICE_PORT=80",
-			svc+"_PORT_80_TCP=tcp://10.0.0.1:80", svc+"_PORT_80_TCP_ADDR=10.0.0.1")
-	}
-	if _, err := gateway.Load(writeFile(t, dir, "c.yaml", minimalConfig), env); err != nil {
-		t.Fatalf("service links broke the config: %v", err)
-	}
-}
-
-func TestConfigErrorsNameTheKey(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
-	cases := map[string]struct {
-		yaml string
-		env  []string
-		want []string
-	}{
-		"unknown keys": {
-			yaml: "server:\n  listn: :1\nstorage: {}\n" + minimalConfig,
-			want: []string{"server.listn: unknown key", "storage: unknown key"},
-		},
-		"bad duration": {
-			yaml: "server:\n  shutdown_timeout: soon\n" + minimalConfig,
-			want: []string{"server.shutdown_timeout"},
-		},
-		"bad duration from env": {
-			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__IDLE_TIMEOUT=-3"},
-			want: []string{"server.idle_timeout"},
-		},
-		"bare number as a duration": {
-			yaml: "server:\n  shutdown_timeout: 20\n" + strings.Replace(minimalConfig, "upstream: echo", "upstream: echo\n    timeout: 30", 1),
-			want: []string{`server.shutdown_timeout: 20 is a bare number, not a duration; write it with a unit, like "30s"`,
-				`routes[0].timeout: 30 is a bare number, not a duration`},
-		},
-		"bare number as a duration from env": {
-			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__SHUTDOWN_TIMEOUT=20"},
-			want: []string{`server.shutdown_timeout: "20" is not a duration; write it with a unit, like "30s"`},
-		},
-		"override under the old prefix": {
-			yaml: minimalConfig, env: []string{"GATEWAY_STORE__DRIVER=redis", "GATEWAY_PORT=tcp://10.0.0.1:80", "GATEWAY_SERVICE_HOST=10.0.0.1"},
-			want: []string{"GATEWAY_STORE__DRIVER: the environment prefix is now AUTHGATE_CFG__; rename it AUTHGATE_CFG__STORE__DRIVER"},
-		},
-		"unknown path under the prefix": {
-			yaml: minimalConfig, env: []string{"AUTHGATE_CFG__SERVER__LISTN=:1"},
-			want: []string{"server.listn: unknown key"},
-		},
-		"wrong type, in the file's words": {
-			yaml: "server:\n  max_header_bytes: lots\n" + minimalConfig,
-			want: []string{"server.max_header_bytes: must be a whole number"},
-		},
-		"route names a missing dialect": {
-			yaml: strings.Replace(minimalConfig, "dialects: [mmm]", "dialects: [mobile]", 1),
-			want: []string{`routes[0].dialects: no dialect instance named "mobile"`},
-		},
-		"route without dialects": {
-			yaml: strings.Replace(minimalConfig, "    dialects: [mmm]\n", "", 1),
-			want: []string{"routes[0].dialects: required; a route without authentication must say `public: true`"},
-		},
-		"several at once": {
-			yaml: "store:\n  driver: postgres\nlog:\n  level: loud\n" + strings.Replace(minimalConfig, "upstream: echo", "upstream: ftp://x", 1),
-			want: []string{`store.driver: "postgres"`, `log.level: "loud"`, `routes[0].upstream: "ftp://x"`},
-		},
-		"redis without addresses": {
-			yaml: "store:\n  driver: redis\n  redis:\n    addrs: []\n" + minimalConfig,
-			want: []string{"store.redis.addrs"},
-		},
-		"non-canonical prefix": {
-			yaml: strings.Replace(minimalConfig, "path_prefix: /v1/", "path_prefix: /v1/../admin", 1),
-			want: []string{"routes[0].path_prefix"},
-		},
-		"missing users file": {
-			yaml: strings.Replace(minimalConfig, "users.yaml", "nope.yaml", 1),
-			want: []string{"identity.users_file"},
-		},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := writeFile(t, dir, "c.yaml", c.yaml)
-			_, err := gateway.Load(path, c.env)
-			var ce *gateway.ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("Load = %v, want a ConfigError", err)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
-		})
 	}
 }
 
@@ -216,12 +120,12 @@ func TestDialectConfigErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfgYAML := "identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n" + c.block +
 				"routes:\n  - path_prefix: /v1/\n    dialects: [mmm]\n    upstream: echo\n"
-			cfg, err := gateway.Load(writeFile(t, dir, "c.yaml", cfgYAML), nil)
+			cfg, err := config.Load(writeFile(t, dir, "c.yaml", cfgYAML), nil)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
 			_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
-			var ce *gateway.ConfigError
+			var ce *config.ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("New = %v, want a ConfigError", err)
 			}
@@ -240,52 +144,6 @@ func TestRepositoryConfigIsValid(t *testing.T) {
 	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
 	if r.code(t) != "00000" {
 		t.Fatalf("demo login on the shipped config: %s", r.raw)
-	}
-}
-
-// TestRouteModeProblems: route modes that cannot work are refused at load,
-// each naming its key and the way out.
-func TestRouteModeProblems(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
-	path := writeFile(t, dir, "config.yaml", `identity:
-  users_file: users.yaml
-dialects:
-  mmm:
-    type: mmm
-    secret: `+testSecret+`
-routes:
-  - path_prefix: /v1/
-    dialects: [mmm]
-    upstream: echo
-  - path_prefix: /old/
-    dialects: [mmm]
-    mode: shadow
-    methods: [GET]
-    upstream: echo
-  - path_prefix: /pub/
-    public: true
-    mode: shadow
-    upstream: echo
-  - path_prefix: /x/
-    dialects: [mmm]
-    mode: observe
-    upstream: echo
-`)
-	_, err := gateway.Load(path, nil)
-	var ce *gateway.ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want a ConfigError", err)
-	}
-	for _, want := range []string{
-		"routes[1].dialects: dialect mmm is also on enforce route routes[0]",
-		"routes[1].methods: a shadow route forwards every method as received",
-		"routes[2].mode: a public route checks no credentials to shadow",
-		`routes[3].mode: "observe" is not one of enforce, shadow`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("no problem %q in\n%v", want, err)
-		}
 	}
 }
 

@@ -1,17 +1,21 @@
-// Package gateway assembles authgate: it loads the configuration, builds
-// the identity directory and the dialect instances on the token store it
-// is handed, and serves the route table (dialect auth endpoints, then
-// authenticated reverse-proxy routes) with the admin listener beside it.
+// Package gateway is one generation of authgate and its request
+// pipeline: from a loaded configuration (package config) it builds the
+// user directory and the dialect instances on the token store it is
+// handed (package backend opens both), and serves the route table
+// (dialect auth endpoints, then authenticated reverse-proxy routes) with
+// the admin listener beside it; a reload builds the next generation and
+// swaps it in.
 //
-// The concrete stores are opened outside (internal/openstore, called by
+// The concrete stores are opened outside (backend.OpenStore, called by
 // cmd/gateway), so this package depends on the tokenstore interface only
 // and tests can hand it a store that fails on purpose.
 //
-// Files: config.go and validate.go (loading and checking the config),
+// Files: gateway.go (New, a generation's assembly, Serve and drain),
 // handler.go (the router and dialect endpoints), routes.go (the route
 // table), authenticate.go (which of a route's dialects decides),
-// forward.go (what reaches the upstream), upstream_errors.go, middleware.go
-// and metrics.go.
+// forward.go (what reaches the upstream), shadow.go (shadow routes),
+// admin.go (the admin API), reload.go (reloads and the config watch),
+// upstream_errors.go, middleware.go and metrics.go.
 package gateway
 
 import (
@@ -30,6 +34,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authgate/authgate/backend"
+	"github.com/authgate/authgate/config"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +62,7 @@ type Options struct {
 	// (identity.VerifySecret when nil); tests count calls through it.
 	VerifySecret func(hash, secret string) (bool, error)
 	// Store is the token store the config's store block names, opened by
-	// the caller (internal/openstore); required. The gateway owns it from
+	// the caller (backend.OpenStore); required. The gateway owns it from
 	// here on: Close (and a failing New) closes it.
 	Store tokenstore.Store
 }
@@ -65,7 +72,7 @@ type Gateway struct {
 	// cfg is the config the gateway started with: the listeners, the
 	// store and the server's timeouts come from it and cannot change live
 	// (Reload refuses a config that changes them).
-	cfg   *Config
+	cfg   *config.Config
 	o     Options
 	log   *slog.Logger
 	store tokenstore.Store
@@ -90,7 +97,7 @@ type Gateway struct {
 // generation is everything one config builds: requests that started on
 // it finish on it, and it is closed once they have after a reload.
 type generation struct {
-	cfg      *Config
+	cfg      *config.Config
 	handler  http.Handler
 	admin    chi.Router
 	cert     *tls.Certificate
@@ -105,6 +112,11 @@ type generation struct {
 	// admin tokens of the old hash form share the bound.
 	verify func(hash, secret string) (bool, error)
 }
+
+// closerFunc adapts a close function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // legacyOpen reports whether a dialect instance of gen still takes a
 // legacy service's tokens: a rollback to it is possible, so the user
@@ -128,7 +140,7 @@ func (gen *generation) close() error {
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
 // (a missing secret, a bad TTL) come back together in a *ConfigError.
-func New(cfg *Config, o Options) (*Gateway, error) {
+func New(cfg *config.Config, o Options) (*Gateway, error) {
 	g, err := newGateway(cfg, o)
 	if err != nil {
 		return nil, err
@@ -144,7 +156,7 @@ func New(cfg *Config, o Options) (*Gateway, error) {
 
 // newGateway sets up what outlives reloads: options, registry, metrics,
 // the store's observer.
-func newGateway(cfg *Config, o Options) (*Gateway, error) {
+func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 	if o.Registry == nil {
 		return nil, errors.New("gateway: no dialect registry")
 	}
@@ -165,7 +177,7 @@ func newGateway(cfg *Config, o Options) (*Gateway, error) {
 		o.VerifySecret = identity.VerifySecret
 	}
 	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store}
-	g.m = newMetrics(g.reg, cfg.longestRouteTimeout())
+	g.m = newMetrics(g.reg, cfg.LongestRouteTimeout())
 	g.shadow = newShadow(g.reg, o.Logger)
 	g.shared = dialects.NewMetrics(g.reg)
 	g.adminCalls = newAdminCalls(g.reg)
@@ -188,11 +200,11 @@ func newGateway(cfg *Config, o Options) (*Gateway, error) {
 
 // build makes a generation of cfg: the directory, the dialect instances,
 // the route table and the admin API, every problem listed.
-func (g *Gateway) build(cfg *Config) (*generation, error) {
+func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 	gen := &generation{cfg: cfg}
 	instances, problems := g.assemble(cfg, gen)
 	if cfg.Server.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.resolve(cfg.Server.TLSCertFile), cfg.resolve(cfg.Server.TLSKeyFile))
+		cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.Server.TLSCertFile), cfg.Resolve(cfg.Server.TLSKeyFile))
 		if err != nil {
 			problems = append(problems, "server.tls_cert_file: "+err.Error())
 		}
@@ -200,7 +212,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 	}
 	if len(problems) > 0 {
 		_ = gen.close()
-		return nil, &ConfigError{Problems: problems}
+		return nil, &config.ConfigError{Problems: problems}
 	}
 	h, err := g.buildHandler(cfg, instances)
 	if err != nil {
@@ -208,7 +220,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 		return nil, err
 	}
 	gen.handler = h
-	gen.warnings = append(gen.warnings, cfg.warnings()...)
+	gen.warnings = append(gen.warnings, cfg.Warnings()...)
 	if sql := cfg.Identity.SQL; cfg.Identity.Type == "sql" && sql.UpgradeHashes && !sql.UpgradeBeside && gen.legacyOpen() {
 		var open []string
 		for name, d := range instances {
@@ -228,7 +240,7 @@ func (g *Gateway) build(cfg *Config) (*generation, error) {
 // assemble opens cfg's user directory and dialect instances (their
 // resources go to gen's closers, their warnings to gen's), listing every
 // problem rather than the first.
-func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Dialect, []string) {
+func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dialects.Dialect, []string) {
 	o := g.o
 	slots := cfg.Identity.MaxConcurrentChecks
 	if slots == 0 {
@@ -236,10 +248,15 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 	}
 	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
 	gen.verify = verify
-	users, problems := g.openDirectory(cfg, gen, verify)
-	if len(problems) > 0 {
-		users = standIn(cfg.Identity.Type)
-	}
+	dir := backend.OpenDirectory(cfg, backend.DirectoryOptions{
+		Verify: verify, LookupEnv: o.LookupEnv, Logger: o.Logger,
+		Upgraded:     func(result string) { g.m.hashUpgrades.WithLabelValues(result).Inc() },
+		HoldUpgrades: gen.legacyOpen,
+		State:        g.m.directoryState,
+	})
+	gen.closers = append(gen.closers, closerFunc(dir.Close))
+	gen.warnings = append(gen.warnings, dir.Warnings...)
+	users, problems := dir.Users, dir.Problems
 	instances := map[string]dialects.Dialect{}
 	names := make([]string, 0, len(cfg.Dialects))
 	for name := range cfg.Dialects {
@@ -247,7 +264,7 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		typ, block := cfg.dialectBlock(name)
+		typ, block := cfg.DialectBlock(name)
 		f, ok := o.Registry.Lookup(typ)
 		if !ok {
 			problems = append(problems, fmt.Sprintf("dialects.%s.type: %q is not one of %s", name, typ, strings.Join(o.Registry.Types(), ", ")))
@@ -260,7 +277,7 @@ func (g *Gateway) assemble(cfg *Config, gen *generation) (map[string]dialects.Di
 			// A reload builds instances whose metrics already exist: the
 			// new instance's replace the old one's.
 			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
-			LookupEnv: o.LookupEnv, ConfigDir: cfg.dir, StoreKind: storeKind(cfg.Store.Driver),
+			LookupEnv: o.LookupEnv, ConfigDir: cfg.Dir(), StoreKind: storeKind(cfg.Store.Driver),
 			VerifySecret: verify,
 			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
 		})
@@ -312,7 +329,7 @@ func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
 // blocks, for check-config on a config whose other blocks failed to load
 // (Load returns what it could decode with its ConfigError), so one run
 // lists every problem. o.Store is any store (the dialects only hold it).
-func CheckDialects(cfg *Config, o Options) []string {
+func CheckDialects(cfg *config.Config, o Options) []string {
 	g, err := newGateway(cfg, o)
 	if err != nil {
 		return []string{err.Error()}
@@ -373,7 +390,7 @@ func (a adminHandler) Find(rctx *chi.Context, method, path string) string {
 	return a.router().Find(rctx, method, path)
 }
 
-func (g *Gateway) buildAdmin(cfg *Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
+func (g *Gateway) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
 	r := chi.NewRouter()
 	if len(cfg.Admin.Tokens) > 0 {
 		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 )
@@ -510,11 +512,11 @@ func TestServeTLS(t *testing.T) {
 }
 
 func TestTLSConfigNeedsBothFiles(t *testing.T) {
-	_, err := gateway.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n"}), nil)
+	_, err := config.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n"}), nil)
 	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file: set both") {
 		t.Fatalf("Load = %v", err)
 	}
-	_, err = gateway.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: nope.pem\n  tls_key_file: nope.key\n"}), nil)
+	_, err = config.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: nope.pem\n  tls_key_file: nope.key\n"}), nil)
 	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file:") {
 		t.Fatalf("Load with missing files = %v", err)
 	}

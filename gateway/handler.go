@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,11 +48,11 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialect) (http.Handler, error) {
+func (g *Gateway) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect) (http.Handler, error) {
 	m := g.m
 	trusted := make([]*net.IPNet, 0, len(cfg.Server.TrustedProxies))
 	for _, c := range cfg.Server.TrustedProxies {
-		n, _ := parseCIDR(c)
+		n, _ := config.ParseCIDR(c)
 		trusted = append(trusted, n)
 	}
 
@@ -58,7 +60,7 @@ func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialec
 	for i, rc := range cfg.Routes {
 		rt, err := g.compileRoute(rc, instances, m)
 		if err != nil {
-			return nil, &ConfigError{Problems: []string{fmt.Sprintf("routes[%d]: %v", i, err)}}
+			return nil, &config.ConfigError{Problems: []string{fmt.Sprintf("routes[%d]: %v", i, err)}}
 		}
 		table = append(table, rt)
 	}
@@ -79,7 +81,7 @@ func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialec
 		// The endpoints of a dialect on shadow routes are the legacy
 		// service's: they pass through to it (validation keeps such a
 		// dialect off enforce routes).
-		if !cfg.shadowed(name) {
+		if !cfg.Shadowed(name) {
 			names = append(names, name)
 		}
 	}
@@ -112,7 +114,7 @@ func (g *Gateway) buildHandler(cfg *Config, instances map[string]dialects.Dialec
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &ConfigError{Problems: problems}
+		return nil, &config.ConfigError{Problems: problems}
 	}
 	r.NotFound(g.routeTable(table, m))
 	r.MethodNotAllowed(g.routeTable(table, m))

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
+	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
-	"github.com/authgate/authgate/internal/openstore"
 )
 
 // The clock, log buffer, users file and Redis key prefixes of the
@@ -128,7 +130,7 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 		o.prefix = newPrefix(t)
 	}
 	path := writeConfig(t, o)
-	cfg, err := gateway.Load(path, nil)
+	cfg, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +262,7 @@ func httptestServer(t testing.TB, h http.Handler) *httptest.Server {
 // a silent logger unless o has one; the gateway is closed with the test.
 func buildGateway(t testing.TB, path string, o gateway.Options) *gateway.Gateway {
 	t.Helper()
-	cfg, err := gateway.Load(path, nil)
+	cfg, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,8 +280,8 @@ func buildGateway(t testing.TB, path string, o gateway.Options) *gateway.Gateway
 
 // openGateway opens the store cfg names, as cmd/gateway does, and builds a
 // gateway on it.
-func openGateway(cfg *gateway.Config, o gateway.Options) (*gateway.Gateway, error) {
-	store, err := openstore.Open(cfg, o.LookupEnv, o.Now)
+func openGateway(cfg *config.Config, o gateway.Options) (*gateway.Gateway, error) {
+	store, err := backend.OpenStore(cfg, o.LookupEnv, o.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +296,7 @@ func buildError(t testing.TB, o gwOptions) string {
 	if o.clock == nil {
 		o.clock = newClock()
 	}
-	cfg, err := gateway.Load(writeConfig(t, o), nil)
+	cfg, err := config.Load(writeConfig(t, o), nil)
 	if err == nil {
 		var gw *gateway.Gateway
 		if gw, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: o.clock.Now}); err == nil {

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
-	"sort"
-	"strings"
 	"time"
+
+	"github.com/authgate/authgate/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,9 +49,11 @@ func newReloadMetrics(reg prometheus.Registerer, now time.Time) *reloadMetrics {
 func (g *Gateway) Reload(path string, environ []string) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	cfg, err := Load(path, environ)
+	cfg, err := config.Load(path, environ)
 	if err == nil {
-		err = fixedKeys(g.cfg, cfg)
+		if problems := config.RestartKeys(g.cfg, cfg); len(problems) > 0 {
+			err = &config.ConfigError{Problems: problems}
+		}
 	}
 	var gen *generation
 	if err == nil {
@@ -89,39 +90,6 @@ func (g *Gateway) retire(old *generation) {
 	}
 }
 
-// fixedKeys refuses a new config that changes what a running process
-// cannot: its listeners, the server's timeouts, HTTPS on or off, the
-// store, the log level. A restart applies those.
-func fixedKeys(running, next *Config) error {
-	type fixed struct {
-		key       string
-		was, next any
-	}
-	rs, ns := running.Server, next.Server
-	var problems []string
-	for _, f := range []fixed{
-		{"server.listen", rs.Listen, ns.Listen},
-		{"server.admin_listen", rs.AdminListen, ns.AdminListen},
-		{"server.read_header_timeout", rs.ReadHeaderTimeout, ns.ReadHeaderTimeout},
-		{"server.idle_timeout", rs.IdleTimeout, ns.IdleTimeout},
-		{"server.shutdown_timeout", rs.ShutdownTimeout, ns.ShutdownTimeout},
-		{"server.drain_delay", rs.DrainDelay, ns.DrainDelay},
-		{"server.max_header_bytes", rs.MaxHeaderBytes, ns.MaxHeaderBytes},
-		{"server.tls_cert_file", rs.TLSCertFile != "", ns.TLSCertFile != ""},
-		{"server.config_watch_interval", rs.ConfigWatchInterval, ns.ConfigWatchInterval},
-		{"store", running.Store, next.Store},
-		{"log.level", running.Log.Level, next.Log.Level},
-	} {
-		if !reflect.DeepEqual(f.was, f.next) {
-			problems = append(problems, fmt.Sprintf("%s: cannot change while the gateway runs (%v → %v); restart to apply it", f.key, f.was, f.next))
-		}
-	}
-	if len(problems) > 0 {
-		return &ConfigError{Problems: problems}
-	}
-	return nil
-}
-
 // WatchConfig reloads when the config file, or a file it names (users,
 // secrets, keys, TLS certificates), changes, checking every interval until
 // ctx ends. A change is told by content, not by time stamps, so a
@@ -148,9 +116,9 @@ func (g *Gateway) WatchConfig(ctx context.Context, path string, environ []string
 }
 
 // watchedDigest hashes the config file and every file it names.
-func watchedDigest(path string, cfg *Config) string {
+func watchedDigest(path string, cfg *config.Config) string {
 	h := sha256.New()
-	for _, f := range append([]string{path}, cfg.namedFiles()...) {
+	for _, f := range append([]string{path}, cfg.NamedFiles()...) {
 		fmt.Fprintf(h, "%s\x00", f)
 		if file, err := os.Open(f); err == nil {
 			_, _ = io.Copy(h, file)
@@ -159,39 +127,4 @@ func watchedDigest(path string, cfg *Config) string {
 		h.Write([]byte{0})
 	}
 	return string(h.Sum(nil))
-}
-
-// namedFiles are the files cfg names (resolved), but the appkey apps
-// files: every key ending in _file, in any block.
-func (c *Config) namedFiles() []string {
-	var out []string
-	var walk func(key string, v any)
-	walk = func(key string, v any) {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, x := range t {
-				walk(k, x)
-			}
-		case []any:
-			for _, x := range t {
-				walk(key, x)
-			}
-		case string:
-			if strings.HasSuffix(key, "_file") && key != "apps_file" && t != "" {
-				out = append(out, c.resolve(t))
-			}
-		}
-	}
-	for _, block := range c.Dialects {
-		walk("", block)
-	}
-	s := c.Server
-	id := c.Identity
-	for _, f := range []string{s.TLSCertFile, s.TLSKeyFile, id.UsersFile, id.SQL.DSNFile, id.HTTP.CAFile, id.HTTP.CertFile, id.HTTP.KeyFile, c.Store.Redis.PasswordFile} {
-		if f != "" {
-			out = append(out, c.resolve(f))
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -8,7 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/authgate/authgate/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
@@ -16,10 +17,6 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/upstream"
 )
-
-// defaultRouteTimeout bounds an upstream's wait for response headers when
-// a route sets no timeout.
-const defaultRouteTimeout = 30 * time.Second
 
 // route is one compiled entry of the route table.
 type route struct {
@@ -119,10 +116,10 @@ func (rt *route) isEndpoint(path string) bool {
 	return false
 }
 
-func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
+func (g *Gateway) compileRoute(rc config.Route, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
-		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
+		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == config.ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
 		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
 	}
 	if rt.name == "" {
@@ -169,7 +166,7 @@ func (g *Gateway) compileRoute(rc RouteConfig, instances map[string]dialects.Dia
 	}
 	timeout := rc.Timeout
 	if timeout == 0 {
-		timeout = defaultRouteTimeout
+		timeout = config.DefaultRouteTimeout
 	}
 	var transport http.RoundTripper
 	if rc.Upstream == "echo" {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
@@ -200,7 +202,7 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 					`dialects.appkey.apps_query: `},
 				"file directory": {"", appsQuery(apps), "dialects.appkey.apps_query: needs identity.type sql"},
 			} {
-				cfg, err := gateway.Load(writeConfig(t, gwOptions{identityBlock: c.identity, more: block(c.query), routes: routes}), nil)
+				cfg, err := config.Load(writeConfig(t, gwOptions{identityBlock: c.identity, more: block(c.query), routes: routes}), nil)
 				if err == nil {
 					_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry()})
 				}

@@ -21,9 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/config"
+
+	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
-	"github.com/authgate/authgate/internal/openstore"
 )
 
 // upstream answers 200 and records what reached it.
@@ -98,11 +100,11 @@ func startServer(t *testing.T, server, users, more, extra string) *target {
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := gateway.Load(cfgPath, nil)
+	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := openstore.Open(cfg, nil, nil)
+	store, err := backend.OpenStore(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

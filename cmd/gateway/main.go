@@ -26,11 +26,13 @@ import (
 	"time"
 	_ "time/tzdata" // time zones for *time_zone keys, also on images without tzdata
 
+	"github.com/authgate/authgate/config"
+
+	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/openstore"
 	"github.com/authgate/authgate/tokenstore/memstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 )
@@ -204,10 +206,10 @@ func lookupIn(environ []string) func(string) (string, bool) {
 }
 
 // build opens the store a loaded config names and builds the gateway on
-// it; a *gateway.ConfigError lists problems.
-func build(cfg *gateway.Config, environ []string, log *slog.Logger) (*gateway.Gateway, error) {
+// it; a *config.ConfigError lists problems.
+func build(cfg *config.Config, environ []string, log *slog.Logger) (*gateway.Gateway, error) {
 	lookup := lookupIn(environ)
-	store, err := openstore.Open(cfg, lookup, nil)
+	store, err := backend.OpenStore(cfg, lookup, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +218,11 @@ func build(cfg *gateway.Config, environ []string, log *slog.Logger) (*gateway.Ga
 
 func checkConfig(path string, stdout, stderr io.Writer, environ []string) int {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg, err := gateway.Load(path, environ)
+	cfg, err := config.Load(path, environ)
 	var g *gateway.Gateway
 	if err == nil {
 		g, err = build(cfg, environ, quiet)
-	} else if ce := (*gateway.ConfigError)(nil); cfg != nil && errors.As(err, &ce) {
+	} else if ce := (*config.ConfigError)(nil); cfg != nil && errors.As(err, &ce) {
 		// The dialect blocks are checked too, so one run lists every problem.
 		ce.Problems = append(ce.Problems, gateway.CheckDialects(cfg, gateway.Options{
 			Registry: builtin.Registry(), Logger: quiet, LookupEnv: lookupIn(environ), Store: memstore.New(nil),
@@ -241,7 +243,7 @@ func checkConfig(path string, stdout, stderr io.Writer, environ []string) int {
 func serve(ctx context.Context, path string, stderr io.Writer, environ []string) int {
 	level := new(slog.LevelVar)
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := gateway.Load(path, environ)
+	cfg, err := config.Load(path, environ)
 	if err != nil {
 		log.Error("configuration refused", "config", path, "err", err)
 		return 1
@@ -353,7 +355,7 @@ func verifyHeaderFlags(fs *flag.FlagSet) func(invocation) int {
 // HEALTHCHECK for an image without a shell or curl.
 func healthcheck(c invocation, path, url string, timeout time.Duration) int {
 	if url == "" {
-		cfg, err := gateway.Load(path, c.environ)
+		cfg, err := config.Load(path, c.environ)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "healthcheck: %s: %v\n", path, err)
 			return 1

@@ -1,25 +1,23 @@
-// Package openstore opens the concrete token store a config's store block
-// names: the memory store, or Redis (standalone, Sentinel or Cluster). It
-// is the one place that knows both the config and the implementations, so
-// the gateway package itself needs only the tokenstore interface.
-package openstore
+package backend
 
 import (
 	"crypto/tls"
 	"fmt"
 	"time"
 
-	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/config"
+
 	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/tokenstore/memstore"
 	"github.com/authgate/authgate/tokenstore/redisstore"
 )
 
-// Open returns the store of cfg.Store. lookupEnv reads password_env; now
+// OpenStore returns the store of cfg.Store: the memory store, or Redis
+// (standalone, Sentinel or Cluster). lookupEnv reads password_env; now
 // is the memory store's sweep clock (time.Now when nil). A Redis store is
 // connected lazily: Open does not dial.
-func Open(cfg *gateway.Config, lookupEnv func(string) (string, bool), now func() time.Time) (tokenstore.Store, error) {
+func OpenStore(cfg *config.Config, lookupEnv func(string) (string, bool), now func() time.Time) (tokenstore.Store, error) {
 	if cfg.Store.Driver != "redis" {
 		return memstore.New(now), nil
 	}
@@ -28,7 +26,7 @@ func Open(cfg *gateway.Config, lookupEnv func(string) (string, bool), now func()
 	if rc.Password != "" || rc.PasswordEnv != "" || rc.PasswordFile != "" {
 		p, err := secrets.Resolve("password", secrets.Source{Inline: rc.Password, Env: rc.PasswordEnv, File: rc.PasswordFile}, lookupEnv, cfg.Dir(), 1)
 		if err != nil {
-			return nil, &gateway.ConfigError{Problems: []string{fmt.Sprintf("store.redis.%v", err)}}
+			return nil, &config.ConfigError{Problems: []string{fmt.Sprintf("store.redis.%v", err)}}
 		}
 		password = string(p)
 	}
@@ -44,7 +42,7 @@ func Open(cfg *gateway.Config, lookupEnv func(string) (string, bool), now func()
 		CacheMaxAge: cfg.Store.Cache.MaxAge, CacheSize: cfg.Store.Cache.MaxEntries,
 	})
 	if err != nil {
-		return nil, &gateway.ConfigError{Problems: []string{"store.redis: " + err.Error()}}
+		return nil, &config.ConfigError{Problems: []string{"store.redis: " + err.Error()}}
 	}
 	return s, nil
 }

@@ -1,10 +1,13 @@
-package gateway
+package backend
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/config"
 
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/identity/httpdir"
@@ -12,20 +15,55 @@ import (
 	"github.com/authgate/authgate/internal/secrets"
 )
 
-// closerFunc adapts a close function to io.Closer.
-type closerFunc func() error
+// DirectoryOptions are what opening a user directory needs from the
+// process.
+type DirectoryOptions struct {
+	// Verify checks a secret against a stored hash (bounded by
+	// identity.max_concurrent_checks).
+	Verify func(hash, secret string) (bool, error)
+	// LookupEnv reads the secrets' environment variables.
+	LookupEnv func(string) (string, bool)
+	Logger    *slog.Logger
+	// Upgraded counts a password-hash upgrade's result; HoldUpgrades
+	// reports whether upgrades are held (a legacy window is open); State
+	// records the sql directory's state. Used by identity.type sql.
+	Upgraded     func(result string)
+	HoldUpgrades func() bool
+	State        func(state string)
+}
 
-func (f closerFunc) Close() error { return f() }
+// Directory is an opened user directory and what comes with it.
+type Directory struct {
+	// Users is the directory; a nil interface when the config names none,
+	// so dialects that need one can tell, and a stand-in that answers
+	// unavailable when it failed to open (Problems say why).
+	Users identity.Directory
+	// Close releases it (a database pool); never nil.
+	Close func() error
+	// Warnings are what works but an operator should know.
+	Warnings []string
+	// Problems are why it did not open, each naming its key.
+	Problems []string
+}
 
-// openDirectory builds the identity block's user directory: the users
-// file, or the legacy service's database. It stays a nil interface when
-// there is none, so dialects that need one can tell.
-func (g *Gateway) openDirectory(cfg *Config, gen *generation, verify func(hash, secret string) (bool, error)) (identity.Directory, []string) {
-	o, m := g.o, g.m
+// OpenDirectory opens the identity block's user directory: the users
+// file, the legacy service's database (sql) or its service (http).
+func OpenDirectory(cfg *config.Config, o DirectoryOptions) Directory {
+	d := Directory{Close: func() error { return nil }}
+	var problems []string
+	d.Users, problems = openDirectory(cfg, o, &d)
+	if len(problems) > 0 {
+		d.Users, d.Problems = standIn(cfg.Identity.Type), problems
+	}
+	return d
+}
+
+func openDirectory(cfg *config.Config, o DirectoryOptions, d *Directory) (identity.Directory, []string) {
+	verify := o.Verify
 	c := cfg.Identity
 	switch c.Type {
 	case "sql":
-		dsn, err := secrets.Resolve("dsn", secrets.Source{Env: c.SQL.DSNEnv, File: c.SQL.DSNFile}, o.LookupEnv, cfg.dir, 1)
+		dsn, err := secrets.Resolve("dsn", secrets.Source{Env: c.SQL.DSNEnv, File: c.SQL.DSNFile}, o.LookupEnv, cfg.Dir(), 1)
 		if err != nil {
 			return nil, []string{"identity.sql." + err.Error()}
 		}
@@ -33,10 +71,10 @@ func (g *Gateway) openDirectory(cfg *Config, gen *generation, verify func(hash, 
 		defer cancel()
 		dir, closeDB, err := sqldir.Open(ctx, c.SQL, string(dsn), sqldir.Options{
 			Verify: verify, Logger: o.Logger.With("directory", "sql"),
-			Upgraded:        func(result string) { m.hashUpgrades.WithLabelValues(result).Inc() },
-			HoldUpgrades:    gen.legacyOpen,
+			Upgraded:        o.Upgraded,
+			HoldUpgrades:    o.HoldUpgrades,
 			WaitForDatabase: true,
-			State:           m.directoryState,
+			State:           o.State,
 		})
 		if err != nil {
 			var problems []string
@@ -45,14 +83,14 @@ func (g *Gateway) openDirectory(cfg *Config, gen *generation, verify func(hash, 
 			}
 			return nil, problems
 		}
-		gen.closers = append(gen.closers, closerFunc(closeDB))
+		d.Close = closeDB
 		if p, ok := dir.(interface{ Pending() error }); ok && p.Pending() != nil {
-			gen.warnings = append(gen.warnings, "identity.sql.dsn: "+p.Pending().Error()+
+			d.Warnings = append(d.Warnings, "identity.sql.dsn: "+p.Pending().Error()+
 				": its queries were not checked; the gateway serves without it (sessions are served; logins and refreshes that need it answer the dialect's unavailable code) and checks them as soon as it answers (authgate_identity_directory_state)")
 		}
 		return dir, nil
 	case "http":
-		dir, err := httpdir.Open(c.HTTP, cfg.dir, o.LookupEnv)
+		dir, err := httpdir.Open(c.HTTP, cfg.Dir(), o.LookupEnv)
 		if err != nil {
 			var problems []string
 			for line := range strings.SplitSeq(err.Error(), "\n") {
@@ -65,13 +103,13 @@ func (g *Gateway) openDirectory(cfg *Config, gen *generation, verify func(hash, 
 		if c.UsersFile == "" {
 			return nil, nil
 		}
-		dir, err := identity.Load(cfg.resolve(c.UsersFile))
+		dir, err := identity.Load(cfg.Resolve(c.UsersFile))
 		if err != nil {
 			return nil, []string{"identity.users_file: " + err.Error()}
 		}
 		dir.SetVerifier(verify)
 		if dir.Demo() {
-			gen.warnings = append(gen.warnings, fmt.Sprintf("identity.users_file: DEMO IDENTITIES LOADED from %s (%d users): anyone can log in with the published demo credentials; never run this users file in production", c.UsersFile, dir.Len()))
+			d.Warnings = append(d.Warnings, fmt.Sprintf("identity.users_file: DEMO IDENTITIES LOADED from %s (%d users): anyone can log in with the published demo credentials; never run this users file in production", c.UsersFile, dir.Len()))
 		}
 		return dir, nil
 	}

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"errors"
@@ -39,63 +39,63 @@ const oldEnvPrefix = "GATEWAY_"
 
 // Config is the whole gateway configuration (config.yaml).
 type Config struct {
-	Server   ServerConfig              `koanf:"server"`
-	Store    StoreConfig               `koanf:"store"`
-	Identity IdentityConfig            `koanf:"identity"`
-	Log      LogConfig                 `koanf:"log"`
-	Admin    AdminConfig               `koanf:"admin"`
+	Server   Server                    `koanf:"server"`
+	Store    Store                     `koanf:"store" reload:"restart"`
+	Identity Identity                  `koanf:"identity"`
+	Log      Log                       `koanf:"log"`
+	Admin    Admin                     `koanf:"admin"`
 	Dialects map[string]map[string]any `koanf:"dialects"`
-	Routes   []RouteConfig             `koanf:"routes"`
+	Routes   []Route                   `koanf:"routes"`
 
 	// dir is the config file's folder; relative paths resolve against it.
 	dir string
 }
 
 // ServerConfig is the `server` block.
-type ServerConfig struct {
+type Server struct {
 	// Listen is the public listener; AdminListen serves /metrics,
 	// /healthz and /readyz and should not be exposed publicly.
-	Listen      string `koanf:"listen"`
-	AdminListen string `koanf:"admin_listen"`
+	Listen      string `koanf:"listen" reload:"restart"`
+	AdminListen string `koanf:"admin_listen" reload:"restart"`
 	// TrustedProxies are CIDRs (or single IPs) of load balancers whose
 	// X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies    []string      `koanf:"trusted_proxies"`
-	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" reload:"restart"`
 	// EndpointReadTimeout bounds reading a dialect endpoint's request body
 	// (a login's credentials are a few hundred bytes): a client that
 	// trickles it is answered as a bad request, in the dialect's envelope.
 	EndpointReadTimeout time.Duration `koanf:"endpoint_read_timeout"`
-	IdleTimeout         time.Duration `koanf:"idle_timeout"`
+	IdleTimeout         time.Duration `koanf:"idle_timeout" reload:"restart"`
 	// HTTP2MaxConcurrentStreams bounds the streams one HTTP/2 client may
 	// have open (TLS listener); Go's server also bounds streams reset
 	// before their handler ran (rapid reset, CVE-2023-44487) by it.
-	HTTP2MaxConcurrentStreams int           `koanf:"http2_max_concurrent_streams"`
-	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout"`
+	HTTP2MaxConcurrentStreams int           `koanf:"http2_max_concurrent_streams" reload:"restart"`
+	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout" reload:"restart"`
 	// DrainDelay is how long, after SIGTERM, /readyz answers 503 while the
 	// public listener still serves, so load balancers stop sending before
 	// the listener closes; then in-flight requests get ShutdownTimeout.
-	DrainDelay     time.Duration `koanf:"drain_delay"`
-	MaxHeaderBytes int           `koanf:"max_header_bytes"`
+	DrainDelay     time.Duration `koanf:"drain_delay" reload:"restart"`
+	MaxHeaderBytes int           `koanf:"max_header_bytes" reload:"restart"`
 	// TLSCertFile and TLSKeyFile, both set, make the public listener
 	// speak HTTPS (TLS 1.2+, HTTP/2); relative to the config file.
-	TLSCertFile string `koanf:"tls_cert_file"`
+	TLSCertFile string `koanf:"tls_cert_file" reload:"onoff"`
 	TLSKeyFile  string `koanf:"tls_key_file"`
 	// ConfigWatchInterval, when set, reloads the config when it or a file
 	// it names changes, checked this often; SIGHUP reloads in any case.
-	ConfigWatchInterval time.Duration `koanf:"config_watch_interval"`
+	ConfigWatchInterval time.Duration `koanf:"config_watch_interval" reload:"restart"`
 }
 
 // StoreConfig is the `store` block.
-type StoreConfig struct {
+type Store struct {
 	// Driver is "memory" (one process) or "redis" (shared by replicas).
-	Driver string      `koanf:"driver"`
-	Redis  RedisConfig `koanf:"redis"`
-	Cache  CacheConfig `koanf:"cache"`
+	Driver string `koanf:"driver"`
+	Redis  Redis  `koanf:"redis"`
+	Cache  Cache  `koanf:"cache"`
 }
 
 // CacheConfig is `store.cache`: each Redis-backed replica's cache of the
 // sessions it saw live, kept coherent by invalidations over Redis pub/sub.
-type CacheConfig struct {
+type Cache struct {
 	// MaxAge is the longest a cached session is trusted without asking
 	// Redis (the bound on staleness should an invalidation be lost); 0
 	// turns the cache off.
@@ -106,7 +106,7 @@ type CacheConfig struct {
 
 // RedisConfig is `store.redis`: one address is standalone, master_name
 // selects Sentinel, several addresses without it are a Cluster.
-type RedisConfig struct {
+type Redis struct {
 	Addrs         []string      `koanf:"addrs"`
 	MasterName    string        `koanf:"master_name"`
 	Username      string        `koanf:"username"`
@@ -129,7 +129,7 @@ type RedisConfig struct {
 }
 
 // IdentityConfig is the `identity` block.
-type IdentityConfig struct {
+type Identity struct {
 	// Type is the user directory: file (the users file), sql (the legacy
 	// service's own user tables) or http (the legacy service asked).
 	Type string `koanf:"type"`
@@ -148,7 +148,7 @@ type IdentityConfig struct {
 
 // AdminConfig is the `admin` block: the admin API under /admin/v1/ on
 // server.admin_listen. Without tokens it is off (its paths answer 404).
-type AdminConfig struct {
+type Admin struct {
 	// Tokens are the bearer tokens that may call it, each with a name the
 	// audit log records; only their hashes are in the config.
 	Tokens []AdminToken `koanf:"tokens"`
@@ -169,13 +169,13 @@ type AdminToken struct {
 }
 
 // LogConfig is the `log` block.
-type LogConfig struct {
+type Log struct {
 	// Level is debug, info, warn or error.
-	Level string `koanf:"level"`
+	Level string `koanf:"level" reload:"restart"`
 }
 
 // RouteConfig is one entry of `routes`.
-type RouteConfig struct {
+type Route struct {
 	// Name labels the route in metrics and logs; default the path prefix.
 	Name string `koanf:"name"`
 	// Host, when set, must equal the request's host (port ignored).
@@ -207,6 +207,10 @@ type RouteConfig struct {
 	// allowed, refused and expired when its codes are not the dialect's.
 	LegacyAnswers *dialects.LegacyAnswers `koanf:"legacy_answers"`
 }
+
+// DefaultRouteTimeout bounds an upstream's wait for response headers when
+// a route sets no timeout.
+const DefaultRouteTimeout = 30 * time.Second
 
 // Route modes.
 const (
@@ -281,7 +285,7 @@ func Load(path string, environ []string) (*Config, error) {
 	// The decoder fills every field it can before it reports unknown keys
 	// or bad values, so validation still runs and every problem is listed.
 	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
-	problems := append(envProblems, confdecode.Problems(err, "gateway.Config")...)
+	problems := append(envProblems, confdecode.Problems(err, "config.Config")...)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -339,7 +343,7 @@ func envOverrides(environ []string) (map[string]any, []string) {
 }
 
 // shadowed reports whether a dialect instance is on a shadow route.
-func (c *Config) shadowed(dialect string) bool {
+func (c *Config) Shadowed(dialect string) bool {
 	for _, r := range c.Routes {
 		if r.Mode == ModeShadow && slices.Contains(r.Dialects, dialect) {
 			return true
@@ -349,8 +353,8 @@ func (c *Config) shadowed(dialect string) bool {
 }
 
 // longestRouteTimeout is the longest wait of any route for its upstream.
-func (c *Config) longestRouteTimeout() time.Duration {
-	longest := defaultRouteTimeout
+func (c *Config) LongestRouteTimeout() time.Duration {
+	longest := DefaultRouteTimeout
 	for _, r := range c.Routes {
 		longest = max(longest, r.Timeout)
 	}
@@ -378,14 +382,14 @@ func withoutKeysOf(problems, reported []string) []string {
 // Dir is the folder relative paths in the config resolve against.
 func (c *Config) Dir() string { return c.dir }
 
-func (c *Config) resolve(p string) string {
+func (c *Config) Resolve(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
 	return filepath.Join(c.dir, p)
 }
 
-func parseCIDR(s string) (*net.IPNet, error) {
+func ParseCIDR(s string) (*net.IPNet, error) {
 	if !strings.Contains(s, "/") {
 		ip := net.ParseIP(s)
 		if ip == nil {
@@ -402,7 +406,7 @@ func parseCIDR(s string) (*net.IPNet, error) {
 }
 
 // dialectBlock splits a dialect's config block into its type and the rest.
-func (c *Config) dialectBlock(name string) (typ string, block map[string]any) {
+func (c *Config) DialectBlock(name string) (typ string, block map[string]any) {
 	raw := c.Dialects[name]
 	block = make(map[string]any, len(raw))
 	for k, v := range raw {

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"crypto/tls"
@@ -47,12 +47,12 @@ func (c *Config) validateServer(p *problems) {
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		p.add("server.tls_cert_file: set both tls_cert_file and tls_key_file, or neither")
 	} else if s.TLSCertFile != "" {
-		if _, err := tls.LoadX509KeyPair(c.resolve(s.TLSCertFile), c.resolve(s.TLSKeyFile)); err != nil {
+		if _, err := tls.LoadX509KeyPair(c.Resolve(s.TLSCertFile), c.Resolve(s.TLSKeyFile)); err != nil {
 			p.add("server.tls_cert_file: %v", err)
 		}
 	}
 	for i, cidr := range s.TrustedProxies {
-		if _, err := parseCIDR(cidr); err != nil {
+		if _, err := ParseCIDR(cidr); err != nil {
 			p.add("server.trusted_proxies[%d]: %q is not an IP or CIDR", i, cidr)
 		}
 	}
@@ -155,7 +155,7 @@ func (c *Config) validateIdentity(p *problems) {
 		p.add("identity.check_wait: must not be negative")
 	}
 	if c.Identity.UsersFile != "" {
-		if _, err := os.Stat(c.resolve(c.Identity.UsersFile)); err != nil {
+		if _, err := os.Stat(c.Resolve(c.Identity.UsersFile)); err != nil {
 			p.add("identity.users_file: %v", errors.Unwrap(err))
 		}
 	}
@@ -210,7 +210,7 @@ func (c *Config) validateRoutes(p *problems) {
 	}
 }
 
-func (c *Config) validateRoute(p *problems, at string, r RouteConfig) {
+func (c *Config) validateRoute(p *problems, at string, r Route) {
 	if r.PathPrefix == "" || r.PathPrefix[0] != '/' {
 		p.add("%s.path_prefix: must start with /", at)
 	} else if canon, err := upstream.Canonicalize(r.PathPrefix); err != nil || canon != r.PathPrefix {
@@ -307,7 +307,7 @@ func (c *Config) validateOverlaps(p *problems) {
 
 // warnings are what in c works but is likely a mistake, each starting
 // with its key path.
-func (c *Config) warnings() []string {
+func (c *Config) Warnings() []string {
 	out := c.routeWarnings()
 	for i, tok := range c.Admin.Tokens {
 		if !identity.IsTokenDigest(tok.Hash) {
