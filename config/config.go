@@ -59,23 +59,30 @@ type Server struct {
 	AdminListen string `koanf:"admin_listen" reload:"restart"`
 	// TrustedProxies are CIDRs (or single IPs) of load balancers whose
 	// X-Forwarded-For and X-Forwarded-Proto are believed.
-	TrustedProxies    []string      `koanf:"trusted_proxies"`
+	TrustedProxies []string `koanf:"trusted_proxies"`
+	// ReadHeaderTimeout is how long a request's head may take to arrive
+	// (slowloris).
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" reload:"restart"`
 	// EndpointReadTimeout bounds reading a dialect endpoint's request body
 	// (a login's credentials are a few hundred bytes): a client that
 	// trickles it is answered as a bad request, in the dialect's envelope.
 	EndpointReadTimeout time.Duration `koanf:"endpoint_read_timeout"`
-	IdleTimeout         time.Duration `koanf:"idle_timeout" reload:"restart"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration `koanf:"idle_timeout" reload:"restart"`
 	// HTTP2MaxConcurrentStreams bounds the streams one HTTP/2 client may
 	// have open (TLS listener); Go's server also bounds streams reset
 	// before their handler ran (rapid reset, CVE-2023-44487) by it.
-	HTTP2MaxConcurrentStreams int           `koanf:"http2_max_concurrent_streams" reload:"restart"`
-	ShutdownTimeout           time.Duration `koanf:"shutdown_timeout" reload:"restart"`
+	HTTP2MaxConcurrentStreams int `koanf:"http2_max_concurrent_streams" reload:"restart"`
+	// ShutdownTimeout is how long in-flight requests get to finish after
+	// the drain delay, before the process exits.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" reload:"restart"`
 	// DrainDelay is how long, after SIGTERM, /readyz answers 503 while the
 	// public listener still serves, so load balancers stop sending before
 	// the listener closes; then in-flight requests get ShutdownTimeout.
-	DrainDelay     time.Duration `koanf:"drain_delay" reload:"restart"`
-	MaxHeaderBytes int           `koanf:"max_header_bytes" reload:"restart"`
+	DrainDelay time.Duration `koanf:"drain_delay" reload:"restart"`
+	// MaxHeaderBytes bounds a request's head (request line and headers);
+	// larger ones are answered 431.
+	MaxHeaderBytes int `koanf:"max_header_bytes" reload:"restart"`
 	// TLSCertFile and TLSKeyFile, both set, make the public listener
 	// speak HTTPS (TLS 1.2+, HTTP/2); relative to the config file.
 	TLSCertFile string `koanf:"tls_cert_file" reload:"onoff"`
@@ -107,21 +114,37 @@ type Cache struct {
 // RedisConfig is `store.redis`: one address is standalone, master_name
 // selects Sentinel, several addresses without it are a Cluster.
 type Redis struct {
-	Addrs         []string      `koanf:"addrs"`
-	MasterName    string        `koanf:"master_name"`
-	Username      string        `koanf:"username"`
-	Password      string        `koanf:"password"`
-	PasswordEnv   string        `koanf:"password_env"`
-	PasswordFile  string        `koanf:"password_file"`
-	DB            int           `koanf:"db"`
-	TLS           bool          `koanf:"tls"`
-	TLSServerName string        `koanf:"tls_server_name"`
-	DialTimeout   time.Duration `koanf:"dial_timeout"`
-	ReadTimeout   time.Duration `koanf:"read_timeout"`
-	WriteTimeout  time.Duration `koanf:"write_timeout"`
-	PoolSize      int           `koanf:"pool_size"`
-	MaxRetries    int           `koanf:"max_retries"`
-	KeyPrefix     string        `koanf:"key_prefix"`
+	// Addrs are the Redis addresses: one is a standalone server, several
+	// are a Cluster's seeds, or, with MasterName, the Sentinels'.
+	Addrs []string `koanf:"addrs"`
+	// MasterName is the Sentinel master's name; set, Addrs are Sentinels.
+	MasterName string `koanf:"master_name"`
+	// Username is the Redis ACL user; Password, PasswordEnv and
+	// PasswordFile its password, inline, from the environment or a file
+	// (at most one).
+	Username     string `koanf:"username"`
+	Password     string `koanf:"password"`
+	PasswordEnv  string `koanf:"password_env"`
+	PasswordFile string `koanf:"password_file"`
+	// DB is the database number (standalone and Sentinel).
+	DB int `koanf:"db"`
+	// TLS speaks TLS 1.2+ to Redis; TLSServerName, when set, is the name
+	// its certificate must hold.
+	TLS           bool   `koanf:"tls"`
+	TLSServerName string `koanf:"tls_server_name"`
+	// DialTimeout, ReadTimeout and WriteTimeout bound each connection
+	// and command: an outage fails closed in time.
+	DialTimeout  time.Duration `koanf:"dial_timeout"`
+	ReadTimeout  time.Duration `koanf:"read_timeout"`
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// PoolSize is the connections per node; 0 is go-redis's default (10
+	// per CPU).
+	PoolSize int `koanf:"pool_size"`
+	// MaxRetries is how often a failed command is retried; 0 means 1,
+	// kept low so an outage fails closed fast.
+	MaxRetries int `koanf:"max_retries"`
+	// KeyPrefix starts every key, so gateways can share a Redis.
+	KeyPrefix string `koanf:"key_prefix"`
 	// WaitReplicas makes revocations wait for that many replicas (WAIT),
 	// up to WaitTimeout, so a failover cannot undo a logout; 0 is off.
 	WaitReplicas int           `koanf:"wait_replicas"`
@@ -194,9 +217,13 @@ type Route struct {
 	// side and compared with the upstream's answer).
 	Mode string `koanf:"mode"`
 	// Upstream is "echo" or an http(s) URL.
-	Upstream    string        `koanf:"upstream"`
-	StripPrefix string        `koanf:"strip_prefix"`
-	Timeout     time.Duration `koanf:"timeout"`
+	Upstream string `koanf:"upstream"`
+	// StripPrefix is removed from the path before forwarding (the
+	// canonical path, whole segments).
+	StripPrefix string `koanf:"strip_prefix"`
+	// Timeout bounds the wait for the upstream's response headers; past it
+	// the answer is 504 in the route's envelope. 0 is 30s.
+	Timeout time.Duration `koanf:"timeout"`
 	// IdentityHeaders renames identity headers: user_id, company_id,
 	// dialect, session_id, or a dialect attribute, to a header name.
 	IdentityHeaders map[string]string `koanf:"identity_headers"`
@@ -278,14 +305,8 @@ func Load(path string, environ []string) (*Config, error) {
 	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
 		return nil, err
 	}
-	var cfg Config
-	// The directories' own defaults; the file and env set what they name.
-	cfg.Identity.SQL, cfg.Identity.HTTP = sqldir.Defaults(), httpdir.Defaults()
-	dc := confdecode.Config(&cfg, mapstructure.StringToSliceHookFunc(","))
-	// The decoder fills every field it can before it reports unknown keys
-	// or bad values, so validation still runs and every problem is listed.
-	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
-	problems := append(envProblems, confdecode.Problems(err, "config.Config")...)
+	cfg, decodeProblems := decode(k)
+	problems := append(envProblems, decodeProblems...)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -298,6 +319,32 @@ func Load(path string, environ []string) (*Config, error) {
 		return &cfg, &ConfigError{Problems: problems}
 	}
 	return &cfg, nil
+}
+
+// Default is the configuration of an empty file: every key at its
+// default (for the generated configuration reference).
+func Default() *Config {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		panic(err) // the defaults are a literal map: cannot fail
+	}
+	cfg, problems := decode(k)
+	if len(problems) > 0 {
+		panic(strings.Join(problems, "; ")) // a default that does not decode is a bug
+	}
+	return &cfg
+}
+
+// decode decodes what k holds over the defaults of the blocks that have
+// their own (the user directories'). The decoder fills every field it can
+// before it reports unknown keys or bad values, so validation still runs
+// and every problem is listed.
+func decode(k *koanf.Koanf) (Config, []string) {
+	var cfg Config
+	cfg.Identity.SQL, cfg.Identity.HTTP = sqldir.Defaults(), httpdir.Defaults()
+	dc := confdecode.Config(&cfg, mapstructure.StringToSliceHookFunc(","))
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
+	return cfg, confdecode.Problems(err, "config.Config")
 }
 
 // blocks are the top-level config keys, the first part of every path.

@@ -27,6 +27,9 @@ func DecodeBlock(block map[string]any, out any) []error {
 // SecretRef is the secret / secret_env / secret_file trio of a dialect
 // block; embed it with `koanf:",squash"`.
 type SecretRef struct {
+	// Secret is the secret inline (for tests and demos); SecretEnv names
+	// the environment variable that holds it, SecretFile the file
+	// (relative to the config file). Exactly one is set.
 	Secret     string `koanf:"secret"`
 	SecretEnv  string `koanf:"secret_env"`
 	SecretFile string `koanf:"secret_file"`

@@ -206,6 +206,10 @@ type Factory struct {
 	// New builds an instance named name from its config block (the block
 	// without `type`). Config errors name their key relative to the block.
 	New func(name string, block map[string]any, deps Deps) (Dialect, error)
+	// Defaults returns the block's config struct at its defaults (the
+	// value New decodes the block over): the generated configuration
+	// reference reads its keys, types, defaults and doc comments.
+	Defaults func() any
 }
 
 // Registry maps type names to factories.

@@ -127,16 +127,20 @@ func Agreement(verdict string, up UpstreamAnswer) string {
 type LegacyAnswers struct {
 	// CodePath is the dotted path of the code in a JSON answer ("code",
 	// "ret.code"); required with any Codes.
-	CodePath string      `koanf:"code_path"`
-	Allowed  AnswerMatch `koanf:"allowed"`
-	Refused  AnswerMatch `koanf:"refused"`
-	Expired  AnswerMatch `koanf:"expired"`
+	CodePath string `koanf:"code_path"`
+	// Allowed, Refused and Expired are the legacy service's answers that
+	// mean the request was allowed, refused, or refused for an expired
+	// token.
+	Allowed AnswerMatch `koanf:"allowed"`
+	Refused AnswerMatch `koanf:"refused"`
+	Expired AnswerMatch `koanf:"expired"`
 }
 
 // AnswerMatch matches an answer whose status is one of Statuses or whose
 // code is one of Codes: a legacy service that refuses with 401 on some
 // paths and with 200 and a code on others lists both.
 type AnswerMatch struct {
+	// Statuses are HTTP statuses; Codes are values at code_path.
 	Statuses []int    `koanf:"statuses"`
 	Codes    []string `koanf:"codes"`
 }

@@ -29,7 +29,7 @@ import (
 const Type = "appkey"
 
 // Factory registers the dialect type.
-var Factory = dialects.Factory{Type: Type, New: New}
+var Factory = dialects.Factory{Type: Type, New: New, Defaults: func() any { return Defaults() }}
 
 var (
 	_ dialects.Dialect = (*Dialect)(nil)
@@ -40,7 +40,8 @@ var (
 type Config struct {
 	// Secret signs access tokens; one of secret, secret_env, secret_file.
 	dialects.SigningKey `koanf:",squash"`
-	Issuer              string `koanf:"issuer"`
+	// Issuer is the iss claim, distinct per dialect so tokens do not cross.
+	Issuer string `koanf:"issuer"`
 	// AppsFile is the apps registry, relative to the config file.
 	AppsFile string `koanf:"apps_file"`
 	// AppsQuery reads the registry from the sql user directory's database
@@ -48,8 +49,9 @@ type Config struct {
 	AppsQuery string `koanf:"apps_query"`
 	// ReloadInterval is how often the apps source is checked for changes.
 	ReloadInterval time.Duration `koanf:"reload_interval"`
-	AccessTTL      time.Duration `koanf:"access_ttl"`
-	RefreshTTL     time.Duration `koanf:"refresh_ttl"`
+	// AccessTTL and RefreshTTL are the access and refresh tokens' lives.
+	AccessTTL  time.Duration `koanf:"access_ttl"`
+	RefreshTTL time.Duration `koanf:"refresh_ttl"`
 	// RefreshGrace lets a just-rotated refresh token receive the same new
 	// Token (a lost response); 0, the default, makes any reuse a 401 that
 	// also ends the session.
@@ -59,6 +61,7 @@ type Config struct {
 	TimeZone   string `koanf:"time_zone"`
 	// TokenHeader carries the access token (Bearer).
 	TokenHeader string `koanf:"token_header"`
+	// LoginPath and RefreshPath are the auth endpoints' paths.
 	LoginPath   string `koanf:"login_path"`
 	RefreshPath string `koanf:"refresh_path"`
 	// MaxBodyBytes bounds login bodies.

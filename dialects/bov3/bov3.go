@@ -33,7 +33,7 @@ const (
 )
 
 // Factory registers the dialect type.
-var Factory = dialects.Factory{Type: Type, New: New}
+var Factory = dialects.Factory{Type: Type, New: New, Defaults: func() any { return Defaults() }}
 
 var (
 	_ dialects.Dialect       = (*Dialect)(nil)

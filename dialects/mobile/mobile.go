@@ -28,7 +28,7 @@ import (
 const Type = "mobile"
 
 // Factory registers the dialect type.
-var Factory = dialects.Factory{Type: Type, New: New}
+var Factory = dialects.Factory{Type: Type, New: New, Defaults: func() any { return Defaults() }}
 
 var _ dialects.Dialect = (*Dialect)(nil)
 
@@ -38,7 +38,9 @@ type Config struct {
 	// secret, secret_env, secret_file; at least 32 bytes.
 	dialects.SigningKey `koanf:",squash"`
 	// Issuer is the iss claim, distinct per dialect so tokens do not cross.
-	Issuer     string        `koanf:"issuer"`
+	Issuer string `koanf:"issuer"`
+	// AccessTTL is the access token's life; RefreshTTL the opaque refresh
+	// token's (stored hashed), which is the session's.
 	AccessTTL  time.Duration `koanf:"access_ttl"`
 	RefreshTTL time.Duration `koanf:"refresh_ttl"`
 	// TokenHeader carries the access token ("Bearer " prefix optional).
@@ -60,12 +62,14 @@ type Config struct {
 	SingleDevice bool   `koanf:"single_device"`
 	KickScope    string `koanf:"kick_scope"`
 	// Endpoint paths.
-	LoginPath       string    `koanf:"login_path"`
-	SMSCodePath     string    `koanf:"sms_code_path"`
-	RefreshPath     string    `koanf:"refresh_path"`
-	LoginStatusPath string    `koanf:"login_status_path"`
-	MaxBodyBytes    int64     `koanf:"max_body_bytes"`
-	SMS             SMSConfig `koanf:"sms"`
+	LoginPath       string `koanf:"login_path"`
+	SMSCodePath     string `koanf:"sms_code_path"`
+	RefreshPath     string `koanf:"refresh_path"`
+	LoginStatusPath string `koanf:"login_status_path"`
+	// MaxBodyBytes bounds auth request bodies.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// SMS is the code policy and the sender.
+	SMS SMSConfig `koanf:"sms"`
 	// Legacy exchanges the refresh tokens of the service the gateway
 	// replaces, introspected there; the answer's subject is the user's
 	// mobile number.
@@ -74,28 +78,38 @@ type Config struct {
 
 // SMSConfig is the code policy and the sender.
 type SMSConfig struct {
-	CodeTTL        time.Duration `koanf:"code_ttl"`
-	MaxAttempts    int           `koanf:"max_attempts"`
+	// CodeTTL is a code's life; MaxAttempts the wrong guesses that end it.
+	CodeTTL     time.Duration `koanf:"code_ttl"`
+	MaxAttempts int           `koanf:"max_attempts"`
+	// ResendInterval is the wait between two codes to one number;
+	// DailyLimit the codes one number may receive a day.
 	ResendInterval time.Duration `koanf:"resend_interval"`
 	DailyLimit     int64         `koanf:"daily_limit"`
-	IPLimit        int64         `koanf:"ip_limit"`
-	IPWindow       time.Duration `koanf:"ip_window"`
-	Template       string        `koanf:"template"`
-	Sender         SenderConfig  `koanf:"sender"`
+	// IPLimit is the codes one client IP may ask for within IPWindow.
+	IPLimit  int64         `koanf:"ip_limit"`
+	IPWindow time.Duration `koanf:"ip_window"`
+	// Template is passed to the sender, which picks the message by it.
+	Template string `koanf:"template"`
+	// Sender is how codes leave the gateway.
+	Sender SenderConfig `koanf:"sender"`
 }
 
 // SenderConfig chooses how codes leave the gateway.
 type SenderConfig struct {
 	// Type is "webhook" or "log" (development only).
-	Type            string        `koanf:"type"`
-	URL             string        `koanf:"url"`
-	Secret          string        `koanf:"secret"`
-	SecretEnv       string        `koanf:"secret_env"`
-	SecretFile      string        `koanf:"secret_file"`
-	SignatureHeader string        `koanf:"signature_header"`
-	Timeout         time.Duration `koanf:"timeout"`
-	MaxAttempts     int           `koanf:"max_attempts"`
-	Backoff         time.Duration `koanf:"backoff"`
+	Type string `koanf:"type"`
+	// URL is the webhook the codes are posted to.
+	URL string `koanf:"url"`
+	// Secret (or SecretEnv, SecretFile) is the webhook's HMAC key, 16+
+	// bytes; SignatureHeader carries the signature.
+	Secret          string `koanf:"secret"`
+	SecretEnv       string `koanf:"secret_env"`
+	SecretFile      string `koanf:"secret_file"`
+	SignatureHeader string `koanf:"signature_header"`
+	// Timeout bounds one call; MaxAttempts and Backoff retry a failed one.
+	Timeout     time.Duration `koanf:"timeout"`
+	MaxAttempts int           `koanf:"max_attempts"`
+	Backoff     time.Duration `koanf:"backoff"`
 }
 
 // Defaults are the values of keys a block leaves out.

@@ -38,17 +38,25 @@ type Config struct {
 	// environment variable whose value goes as Authorization: Bearer.
 	Headers  map[string]string `koanf:"headers"`
 	TokenEnv string            `koanf:"token_env"`
-	Timeout  time.Duration     `koanf:"timeout"`
+	// Timeout bounds one call; past it the directory is unavailable and
+	// the login is answered with the dialect's unavailable code.
+	Timeout time.Duration `koanf:"timeout"`
 	// TLS: ca_file, cert_file and key_file.
 	jsonhttp.TLS `koanf:",squash"`
-	Fields       Fields `koanf:"fields"`
+	// Fields are the names of the request's fields and the paths of the
+	// answer's.
+	Fields Fields `koanf:"fields"`
 }
 
 // Fields name the request's fields and where, in the answer, the user's
 // are (dotted paths into the JSON: "data.user.id").
 type Fields struct {
-	Account        string `koanf:"account"`
-	Password       string `koanf:"password"`
+	// Account and Password name the check request's JSON fields.
+	Account  string `koanf:"account"`
+	Password string `koanf:"password"`
+	// ID, AccountOut, Name, NickName, Mobile, AvatarURL, Companies and
+	// DefaultCompany are the paths of the user's facts in an answer
+	// (Companies a JSON array of company ids).
 	ID             string `koanf:"id"`
 	AccountOut     string `koanf:"account_out"`
 	Name           string `koanf:"name"`

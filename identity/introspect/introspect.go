@@ -74,7 +74,9 @@ type Config struct {
 	// header Authorization).
 	Headers      map[string]string `koanf:"headers"`
 	AuthTokenEnv string            `koanf:"auth_token_env"`
-	Timeout      time.Duration     `koanf:"timeout"`
+	// Timeout bounds one call; past it the exchange fails closed with the
+	// dialect's unavailable code.
+	Timeout time.Duration `koanf:"timeout"`
 	// TLS: ca_file, cert_file and key_file.
 	jsonhttp.TLS `koanf:",squash"`
 	// Fields are where, in the answer, its facts are (dotted paths).
@@ -101,6 +103,9 @@ type Fields struct {
 
 // Require are values an answer must hold for the token to be exchanged.
 type Require struct {
+	// Issuer, ClientID and Aud, when set, must be the answer's issuer
+	// (fields.issuer), client (fields.client_id) and one of its
+	// audiences (fields.aud).
 	Issuer   string `koanf:"issuer"`
 	ClientID string `koanf:"client_id"`
 	Aud      string `koanf:"aud"`
