@@ -16,7 +16,7 @@ import (
 	"github.com/authgate/authgate/tokenstore/memstore"
 )
 
-// TestCutoverExamples: the three phases of the README's switch-over build
+// TestCutoverExamples: the three phases of the switch-over guide's (docs/switch-over.md) build
 // as check-config builds them, with the files and variables they name;
 // phase 1 shadows every route, phase 2 enforces them with the legacy
 // blocks, which warn once their date has passed, and phase 3 has none.

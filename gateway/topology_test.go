@@ -386,7 +386,7 @@ func TestWriteOutageWithTwoReplicas(t *testing.T) {
 		event()
 		// The gateway hears the sentinels' +switch-master within
 		// milliseconds of them announcing it; a write that reaches the
-		// demoted master in that instant is still taken (README, "Running
+		// demoted master in that instant is still taken (docs/redis.md, "Running
 		// with Redis").
 		time.Sleep(100 * time.Millisecond)
 		for {

@@ -101,7 +101,7 @@ func usage() string {
 			fmt.Fprintf(&b, "  %-20s   gateway %s %s\n", "", c.name, c.args)
 		}
 	}
-	b.WriteString("\nconfig keys can be set from the environment: AUTHGATE_CFG__SERVER__LISTEN=:8080 (README, \"Environment overrides\")\n")
+	b.WriteString("\nconfig keys can be set from the environment: AUTHGATE_CFG__SERVER__LISTEN=:8080 (docs/configuration.md, \"Environment overrides\"; every key: docs/config-reference.md)\n")
 	return b.String()
 }
 

@@ -7,7 +7,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 )
 
-// wireCode is one row of the error table in the README: the int code, the
+// wireCode is one row of the error table in docs/dialects/bov3.md: the int code, the
 // errorCode string and the HTTP status.
 type wireCode struct {
 	code      int

@@ -11,7 +11,7 @@ import (
 )
 
 // Wire codes. The seed fixes "00000", "10024" and "10026"; the rest are
-// this gateway's, documented in the README. Auth and request codes answer
+// this gateway's, documented in docs/dialects/mmm.md. Auth and request codes answer
 // with HTTP 200, as the legacy service did: its clients read the code in
 // the body and treat other statuses as network failures.
 const (

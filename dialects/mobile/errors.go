@@ -8,7 +8,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 )
 
-// Wire codes, documented in the README. The seed fixes only 0 (success)
+// Wire codes, documented in docs/dialects/mobile.md. The seed fixes only 0 (success)
 // and the int type; token problems answer HTTP 401 as the Spring service
 // behind the document did, request problems 400, business refusals (a
 // wrong code) 200 with their code.
