@@ -10,7 +10,8 @@
 // cmd/gateway), so this package depends on the tokenstore interface only
 // and tests can hand it a store that fails on purpose.
 //
-// Files: gateway.go (New, a generation's assembly, Serve and drain),
+// Files: gateway.go (New, the admin router), generation.go (what one
+// config builds), serve.go (the listeners, Serve and drain),
 // handler.go (the router and dialect endpoints), routes.go (the route
 // table), authenticate.go (which of a route's dialects decides),
 // forward.go (what reaches the upstream), shadow.go (shadow routes),
@@ -20,22 +21,14 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/config"
 
 	"github.com/go-chi/chi/v5"
@@ -44,7 +37,6 @@ import (
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/framing"
 	"github.com/authgate/authgate/tokenstore"
 )
 
@@ -92,50 +84,6 @@ type Gateway struct {
 	admin    http.Handler
 	// draining is set from SIGTERM on: /readyz answers 503.
 	draining atomic.Bool
-}
-
-// generation is everything one config builds: requests that started on
-// it finish on it, and it is closed once they have after a reload.
-type generation struct {
-	cfg      *config.Config
-	handler  http.Handler
-	admin    chi.Router
-	cert     *tls.Certificate
-	closers  []io.Closer
-	warnings []string
-	inflight atomic.Int64
-	// legacyWindows are the dialect instances that may take a legacy
-	// service's tokens; set once built, before the generation serves.
-	legacyWindows []dialects.LegacyWindowed
-	// verify checks secrets against slow hashes, at most
-	// identity.max_concurrent_checks at once: logins, app secrets and
-	// admin tokens of the old hash form share the bound.
-	verify func(hash, secret string) (bool, error)
-}
-
-// closerFunc adapts a close function to io.Closer.
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
-
-// legacyOpen reports whether a dialect instance of gen still takes a
-// legacy service's tokens: a rollback to it is possible, so the user
-// directory holds its password-hash upgrades.
-func (gen *generation) legacyOpen() bool {
-	for _, l := range gen.legacyWindows {
-		if l.LegacyOpen() {
-			return true
-		}
-	}
-	return false
-}
-
-func (gen *generation) close() error {
-	var errs []error
-	for _, c := range gen.closers {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
@@ -198,133 +146,6 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 	return g, nil
 }
 
-// build makes a generation of cfg: the directory, the dialect instances,
-// the route table and the admin API, every problem listed.
-func (g *Gateway) build(cfg *config.Config) (*generation, error) {
-	gen := &generation{cfg: cfg}
-	instances, problems := g.assemble(cfg, gen)
-	if cfg.Server.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.Server.TLSCertFile), cfg.Resolve(cfg.Server.TLSKeyFile))
-		if err != nil {
-			problems = append(problems, "server.tls_cert_file: "+err.Error())
-		}
-		gen.cert = &cert
-	}
-	if len(problems) > 0 {
-		_ = gen.close()
-		return nil, &config.ConfigError{Problems: problems}
-	}
-	h, err := g.buildHandler(cfg, instances)
-	if err != nil {
-		_ = gen.close()
-		return nil, err
-	}
-	gen.handler = h
-	gen.warnings = append(gen.warnings, cfg.Warnings()...)
-	if sql := cfg.Identity.SQL; cfg.Identity.Type == "sql" && sql.UpgradeHashes && !sql.UpgradeBeside && gen.legacyOpen() {
-		var open []string
-		for name, d := range instances {
-			if l, ok := d.(dialects.LegacyWindowed); ok && l.LegacyOpen() {
-				open = append(open, "dialects."+name+".legacy")
-			}
-		}
-		sort.Strings(open)
-		gen.warnings = append(gen.warnings, "identity.sql.upgrade_hashes: held while a legacy window is open ("+strings.Join(open, ", ")+
-			"): a rollback to the legacy service must find every user's digest where it was, so no login rewrites one until legacy.until has passed "+
-			"(counted as authgate_password_hash_upgrades_total{result=\"held\"}); to upgrade meanwhile, write the argon2id hash to a column of its own and set upgrade_beside: true")
-	}
-	gen.admin = g.buildAdmin(cfg, instances, gen.verify)
-	return gen, nil
-}
-
-// assemble opens cfg's user directory and dialect instances (their
-// resources go to gen's closers, their warnings to gen's), listing every
-// problem rather than the first.
-func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dialects.Dialect, []string) {
-	o := g.o
-	slots := cfg.Identity.MaxConcurrentChecks
-	if slots == 0 {
-		slots = runtime.NumCPU()
-	}
-	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
-	gen.verify = verify
-	dir := backend.OpenDirectory(cfg, backend.DirectoryOptions{
-		Verify: verify, LookupEnv: o.LookupEnv, Logger: o.Logger,
-		Upgraded:     func(result string) { g.m.hashUpgrades.WithLabelValues(result).Inc() },
-		HoldUpgrades: gen.legacyOpen,
-		State:        g.m.directoryState,
-	})
-	gen.closers = append(gen.closers, closerFunc(dir.Close))
-	gen.warnings = append(gen.warnings, dir.Warnings...)
-	users, problems := dir.Users, dir.Problems
-	instances := map[string]dialects.Dialect{}
-	names := make([]string, 0, len(cfg.Dialects))
-	for name := range cfg.Dialects {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		typ, block := cfg.DialectBlock(name)
-		f, ok := o.Registry.Lookup(typ)
-		if !ok {
-			problems = append(problems, fmt.Sprintf("dialects.%s.type: %q is not one of %s", name, typ, strings.Join(o.Registry.Types(), ", ")))
-			continue
-		}
-		d, err := f.New(name, block, dialects.Deps{
-			// Guarded: a shadow check's writes are refused.
-			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
-			Logger: o.Logger.With("dialect", name),
-			// A reload builds instances whose metrics already exist: the
-			// new instance's replace the old one's.
-			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
-			LookupEnv: o.LookupEnv, ConfigDir: cfg.Dir(), StoreKind: storeKind(cfg.Store.Driver),
-			VerifySecret: verify,
-			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
-		})
-		if err != nil {
-			for line := range strings.SplitSeq(err.Error(), "\n") {
-				problems = append(problems, fmt.Sprintf("dialects.%s.%s", name, line))
-			}
-			continue
-		}
-		instances[name] = d
-		if l, ok := d.(dialects.LegacyWindowed); ok {
-			gen.legacyWindows = append(gen.legacyWindows, l)
-		}
-		if c, ok := d.(io.Closer); ok {
-			gen.closers = append(gen.closers, c)
-		}
-	}
-	return instances, problems
-}
-
-// replacingRegisterer registers a collector over an existing one of the
-// same description (a reloaded dialect's metrics over the old
-// instance's), which plain Register refuses. It wraps the registerer that
-// adds the dialect label: the existing collector the registry reports is
-// the unwrapped one, which only the wrapping registerer can unregister.
-type replacingRegisterer struct{ prometheus.Registerer }
-
-// Register implements prometheus.Registerer.
-func (r replacingRegisterer) Register(c prometheus.Collector) error {
-	err := r.Registerer.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		r.Registerer.Unregister(are.ExistingCollector)
-		return r.Registerer.Register(c)
-	}
-	return err
-}
-
-// MustRegister implements prometheus.Registerer.
-func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
-		}
-	}
-}
-
 // CheckDialects lists the problems of cfg's users file and dialect
 // blocks, for check-config on a config whose other blocks failed to load
 // (Load returns what it could decode with its ConfigError), so one run
@@ -338,14 +159,6 @@ func CheckDialects(cfg *config.Config, o Options) []string {
 	_, problems := g.assemble(cfg, gen)
 	_ = gen.close()
 	return problems
-}
-
-// storeKind is the store's name as wire formats report it.
-func storeKind(driver string) string {
-	if driver == "redis" {
-		return "redis"
-	}
-	return "local"
 }
 
 // Warnings are the running config's values that work but are likely
@@ -428,88 +241,4 @@ func (g *Gateway) buildAdmin(cfg *config.Config, instances map[string]dialects.D
 		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": g.cfg.Store.Driver})
 	})
 	return r
-}
-
-// Run listens on server.listen and server.admin_listen and serves until
-// ctx is done, then shuts down gracefully: /readyz turns 503 at once, the
-// public listener keeps serving for server.drain_delay (load balancers
-// take the replica out meanwhile), then the listeners close and in-flight
-// requests get server.shutdown_timeout to finish.
-func (g *Gateway) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", g.cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("gateway: listen %s: %w", g.cfg.Server.Listen, err)
-	}
-	adminLn, err := net.Listen("tcp", g.cfg.Server.AdminListen)
-	if err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("gateway: admin listen %s: %w", g.cfg.Server.AdminListen, err)
-	}
-	return g.Serve(ctx, ln, adminLn)
-}
-
-// framingRefused counts and logs a request refused for its framing on
-// listener (public or admin); never its bytes.
-func (g *Gateway) framingRefused(listener string) func(reason string) {
-	return func(reason string) {
-		g.m.framingRefused.WithLabelValues(listener, reason).Inc()
-		g.log.Warn("malformed HTTP/1.1 request refused; connection closed", "listener", listener, "reason", reason)
-	}
-}
-
-// Serve is Run on listeners the caller opened.
-func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	s := g.cfg.Server
-	public := &http.Server{
-		Handler: g.handler, ReadHeaderTimeout: s.ReadHeaderTimeout, IdleTimeout: s.IdleTimeout,
-		MaxHeaderBytes: s.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: s.HTTP2MaxConcurrentStreams},
-	}
-	admin := &http.Server{Handler: g.admin, ReadHeaderTimeout: s.ReadHeaderTimeout}
-	errc := make(chan error, 2)
-	// Ambiguous HTTP/1.1 framing is refused before Go's parser reads it
-	// (internal/framing), on every listener; with TLS the guard terminates
-	// TLS itself and reads HTTP/1.1 on the plaintext (HTTP/2 connections
-	// go to the server untouched), and the request still knows its TLS
-	// state (tlsState).
-	adminLn = framing.Listener(adminLn, s.MaxHeaderBytes+4096, g.framingRefused("admin"))
-	if s.TLSCertFile != "" {
-		// The running config's certificate: a reload brings a renewed one.
-		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return g.current.Load().cert, nil
-			}}
-		public.ConnContext = withTLSState
-		ln = framing.TLSListener(ln, public.TLSConfig, s.ReadHeaderTimeout, s.MaxHeaderBytes+4096, g.framingRefused("public"))
-		go func() { errc <- public.Serve(ln) }()
-	} else {
-		ln = framing.Listener(ln, s.MaxHeaderBytes+4096, g.framingRefused("public"))
-		go func() { errc <- public.Serve(ln) }()
-	}
-	go func() { errc <- admin.Serve(adminLn) }()
-	g.log.Info("authgate listening", "listen", ln.Addr().String(), "admin_listen", adminLn.Addr().String(), "store", g.cfg.Store.Driver)
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-	}
-	g.draining.Store(true)
-	if serveErr == nil && s.DrainDelay > 0 {
-		g.log.Info("draining: readiness answers 503, still serving until load balancers stop sending", "drain_delay", s.DrainDelay.String())
-		drain := time.NewTimer(s.DrainDelay)
-		select {
-		case <-drain.C:
-		case serveErr = <-errc:
-			drain.Stop()
-		}
-	}
-	g.log.Info("shutting down; finishing in-flight requests", "timeout", s.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
-	defer cancel()
-	err := errors.Join(public.Shutdown(sctx), admin.Shutdown(sctx))
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(serveErr, err)
-	}
-	return err
 }

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/authgate/authgate/backend"
+	"github.com/authgate/authgate/config"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/tokenstore"
+)
+
+// generation is everything one config builds: requests that started on
+// it finish on it, and it is closed once they have after a reload.
+type generation struct {
+	cfg      *config.Config
+	handler  http.Handler
+	admin    chi.Router
+	cert     *tls.Certificate
+	closers  []io.Closer
+	warnings []string
+	inflight atomic.Int64
+	// legacyWindows are the dialect instances that may take a legacy
+	// service's tokens; set once built, before the generation serves.
+	legacyWindows []dialects.LegacyWindowed
+	// verify checks secrets against slow hashes, at most
+	// identity.max_concurrent_checks at once: logins, app secrets and
+	// admin tokens of the old hash form share the bound.
+	verify func(hash, secret string) (bool, error)
+}
+
+// closerFunc adapts a close function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// legacyOpen reports whether a dialect instance of gen still takes a
+// legacy service's tokens: a rollback to it is possible, so the user
+// directory holds its password-hash upgrades.
+func (gen *generation) legacyOpen() bool {
+	for _, l := range gen.legacyWindows {
+		if l.LegacyOpen() {
+			return true
+		}
+	}
+	return false
+}
+
+func (gen *generation) close() error {
+	var errs []error
+	for _, c := range gen.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// build makes a generation of cfg: the directory, the dialect instances,
+// the route table and the admin API, every problem listed.
+func (g *Gateway) build(cfg *config.Config) (*generation, error) {
+	gen := &generation{cfg: cfg}
+	instances, problems := g.assemble(cfg, gen)
+	if cfg.Server.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.Server.TLSCertFile), cfg.Resolve(cfg.Server.TLSKeyFile))
+		if err != nil {
+			problems = append(problems, "server.tls_cert_file: "+err.Error())
+		}
+		gen.cert = &cert
+	}
+	if len(problems) > 0 {
+		_ = gen.close()
+		return nil, &config.ConfigError{Problems: problems}
+	}
+	h, err := g.buildHandler(cfg, instances)
+	if err != nil {
+		_ = gen.close()
+		return nil, err
+	}
+	gen.handler = h
+	gen.warnings = append(gen.warnings, cfg.Warnings()...)
+	if sql := cfg.Identity.SQL; cfg.Identity.Type == "sql" && sql.UpgradeHashes && !sql.UpgradeBeside && gen.legacyOpen() {
+		var open []string
+		for name, d := range instances {
+			if l, ok := d.(dialects.LegacyWindowed); ok && l.LegacyOpen() {
+				open = append(open, "dialects."+name+".legacy")
+			}
+		}
+		sort.Strings(open)
+		gen.warnings = append(gen.warnings, "identity.sql.upgrade_hashes: held while a legacy window is open ("+strings.Join(open, ", ")+
+			"): a rollback to the legacy service must find every user's digest where it was, so no login rewrites one until legacy.until has passed "+
+			"(counted as authgate_password_hash_upgrades_total{result=\"held\"}); to upgrade meanwhile, write the argon2id hash to a column of its own and set upgrade_beside: true")
+	}
+	gen.admin = g.buildAdmin(cfg, instances, gen.verify)
+	return gen, nil
+}
+
+// assemble opens cfg's user directory and dialect instances (their
+// resources go to gen's closers, their warnings to gen's), listing every
+// problem rather than the first.
+func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dialects.Dialect, []string) {
+	o := g.o
+	slots := cfg.Identity.MaxConcurrentChecks
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	verify := identity.Bounded(o.VerifySecret, slots, cfg.Identity.CheckWait)
+	gen.verify = verify
+	dir := backend.OpenDirectory(cfg, backend.DirectoryOptions{
+		Verify: verify, LookupEnv: o.LookupEnv, Logger: o.Logger,
+		Upgraded:     func(result string) { g.m.hashUpgrades.WithLabelValues(result).Inc() },
+		HoldUpgrades: gen.legacyOpen,
+		State:        g.m.directoryState,
+	})
+	gen.closers = append(gen.closers, closerFunc(dir.Close))
+	gen.warnings = append(gen.warnings, dir.Warnings...)
+	users, problems := dir.Users, dir.Problems
+	instances := map[string]dialects.Dialect{}
+	names := make([]string, 0, len(cfg.Dialects))
+	for name := range cfg.Dialects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		typ, block := cfg.DialectBlock(name)
+		f, ok := o.Registry.Lookup(typ)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("dialects.%s.type: %q is not one of %s", name, typ, strings.Join(o.Registry.Types(), ", ")))
+			continue
+		}
+		d, err := f.New(name, block, dialects.Deps{
+			// Guarded: a shadow check's writes are refused.
+			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
+			Logger: o.Logger.With("dialect", name),
+			// A reload builds instances whose metrics already exist: the
+			// new instance's replace the old one's.
+			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
+			LookupEnv: o.LookupEnv, ConfigDir: cfg.Dir(), StoreKind: storeKind(cfg.Store.Driver),
+			VerifySecret: verify,
+			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
+		})
+		if err != nil {
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				problems = append(problems, fmt.Sprintf("dialects.%s.%s", name, line))
+			}
+			continue
+		}
+		instances[name] = d
+		if l, ok := d.(dialects.LegacyWindowed); ok {
+			gen.legacyWindows = append(gen.legacyWindows, l)
+		}
+		if c, ok := d.(io.Closer); ok {
+			gen.closers = append(gen.closers, c)
+		}
+	}
+	return instances, problems
+}
+
+// replacingRegisterer registers a collector over an existing one of the
+// same description (a reloaded dialect's metrics over the old
+// instance's), which plain Register refuses. It wraps the registerer that
+// adds the dialect label: the existing collector the registry reports is
+// the unwrapped one, which only the wrapping registerer can unregister.
+type replacingRegisterer struct{ prometheus.Registerer }
+
+// Register implements prometheus.Registerer.
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registerer.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+// MustRegister implements prometheus.Registerer.
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// storeKind is the store's name as wire formats report it.
+func storeKind(driver string) string {
+	if driver == "redis" {
+		return "redis"
+	}
+	return "local"
+}
