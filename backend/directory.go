@@ -90,6 +90,9 @@ func openDirectory(cfg *config.Config, o DirectoryOptions, d *Directory) (identi
 		}
 		return dir, nil
 	case "http":
+		for _, w := range c.HTTP.Warnings() {
+			d.Warnings = append(d.Warnings, "identity.http."+w)
+		}
 		dir, err := httpdir.Open(c.HTTP, cfg.Dir(), o.LookupEnv)
 		if err != nil {
 			var problems []string

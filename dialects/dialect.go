@@ -58,8 +58,10 @@ type Endpoint struct {
 	Kind string
 	// Prefix also serves every path below Path (a path parameter the
 	// handler reads from r.URL.Path itself).
-	Prefix  bool
-	Handler http.HandlerFunc
+	Prefix bool
+	// Handler serves the endpoint; its error is answered in the
+	// dialect's envelope by WriteError.
+	Handler HandlerFunc
 }
 
 // Endpoint kinds the gateway treats specially (logins are counted).
@@ -74,13 +76,20 @@ type Dialect interface {
 	// Endpoints lists the auth endpoints the dialect serves.
 	Endpoints() []Endpoint
 	// Authenticate reads the request's credentials. Errors are the
-	// dialect's own and go back to its WriteError; one that matches
+	// dialect's own and are answered through its Answer; one that matches
 	// ErrNotMine (see NotMine) says the request carries no credential of
 	// this dialect's, and the gateway tries the route's next dialect.
 	Authenticate(r *http.Request) (Identity, error)
-	// WriteError answers err in the dialect's envelope. It also receives
-	// the gateway's errors below (ErrUpstreamUnavailable and friends).
-	WriteError(w http.ResponseWriter, r *http.Request, err error)
+	// Check decides r as Authenticate would and leaves no trace: no
+	// token rotated, no nonce spent, no attempt, session or legacy token
+	// counted. Shadow routes call it beside the legacy service, whose
+	// own answer is the one that counts; the store the gateway hands
+	// dialects also refuses every write under a shadow check
+	// (tokenstore.ReadOnly), and the contract tests that Check never
+	// tries one.
+	Check(r *http.Request) (Identity, error)
+	// Answerer renders errors in the dialect's envelope, for WriteError.
+	Answerer
 	// CredentialHeaders names the request headers that carry this
 	// dialect's tokens; the gateway never forwards them upstream.
 	CredentialHeaders() []string

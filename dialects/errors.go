@@ -10,7 +10,7 @@ import (
 	"github.com/authgate/authgate/tokenstore"
 )
 
-// Errors the gateway hands to a dialect's WriteError, each of which the
+// Errors the gateway answers in a dialect's envelope (WriteError), each of which the
 // dialect maps to one code of its own through Classify.
 var (
 	ErrUpstreamUnavailable = errors.New("upstream unavailable")

@@ -111,8 +111,8 @@ func RetryAfter(d time.Duration) string {
 	return fmt.Sprint(s)
 }
 
-// SetRetryAfter sets Retry-After when err is a *RateLimited; every
-// dialect's WriteError calls it.
+// SetRetryAfter sets Retry-After when err is a *RateLimited; WriteError
+// calls it for every error answered.
 func SetRetryAfter(w http.ResponseWriter, err error) {
 	var rl *RateLimited
 	switch {

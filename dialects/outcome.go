@@ -27,8 +27,8 @@ func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
 	return context.WithValue(ctx, outcomeKey{}, o), o
 }
 
-// Note records err as the request's outcome; every dialect's WriteError
-// calls it.
+// Note records err as the request's outcome; WriteError calls it for
+// every error answered.
 func Note(r *http.Request, err error) {
 	if o, ok := r.Context().Value(outcomeKey{}).(*Outcome); ok {
 		o.Err = err

@@ -10,20 +10,24 @@ import (
 	"strconv"
 
 	"github.com/authgate/authgate/internal/jsonhttp"
-
-	"github.com/authgate/authgate/tokenstore"
 )
 
-// WithShadow marks ctx as a shadow check: the dialect decides the request
-// as it would on an enforce route but changes nothing. The store the
-// gateway hands dialects refuses every write under it
-// (tokenstore.ReadOnly); a dialect whose check would write (rotate a
-// refresh token on the mmm 10026 path, spend a bov3 XverifyApi nonce)
-// asks InShadow and decides without the write.
-func WithShadow(ctx context.Context) context.Context { return tokenstore.ReadOnly(ctx) }
+type checkingKey struct{}
 
-// InShadow reports whether r is being checked in shadow (WithShadow).
-func InShadow(r *http.Request) bool { return tokenstore.IsReadOnly(r.Context()) }
+// ForCheck is r marked for a check without side effects: a dialect's
+// Check hands it to its own authentication, whose steps that would write
+// (rotate a refresh token on the mmm 10026 path, spend a bov3 XverifyApi
+// nonce, count a legacy token) ask Checking and decide without the write.
+func ForCheck(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), checkingKey{}, true))
+}
+
+// Checking reports whether r is being checked without side effects
+// (ForCheck).
+func Checking(r *http.Request) bool {
+	v, _ := r.Context().Value(checkingKey{}).(bool)
+	return v
+}
 
 // ReasonShadowWrite is the verdict of a shadow check that tried to write
 // to the store: a dialect bug the shadow metrics show, never a refusal a

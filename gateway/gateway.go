@@ -137,8 +137,7 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 		registerCache(g.reg, cr)
 	}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gen := g.current.Load()
-		gen.inflight.Add(1)
+		gen := g.acquire()
 		defer gen.inflight.Add(-1)
 		gen.handler.ServeHTTP(w, r)
 	})

@@ -31,6 +31,9 @@ type generation struct {
 	cert     *tls.Certificate
 	closers  []io.Closer
 	warnings []string
+	// inflight counts the requests serving from this generation (acquire);
+	// it turns negative (retired) once the generation is replaced and
+	// drained.
 	inflight atomic.Int64
 	// legacyWindows are the dialect instances that may take a legacy
 	// service's tokens; set once built, before the generation serves.
@@ -143,8 +146,8 @@ func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dial
 			Store: tokenstore.Guard{Store: g.store}, Users: users, Now: o.Now,
 			Logger: o.Logger.With("dialect", name),
 			// A reload builds instances whose metrics already exist: the
-			// new instance's replace the old one's.
-			Metrics: g.shared, Registerer: replacingRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg)},
+			// new instance takes them over (dialects.Register).
+			Metrics: g.shared, Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, g.reg),
 			LookupEnv: o.LookupEnv, ConfigDir: cfg.Dir(), StoreKind: storeKind(cfg.Store.Driver),
 			VerifySecret: verify,
 			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
@@ -164,33 +167,6 @@ func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dial
 		}
 	}
 	return instances, problems
-}
-
-// replacingRegisterer registers a collector over an existing one of the
-// same description (a reloaded dialect's metrics over the old
-// instance's), which plain Register refuses. It wraps the registerer that
-// adds the dialect label: the existing collector the registry reports is
-// the unwrapped one, which only the wrapping registerer can unregister.
-type replacingRegisterer struct{ prometheus.Registerer }
-
-// Register implements prometheus.Registerer.
-func (r replacingRegisterer) Register(c prometheus.Collector) error {
-	err := r.Registerer.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		r.Registerer.Unregister(are.ExistingCollector)
-		return r.Registerer.Register(c)
-	}
-	return err
-}
-
-// MustRegister implements prometheus.Registerer.
-func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
-		}
-	}
 }
 
 // storeKind is the store's name as wire formats report it.

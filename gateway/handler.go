@@ -126,9 +126,12 @@ func (g *Gateway) buildHandler(cfg *config.Config, instances map[string]dialects
 // its outcome (noted by the dialect) is counted for logins and written as
 // one audit line.
 func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics, readTimeout time.Duration) http.HandlerFunc {
+	log := g.log.With("dialect", name)
 	allow := make([]string, 0, len(eps))
-	for _, ep := range eps {
+	serve := make([]http.HandlerFunc, len(eps))
+	for i, ep := range eps {
 		allow = append(allow, ep.Method)
+		serve[i] = dialects.Serve(d, log, ep.Handler)
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		// The body must arrive within readTimeout; once read, the
@@ -140,16 +143,17 @@ func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialect
 		in := info(r)
 		in.route = "auth:" + name
 		in.dialect = name
-		for _, ep := range eps {
+		for i, ep := range eps {
 			if r.Method != ep.Method {
 				continue
 			}
+			h := serve[i]
 			if ep.Kind == "" {
-				ep.Handler(w, r)
+				h(w, r)
 				return
 			}
 			ctx, out := dialects.WithOutcome(r.Context())
-			ep.Handler(w, r.WithContext(ctx))
+			h(w, r.WithContext(ctx))
 			result := dialects.Result(out.Err)
 			if ep.Kind == dialects.KindLogin {
 				m.logins.WithLabelValues(name, result).Inc()
@@ -159,7 +163,7 @@ func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialect
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		d.WriteError(w, r, dialects.ErrMethodNotAllowed)
+		dialects.WriteError(w, r, d, log, dialects.ErrMethodNotAllowed)
 	}
 }
 

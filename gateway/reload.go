@@ -75,14 +75,36 @@ func (g *Gateway) Reload(path string, environ []string) error {
 	return nil
 }
 
+// retired is added to a generation's in-flight count when it is retired:
+// from then on the count is negative, and a request that loaded the
+// generation just before the swap sees that and takes the new one.
+const retired = -1 << 40
+
+// acquire is the running generation, counted in: a request serves from
+// one generation from start to end. Its counterpart is inflight.Add(-1).
+func (g *Gateway) acquire() *generation {
+	for {
+		gen := g.current.Load()
+		if gen.inflight.Add(1) > 0 {
+			return gen
+		}
+		// Retired between the load and the count: the swap has happened,
+		// so the next load is the new generation.
+		gen.inflight.Add(-1)
+	}
+}
+
 // retire releases a replaced generation's resources once the requests
-// that started on it have finished (at most server.shutdown_timeout).
+// that started on it have finished (at most server.shutdown_timeout). It
+// marks the generation retired only at a moment none is in flight, so no
+// request can count itself in after the check and use closed resources.
 func (g *Gateway) retire(old *generation) {
-	// A request that picked the old generation just before the swap has
-	// counted itself in by now.
-	time.Sleep(100 * time.Millisecond)
 	deadline := time.Now().Add(g.cfg.Server.ShutdownTimeout)
-	for old.inflight.Load() > 0 && time.Now().Before(deadline) {
+	for !old.inflight.CompareAndSwap(0, retired) {
+		if time.Now().After(deadline) {
+			old.inflight.Add(retired)
+			break
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err := old.close(); err != nil {

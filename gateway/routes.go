@@ -26,7 +26,9 @@ type route struct {
 	methods  []string
 	dialects []dialects.Dialect
 	names    []string
-	public   bool
+	// log logs the server errors answered in a dialect's envelope.
+	log    *slog.Logger
+	public bool
 	// shadow: forward as received, check credentials on the side.
 	shadow bool
 	// endpoints are the auth endpoints of a shadow route's dialects (path,
@@ -77,8 +79,7 @@ func (rt *route) forward(w http.ResponseWriter, r *http.Request) {
 func (rt *route) bodyTooLarge(w http.ResponseWriter, r *http.Request) {
 	rt.tooLarge.Inc()
 	err := fmt.Errorf("route %s: body over max_body_bytes %d: %w", rt.name, rt.maxBody, dialects.ErrBodyTooLarge)
-	if d := rt.dialectFor(r); d != nil {
-		d.WriteError(w, r, err)
+	if rt.answer(w, r, err) {
 		return
 	}
 	writePlainJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large"})
@@ -120,7 +121,7 @@ func (g *Gateway) compileRoute(rc config.Route, instances map[string]dialects.Di
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
 		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == config.ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
-		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{},
+		headers: map[string]string{}, strip: map[string]bool{}, spell: map[string]string{}, log: g.log,
 	}
 	if rt.name == "" {
 		rt.name = rc.PathPrefix
@@ -216,9 +217,7 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 		}
 		if len(rt.methods) > 0 && !slices.Contains(rt.methods, r.Method) {
 			w.Header().Set("Allow", strings.Join(rt.methods, ", "))
-			if d := rt.dialectFor(r); d != nil {
-				d.WriteError(w, r, dialects.ErrMethodNotAllowed)
-			} else {
+			if !rt.answer(w, r, dialects.ErrMethodNotAllowed) {
 				writePlainJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
 			}
 			return
@@ -235,7 +234,7 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			dialects.Audit(r.Context(), g.log.With("dialect", rt.names[i]), dialects.KindRefresh, "", in.clientIP, "ok", slog.String("via", "expired access token"))
 		}
 		if err != nil {
-			rt.dialects[i].WriteError(w, r, err)
+			rt.refuse(w, r, i, err)
 			return
 		}
 		in.subject = id.Subject
@@ -243,7 +242,7 @@ func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			// A directory value no header can carry (a line break in a
 			// role): refused, never cut into a header of its own upstream.
 			g.log.ErrorContext(r.Context(), "identity value cannot be sent as a header; request refused", "field", field, "dialect", rt.names[i])
-			rt.dialects[i].WriteError(w, r, fmt.Errorf("route %s: identity field %s is not a valid header value", rt.name, field))
+			rt.refuse(w, r, i, fmt.Errorf("route %s: identity field %s is not a valid header value", rt.name, field))
 			return
 		}
 		rt.forward(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
 )
 
 // Shadow mode: a route in `mode: shadow` forwards every request exactly
@@ -150,14 +151,16 @@ func (s *shadow) check(r *http.Request, rt *route) <-chan verdict {
 		s.m.skipped.WithLabelValues(rt.name).Inc()
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(dialects.WithShadow(context.WithoutCancel(r.Context())), shadowCheckTimeout)
+	// Check leaves no trace by the dialect contract; the store refuses
+	// writes under the read-only context besides, should a dialect break it.
+	ctx, cancel := context.WithTimeout(tokenstore.ReadOnly(context.WithoutCancel(r.Context())), shadowCheckTimeout)
 	cr := r.Clone(ctx)
 	cr.Body = http.NoBody
 	out := make(chan verdict, 1)
 	go func() {
 		defer func() { <-s.slots }()
 		defer cancel()
-		i, _, err := rt.authenticate(cr)
+		i, _, err := rt.decide(cr, dialects.Dialect.Check)
 		out <- verdict{dialect: i, reason: dialects.Reason(err)}
 	}()
 	return out

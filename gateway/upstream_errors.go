@@ -32,8 +32,7 @@ func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		wireErr = dialects.ErrUpstreamUnavailable
 		rt.upstreamErrors.WithLabelValues("unavailable").Inc()
 	}
-	if d := rt.dialectFor(r); d != nil {
-		d.WriteError(w, r, fmt.Errorf("route %s: %w: %w", rt.name, wireErr, err))
+	if rt.answer(w, r, fmt.Errorf("route %s: %w: %w", rt.name, wireErr, err)) {
 		return
 	}
 	writePlainJSON(w, status, map[string]string{"error": wireErr.Error()})

@@ -3,6 +3,7 @@ package appkey
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/authgate/authgate/dialects"
 )
@@ -72,19 +73,15 @@ func toWire(err error) (int, string) {
 	return class.Status(), classMessages[class]
 }
 
-// WriteError implements dialects.Dialect.
-func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+// Answer implements dialects.Answerer.
+func (d *Dialect) Answer(r *http.Request, err error) dialects.Answer {
 	status, msg := toWire(err)
-	dialects.Note(r, err)
-	dialects.SetRetryAfter(w, err)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-	}
-	if status >= 500 {
-		d.log.ErrorContext(r.Context(), "appkey request failed", "status", status, "err", err)
-	}
-	dialects.WriteJSON(w, status, springError{
+	a := dialects.Answer{Status: status, Code: strconv.Itoa(status), Body: springError{
 		Timestamp: d.now().UTC().Format(springTimestamp), Status: status,
 		Error: http.StatusText(status), Message: msg, Path: r.URL.Path,
-	})
+	}}
+	if status == http.StatusUnauthorized {
+		a.Header = http.Header{"Www-Authenticate": {`Bearer realm="api"`}}
+	}
+	return a
 }

@@ -50,12 +50,11 @@ const badCredentials = "Bad credentials"
 // appId, a wrong appKey and a wrong appSecret answer the same 401 after
 // the same work: one hash check (against a dummy hash for unknown apps)
 // and constant-time comparisons.
-func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
 		d.m.logins.WithLabelValues("bad_request").Inc()
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	var missing []string
 	for name, v := range map[string]*string{"appId": req.AppID, "appKey": req.AppKey, "appSecret": req.AppSecret, "loginType": req.LoginType} {
@@ -66,13 +65,11 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	if len(missing) > 0 {
 		d.m.logins.WithLabelValues("bad_request").Inc()
 		slices.Sort(missing)
-		d.WriteError(w, r, &dialects.RequestError{Msg: "Required: " + strings.Join(missing, ", ")})
-		return
+		return &dialects.RequestError{Msg: "Required: " + strings.Join(missing, ", ")}
 	}
 	if *req.LoginType != LoginType {
 		d.m.logins.WithLabelValues("bad_request").Inc()
-		d.WriteError(w, r, fail(http.StatusBadRequest, "loginType must be APP_KEY", nil))
-		return
+		return fail(http.StatusBadRequest, "loginType must be APP_KEY", nil)
 	}
 	dialects.NoteSubject(r, *req.AppID)
 	ctx, now := r.Context(), d.now()
@@ -86,15 +83,13 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		d.m.logins.WithLabelValues("rate_limited").Inc()
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	apps := d.apps.Load()
 	app, known, err := apps.lookup(*req.AppID)
 	if err != nil {
 		counted.Release(ctx, d.log)
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	hash := app.AppSecretHash
 	if !known {
@@ -103,20 +98,17 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	secretOK, err := d.verify(hash, *req.AppSecret)
 	if err != nil {
 		counted.Release(ctx, d.log)
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	keyOK := subtle.ConstantTimeCompare([]byte(app.AppKey), []byte(*req.AppKey)) == 1
 	if !known || !keyOK || !secretOK {
 		d.m.logins.WithLabelValues("bad_credentials").Inc()
-		d.WriteError(w, r, fail(http.StatusUnauthorized, badCredentials, dialects.ErrBadCredentials))
-		return
+		return fail(http.StatusUnauthorized, badCredentials, dialects.ErrBadCredentials)
 	}
 	counted.Release(ctx, d.log)
 	if !d.usable(app) {
 		d.m.logins.WithLabelValues("disabled").Inc()
-		d.WriteError(w, r, fail(http.StatusForbidden, "App is disabled", dialects.ErrDisabled))
-		return
+		return fail(http.StatusForbidden, "App is disabled", dialects.ErrDisabled)
 	}
 	sid := dialects.NewID()
 	refresh := sid + "." + dialects.NewID() + dialects.NewID()
@@ -125,17 +117,16 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		ID: sid, Dialect: d.name, Subject: app.AppID,
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	tok, err := d.token(app, sid, refresh, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.m.logins.WithLabelValues("ok").Inc()
 	d.metrics.Issued(d.name, "login")
 	dialects.WriteJSON(w, http.StatusOK, tok)
+	return nil
 }
 
 // token issues the access token and renders the Token object.
@@ -162,15 +153,13 @@ func (d *Dialect) token(app App, sid, refresh string, now time.Time) (Token, err
 
 // refresh is POST /api/base/token/refresh?refreshToken=...: the same Token
 // with a rotated refresh token. A used, expired or revoked one is a 401.
-func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err := dialects.SingleQuery(r, "refreshToken"); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	presented := r.URL.Query().Get("refreshToken")
 	if presented == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "Required request parameter 'refreshToken' is not present"})
-		return
+		return &dialects.RequestError{Msg: "Required request parameter 'refreshToken' is not present"}
 	}
 	ctx, now := r.Context(), d.now()
 	sid, _, ok := strings.Cut(presented, ".")
@@ -181,73 +170,64 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, tokenstore.ErrNotFound) && d.legacy != nil {
 		// Not one of the gateway's: perhaps the legacy service's.
-		d.exchangeLegacy(w, r, presented, now)
-		return
+		return d.exchangeLegacy(w, r, presented, now)
 	}
 	if !ok || sid == "" {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid refresh token", nil))
-		return
+		return refuse(http.StatusUnauthorized, dialects.ReasonMalformed, "Invalid refresh token", nil)
 	}
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
-		return
+		return refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
-	app, ok := d.liveApp(w, r, sess.Subject)
-	if !ok {
-		return
+	app, err := d.liveApp(sess.Subject)
+	if err != nil {
+		return err
 	}
-	d.rotate(w, r, app, sid, presented, nil, now)
+	return d.rotate(w, r, app, sid, presented, nil, now)
 }
 
 // liveApp is the app of a session being refreshed, or, when it is gone or
-// disabled, false with the refusal written.
-func (d *Dialect) liveApp(w http.ResponseWriter, r *http.Request, appID string) (App, bool) {
+// disabled, the refusal.
+func (d *Dialect) liveApp(appID string) (App, error) {
 	app, known, err := d.apps.Load().lookup(appID)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return App{}, false
+		return App{}, err
 	}
 	if !known {
 		d.metrics.Refreshed(d.name, "revoked")
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil))
-		return App{}, false
+		return App{}, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", nil)
 	}
 	if !d.usable(app) {
 		d.metrics.Refreshed(d.name, "revoked")
-		d.WriteError(w, r, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil))
-		return App{}, false
+		return App{}, refuse(http.StatusForbidden, dialects.ReasonRevoked, "App is disabled", nil)
 	}
-	return app, true
+	return app, nil
 }
 
 // exchangeLegacy answers a refresh with a token the gateway does not know
 // by asking the legacy service: a genuine one of a live app becomes a
 // gateway session (dialects.ExchangeLegacy) and is answered as a refresh.
-func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, presented string, now time.Time) {
+func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, presented string, now time.Time) error {
 	a, err := d.legacy.Check(r.Context(), presented)
 	if errors.Is(err, dialects.ErrLegacyRefused) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
-		return
+		return refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
-	app, ok := d.liveApp(w, r, a.Subject)
-	if !ok {
+	app, err := d.liveApp(a.Subject)
+	if err != nil {
 		d.legacy.Count(dialects.LegacyRefresh, "refused")
-		return
+		return err
 	}
 	sid := dialects.LegacySessionID(d.keys, presented)
 	ends, remember := d.legacy.Terms(a.Expires, now, d.cfg.RefreshTTL)
-	d.rotate(w, r, app, sid, presented, &dialects.Adoption{Session: tokenstore.Session{
+	return d.rotate(w, r, app, sid, presented, &dialects.Adoption{Session: tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: app.AppID, CreatedAt: now, LastSeen: now,
 		ExpiresAt: ends, RefreshHash: dialects.HashToken(presented),
 	}, Remember: remember}, now)
@@ -256,13 +236,12 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, present
 // rotate answers a refresh of session sid with a new Token and a rotated
 // refresh token; adopt, when set, is the session a legacy token becomes
 // first.
-func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, presented string, adopt *dialects.Adoption, now time.Time) {
+func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, presented string, adopt *dialects.Adoption, now time.Time) error {
 	ctx := r.Context()
 	next := sid + "." + dialects.NewID() + dialects.NewID()
 	tok, err := d.token(app, sid, next, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	rotation := dialects.Rotation[Token]{
 		Dialect: d.name, SessionID: sid, Presented: presented, Next: tok, NextRefresh: next,
@@ -282,16 +261,21 @@ func (d *Dialect) rotate(w http.ResponseWriter, r *http.Request, app App, sid, p
 	switch {
 	case errors.Is(err, tokenstore.ErrReused):
 		d.log.WarnContext(ctx, "refresh token reused after rotation; session ended", "app_id", app.AppID)
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Refresh token already used", err))
+		return refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Refresh token already used", err)
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err))
+		return refuse(http.StatusUnauthorized, dialects.ReasonRevoked, "Invalid refresh token", err)
 	case err != nil:
-		d.WriteError(w, r, err)
-	default:
-		dialects.NoteSubject(r, app.AppID)
-		dialects.WriteJSON(w, http.StatusOK, tok)
+		return err
 	}
+	dialects.NoteSubject(r, app.AppID)
+	dialects.WriteJSON(w, http.StatusOK, tok)
+	return nil
+}
+
+// Check implements dialects.Dialect: Authenticate without side effects.
+func (d *Dialect) Check(r *http.Request) (dialects.Identity, error) {
+	return d.Authenticate(dialects.ForCheck(r))
 }
 
 // Authenticate implements dialects.Dialect: a Bearer access token of a

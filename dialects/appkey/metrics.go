@@ -1,6 +1,10 @@
 package appkey
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+)
 
 // metrics are this dialect's own series; the registerer adds the dialect
 // label.
@@ -33,8 +37,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the apps source (the apps file, or apps_query's database) is broken or does not answer and the last good set is in use.",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.logins, m.reloads, m.appsLoaded, m.appsRejected, m.sourceBroken)
-	}
+	m.logins, m.reloads = dialects.Register(reg, m.logins), dialects.Register(reg, m.reloads)
+	m.appsLoaded, m.appsRejected = dialects.Register(reg, m.appsLoaded), dialects.Register(reg, m.appsRejected)
+	m.sourceBroken = dialects.Register(reg, m.sourceBroken)
 	return m
 }

@@ -47,7 +47,7 @@ func (d *Dialect) checkContext(r *http.Request) (string, error) {
 		d.m.verifyFailures.WithLabelValues("skew").Inc()
 		return "", refuse(codeVerifyStale, dialects.ReasonExpired, "XverifyApi timestamp is outside the allowed window", ErrVerifyTimestamp)
 	}
-	if dialects.InShadow(r) {
+	if dialects.Checking(r) {
 		// A shadow check must not spend the client's GUID, which the
 		// legacy service is about to check: replays go unseen in shadow.
 		return owner, nil
@@ -74,6 +74,11 @@ func verifyReason(err error) string {
 	default:
 		return "format"
 	}
+}
+
+// Check implements dialects.Dialect: Authenticate without side effects.
+func (d *Dialect) Check(r *http.Request) (dialects.Identity, error) {
+	return d.Authenticate(dialects.ForCheck(r))
 }
 
 // Authenticate implements dialects.Dialect: a Bearer access token this

@@ -107,13 +107,9 @@ func toWire(err error) (wireCode, string) {
 	return row.wc, row.msg
 }
 
-// WriteError implements dialects.Dialect.
-func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+// Answer implements dialects.Answerer.
+func (d *Dialect) Answer(_ *http.Request, err error) dialects.Answer {
 	wc, msg := toWire(err)
-	dialects.Note(r, err)
-	dialects.SetRetryAfter(w, err)
-	if wc.status >= 500 {
-		d.log.ErrorContext(r.Context(), "bov3 request failed", "code", wc.code, "err", err)
-	}
-	dialects.WriteJSON(w, wc.status, errorBody{Success: false, Code: wc.code, Message: msg, Error: errorInfo{ErrorCode: wc.errorCode, ErrorText: msg}})
+	return dialects.Answer{Status: wc.status, Code: wc.errorCode,
+		Body: errorBody{Success: false, Code: wc.code, Message: msg, Error: errorInfo{ErrorCode: wc.errorCode, ErrorText: msg}}}
 }

@@ -176,48 +176,40 @@ type loginRequest struct {
 
 // login is POST /bo/api/v3/auth/login {"userName","password"}, answering
 // the same data as refresh.
-func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	snake, err := keyStyle(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	owner, err := d.checkContext(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req loginRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.UserName == nil || *req.UserName == "" || req.Password == nil || *req.Password == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "userName and password are required"})
-		return
+		return &dialects.RequestError{Msg: "userName and password are required"}
 	}
 	dialects.NoteSubject(r, *req.UserName)
 	ctx, now := r.Context(), d.now()
 	limit := dialects.Limit{Key: d.keys.Key("login", dialects.ClientIP(r)), Window: d.cfg.LoginWindow, Max: d.cfg.LoginLimit}
 	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	u, err := d.users.Authenticate(ctx, *req.UserName, *req.Password)
 	if err == nil && u.BO == nil {
 		err = identity.ErrBadCredentials // no bo profile: not a bo user
 	}
 	if errors.Is(err, identity.ErrBadCredentials) {
-		d.WriteError(w, r, fail(codeLoginFailed, "wrong user name or password", err))
-		return
+		return fail(codeLoginFailed, "wrong user name or password", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner) {
-		d.WriteError(w, r, fail(codeOwnerMismatch, "the user has no access to this project (XownerId)", nil))
-		return
+		return fail(codeOwnerMismatch, "the user has no access to this project (XownerId)", nil)
 	}
 	refresh := newRefreshToken()
 	sid := d.sessionID(refresh)
@@ -227,41 +219,36 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 		Attrs:     map[string]string{"owner": owner, "account": u.Account},
 		CreatedAt: now, LastSeen: now, ExpiresAt: refreshExp, RefreshHash: dialects.HashToken(refresh),
 	}, now); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	data, err := d.issue(u, sid, owner, refresh, refreshExp, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Issued(d.name, "login")
 	dialects.NoteSubject(r, u.BO.UserID)
 	d.writeData(w, snake, data, now)
+	return nil
 }
 
 // refresh is GET /bo/api/v3/auth/token/refresh?refreshToken=...: a new
 // access token, the same refresh token (as in the seed's example).
-func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) error {
 	snake, err := keyStyle(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	owner, err := d.checkContext(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	refresh := r.URL.Query().Get("refreshToken")
 	if refresh == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "refreshToken is required"})
-		return
+		return &dialects.RequestError{Msg: "refreshToken is required"}
 	}
 	if !wellFormedRefresh(refresh) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonMalformed, "refreshToken is invalid or expired", nil))
-		return
+		return refuse(codeRefreshInvalid, dialects.ReasonMalformed, "refreshToken is invalid or expired", nil)
 	}
 	ctx, now := r.Context(), d.now()
 	sess, err := d.findSession(ctx, refresh, now)
@@ -272,42 +259,36 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, dialects.ErrLegacyRefused) ||
 		(err == nil && subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(refresh))) != 1) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(codeRefreshInvalid, dialects.ReasonRevoked, "refreshToken is invalid or expired", err))
-		return
+		return refuse(codeRefreshInvalid, dialects.ReasonRevoked, "refreshToken is invalid or expired", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if sess.Attrs["owner"] != owner {
 		d.metrics.Refreshed(d.name, "owner_mismatch")
-		d.WriteError(w, r, refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil))
-		return
+		return refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil)
 	}
 	u, err := d.users.ByAccount(ctx, sess.Attrs["account"])
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err != nil || u.BO == nil || (len(u.BO.Owners) > 0 && !slices.Contains(u.BO.Owners, owner)) {
 		// The user left the users file (or the project) since login.
 		if err := d.store.RevokeSession(ctx, sess.ID); err != nil {
-			d.WriteError(w, r, err)
-			return
+			return err
 		}
 		d.metrics.Refreshed(d.name, "revoked")
-		d.WriteError(w, r, refuse(codeTokenRevoked, dialects.ReasonRevoked, "the user no longer exists", nil))
-		return
+		return refuse(codeTokenRevoked, dialects.ReasonRevoked, "the user no longer exists", nil)
 	}
 	data, err := d.issue(u, sess.ID, owner, refresh, sess.ExpiresAt, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Refreshed(d.name, "rotated")
 	d.metrics.Issued(d.name, "refresh")
 	dialects.NoteSubject(r, sess.Subject)
 	d.writeData(w, snake, data, now)
+	return nil
 }
 
 // adoptLegacy asks the legacy service about a refresh token the gateway
@@ -352,16 +333,15 @@ func (d *Dialect) adoptLegacy(r *http.Request, refresh, owner string, now time.T
 
 // logout is POST /bo/api/v3/auth/logout with a valid access token: the
 // session and its refresh token end.
-func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) error {
 	id, err := d.Authenticate(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	dialects.NoteSubject(r, id.Subject)
 	dialects.WriteJSON(w, http.StatusOK, success{Success: true, Data: struct{}{}, CacheType: d.storeKind, CacheDate: d.now().In(d.loc).Format(expiresLayout)})
+	return nil
 }

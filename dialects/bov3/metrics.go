@@ -1,6 +1,10 @@
 package bov3
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/dialects"
+)
 
 // metrics are this dialect's own series; the registerer adds the dialect
 // label.
@@ -15,8 +19,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "XverifyApi headers refused, by reason (missing, encoding, decrypt, padding, format, skew, replay).",
 		}, []string{"reason"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.verifyFailures)
-	}
+	m.verifyFailures = dialects.Register(reg, m.verifyFailures)
 	return m
 }

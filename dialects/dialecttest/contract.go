@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/upstream"
 )
 
@@ -87,19 +88,25 @@ func Contract(t *testing.T, c Case) {
 				t.Fatalf("a login's credential: %d %s", r.Status, r.Raw)
 			}
 		})
-		t.Run("ShadowCheckChangesNothing", func(t *testing.T) {
-			// A shadow check of a login's credential passes without a
-			// write (the store is guarded as the gateway guards it), and
-			// leaves the very same request good for the legacy service
-			// to spend: an anti-replay header it checked is still fresh.
+		t.Run("CheckChangesNothing", func(t *testing.T) {
+			// Check, what shadow routes ask, passes a login's credential
+			// without a write (the store is guarded as the gateway guards
+			// it under a shadow check: a write would be refused and fail
+			// the check), and leaves the very same request good for the
+			// legacy service to spend: an anti-replay header it checked is
+			// still fresh.
 			e := Start(t, c.Factory, c.Name, c.Block, o)
 			h := c.Login(t, e)()
-			req := httptest.NewRequest("GET", "/x", nil).WithContext(dialects.WithShadow(context.Background()))
+			req := httptest.NewRequest("GET", "/x", nil).WithContext(tokenstore.ReadOnly(context.Background()))
 			for k, v := range h {
 				req.Header.Set(k, v)
 			}
-			if _, err := e.Dialect.Authenticate(req); err != nil {
-				t.Fatalf("shadow check of a login's credential: %v (reason %s)", err, dialects.Reason(err))
+			id, err := e.Dialect.Check(req)
+			if err != nil {
+				t.Fatalf("Check of a login's credential: %v (reason %s)", err, dialects.Reason(err))
+			}
+			if id.Dialect != c.Name || id.Subject == "" {
+				t.Fatalf("Check's identity: %+v", id)
 			}
 			if r, id := e.Protected(t, "/x", h); id == nil {
 				t.Fatalf("the same request after its shadow check: %d %s", r.Status, r.Raw)
@@ -142,7 +149,7 @@ func Contract(t *testing.T, c Case) {
 					t.Errorf("%s sent twice: err = %v, want a malformed refusal that decides the request", name, err)
 				}
 				rec := httptest.NewRecorder()
-				e.Dialect.WriteError(rec, req, err)
+				dialects.WriteError(rec, req, e.Dialect, nil, err)
 				if rec.Code >= 500 || rec.Body.Len() == 0 {
 					t.Errorf("%s sent twice answered %d", name, rec.Code)
 				}
@@ -183,7 +190,7 @@ func Contract(t *testing.T, c Case) {
 			g := golden(t, c)
 			for _, class := range dialects.Classes {
 				rec := httptest.NewRecorder()
-				e.Dialect.WriteError(rec, httptest.NewRequest("GET", "/x", nil), classError(class))
+				dialects.WriteError(rec, httptest.NewRequest("GET", "/x", nil), e.Dialect, nil, classError(class))
 				if rec.Code != class.Status() {
 					t.Errorf("%s: status %d, want %d", class, rec.Code, class.Status())
 				}

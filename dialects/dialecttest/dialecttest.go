@@ -209,6 +209,8 @@ type Env struct {
 	// Dir is the folder the block's relative *_file paths resolve in.
 	Dir     string
 	metrics *prometheus.Registry
+	// log is the instance's logger, which also logs the errors it answers.
+	log *slog.Logger
 }
 
 // Options adjust Start.
@@ -271,10 +273,11 @@ func Build(t testing.TB, f dialects.Factory, name, block string, o Options) (*En
 	logs := &SyncBuffer{}
 	reg := prometheus.NewRegistry()
 	e := &Env{Name: name, Clock: o.Clock, Store: &Outage{Store: store}, Logs: logs, Dir: o.Dir, metrics: reg}
+	e.log = slog.New(slog.NewJSONHandler(logs, nil)).With("dialect", name)
 	d, err := f.New(name, m, dialects.Deps{
 		// Guarded as the gateway guards it: a shadow check cannot write.
 		Store: tokenstore.Guard{Store: e.Store}, Users: users, Now: o.Clock.Now,
-		Logger:  slog.New(slog.NewJSONHandler(logs, nil)).With("dialect", name),
+		Logger:  e.log,
 		Metrics: dialects.NewMetrics(reg), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"dialect": name}, reg),
 		LookupEnv: func(k string) (string, bool) { v, ok := o.Env[k]; return v, ok },
 		ConfigDir: o.Dir, StoreKind: kind, VerifySecret: verify,
@@ -296,7 +299,7 @@ func Start(t testing.TB, f dialects.Factory, name, block string, o Options) *Env
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	e.Server = httptest.NewServer(Handler(e.Dialect))
+	e.Server = httptest.NewServer(Handler(e.Dialect, e.log))
 	t.Cleanup(e.Server.Close)
 	return e
 }
@@ -308,7 +311,7 @@ const identityHeader = "X-Dialecttest-Identity"
 // Handler serves d's endpoints (other methods answer ErrMethodNotAllowed
 // in its envelope) and, on every other path, a protected route: the
 // refusal in d's envelope, or 200 with the Identity as JSON.
-func Handler(d dialects.Dialect) http.Handler {
+func Handler(d dialects.Dialect, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	byPath := map[string][]dialects.Endpoint{}
 	for _, ep := range d.Endpoints() {
@@ -318,11 +321,11 @@ func Handler(d dialects.Dialect) http.Handler {
 		h := func(w http.ResponseWriter, r *http.Request) {
 			for _, ep := range eps {
 				if r.Method == ep.Method {
-					ep.Handler(w, r)
+					dialects.Serve(d, log, ep.Handler)(w, r)
 					return
 				}
 			}
-			d.WriteError(w, r, dialects.ErrMethodNotAllowed)
+			dialects.WriteError(w, r, d, log, dialects.ErrMethodNotAllowed)
 		}
 		mux.HandleFunc(path, h)
 		for _, ep := range eps {
@@ -334,7 +337,7 @@ func Handler(d dialects.Dialect) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		id, err := d.Authenticate(r)
 		if err != nil {
-			d.WriteError(w, r, err)
+			dialects.WriteError(w, r, d, log, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -104,15 +104,10 @@ func toWire(err error) (code, msg string, status int, data any) {
 	return row.code, row.msg, class.Status(), struct{}{}
 }
 
-// WriteError implements dialects.Dialect.
-func (d *Dialect) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+// Answer implements dialects.Answerer.
+func (d *Dialect) Answer(_ *http.Request, err error) dialects.Answer {
 	code, msg, status, data := toWire(err)
-	dialects.Note(r, err)
-	dialects.SetRetryAfter(w, err)
-	if status >= 500 {
-		d.log.ErrorContext(r.Context(), "mmm request failed", "code", code, "err", err)
-	}
-	dialects.WriteJSON(w, status, envelope{Code: code, Msg: msg, Data: data})
+	return dialects.Answer{Status: status, Code: code, Body: envelope{Code: code, Msg: msg, Data: data}}
 }
 
 func writeOK(w http.ResponseWriter, data any) {

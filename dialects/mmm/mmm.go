@@ -183,15 +183,13 @@ type loginRequest struct {
 }
 
 // login is POST /auth/login {"account","password"} → pair.
-func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.Account == "" || req.Password == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "account and password are required"})
-		return
+		return &dialects.RequestError{Msg: "account and password are required"}
 	}
 	dialects.NoteSubject(r, req.Account)
 	ctx := r.Context()
@@ -200,26 +198,23 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
 	// of logins can neither guess passwords nor burn the CPU on argon2id.
 	limit := dialects.Limit{Key: d.keys.Key("login", dialects.ClientIP(r)), Window: d.cfg.LoginWindow, Max: d.cfg.LoginLimit}
 	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	user, err := d.users.Authenticate(ctx, req.Account, req.Password)
 	if errors.Is(err, identity.ErrBadCredentials) {
-		d.WriteError(w, r, &wireError{code: CodeBadCredentials, msg: "账号或密码错误", status: http.StatusOK, err: err})
-		return
+		return &wireError{code: CodeBadCredentials, msg: "账号或密码错误", status: http.StatusOK, err: err}
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	pair, err := d.startSession(ctx, user.ID, user.DefaultCompany, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Issued(d.name, "login")
 	dialects.NoteSubject(r, strconv.FormatInt(user.ID, 10))
 	writeOK(w, pair)
+	return nil
 }
 
 // startSession issues a pair for a new session of uid in company and

@@ -14,6 +14,11 @@ import (
 	"github.com/authgate/authgate/tokenstore"
 )
 
+// Check implements dialects.Dialect: Authenticate without side effects.
+func (d *Dialect) Check(r *http.Request) (dialects.Identity, error) {
+	return d.Authenticate(dialects.ForCheck(r))
+}
+
 // Authenticate implements dialects.Dialect: a valid access token whose
 // session is live passes; an expired one is answered by the 10026
 // protocol. A legacy access token (legacy block) has no session: it
@@ -87,7 +92,7 @@ func (d *Dialect) accessClaims(r *http.Request) (claims, error) {
 	if refresh == "" {
 		return claims{}, refuse(CodeRefreshExpired, dialects.ReasonExpired, "access_token 已过期且无 refresh_token,请重新登录", nil)
 	}
-	if dialects.InShadow(r) {
+	if dialects.Checking(r) {
 		// What the client would get, without rotating: in shadow the
 		// legacy service answers and its rotation is the one that counts.
 		if _, err := d.checkRefresh(r, refresh, &c); err != nil {
@@ -156,7 +161,7 @@ func (d *Dialect) rotate(r *http.Request, presented string, access *claims) (Pai
 // which the rotation would otherwise tell.
 func (d *Dialect) checkRefresh(r *http.Request, presented string, access *claims) (claims, error) {
 	ctx := r.Context()
-	shadow := dialects.InShadow(r)
+	shadow := dialects.Checking(r)
 	counted := func(result string) {
 		if !shadow {
 			d.metrics.Refreshed(d.name, result)
@@ -227,7 +232,7 @@ func (d *Dialect) verifyRefresh(r *http.Request, presented string) (claims, erro
 // countLegacy counts a legacy token's fate, but not in shadow, where the
 // legacy service still decides.
 func (d *Dialect) countLegacy(r *http.Request, kind, result string) {
-	if !dialects.InShadow(r) {
+	if !dialects.Checking(r) {
 		d.legacy.Count(kind, result)
 	}
 }
@@ -243,22 +248,20 @@ func sameLogin(access, refresh claims) bool {
 }
 
 // refresh is GET /v1/auth/refresh_token with x-mmm-refreshtoken.
-func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err := dialects.Single(r, HeaderRefresh, HeaderAccess); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	token := strings.TrimSpace(r.Header.Get(HeaderRefresh))
 	if token == "" {
-		d.WriteError(w, r, refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil))
-		return
+		return refuse(CodeRefreshMissing, dialects.ReasonMissing, "缺少 x-mmm-refreshtoken", nil)
 	}
 	pair, err := d.rotate(r, token, nil)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	writeOK(w, pair)
+	return nil
 }
 
 type changeCompanyRequest struct {
@@ -267,39 +270,34 @@ type changeCompanyRequest struct {
 
 // changeCompany is POST /v1/auth/change_company {"company_id": 2} with a
 // valid access token: a new pair for the same session, in that company.
-func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) changeCompany(w http.ResponseWriter, r *http.Request) error {
 	id, err := d.Authenticate(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	var req changeCompanyRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.CompanyID == nil {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "company_id is required"})
-		return
+		return &dialects.RequestError{Msg: "company_id is required"}
 	}
 	uid, _ := strconv.ParseInt(id.Subject, 10, 64)
 	user, err := d.users.ByID(r.Context(), uid)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err != nil || !user.BelongsTo(*req.CompanyID) {
-		d.WriteError(w, r, &wireError{code: CodeCompanyNotMember, msg: "无权切换到该公司", status: http.StatusOK})
-		return
+		return &wireError{code: CodeCompanyNotMember, msg: "无权切换到该公司", status: http.StatusOK}
 	}
 	pair, err := d.switchCompany(r.Context(), id, uid, *req.CompanyID, d.now())
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Issued(d.name, "change_company")
 	dialects.NoteSubject(r, id.Subject)
 	writeOK(w, pair)
+	return nil
 }
 
 // switchCompany issues the pair of a company switch: for the same session
@@ -325,16 +323,15 @@ func (d *Dialect) switchCompany(ctx context.Context, id dialects.Identity, uid, 
 
 // logout is POST /v1/auth/logout with a valid access token: the session
 // ends and neither of its tokens works again.
-func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) logout(w http.ResponseWriter, r *http.Request) error {
 	id, err := d.Authenticate(r)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := d.store.RevokeSession(r.Context(), id.SessionID); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	dialects.NoteSubject(r, id.Subject)
 	writeOK(w, struct{}{})
+	return nil
 }

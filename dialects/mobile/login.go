@@ -69,69 +69,59 @@ func (req loginRequest) missing() string {
 }
 
 // login is POST /auth/mobile/login, exactly as the seed.
-func (d *Dialect) login(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if missing := req.missing(); missing != "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "required: " + missing})
-		return
+		return &dialects.RequestError{Msg: "required: " + missing}
 	}
 	mobile := *req.Mobile
 	dialects.NoteSubject(r, mobile)
 	if err := d.checkMobile(mobile); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := dialects.Single(r, d.cfg.DeviceHeader); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	device := r.Header.Get(d.cfg.DeviceHeader)
 	if device == "" && req.DeviceNumber != nil {
 		device = *req.DeviceNumber
 	}
 	if len(device) > 128 || strings.ContainsFunc(device, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "device number must be at most 128 printable characters"})
-		return
+		return &dialects.RequestError{Msg: "device number must be at most 128 printable characters"}
 	}
 	ctx, now := r.Context(), d.now()
 	res, err := d.store.VerifyCode(ctx, d.codeStoreKey(mobile), d.codeHash(mobile, *req.ValidateNo), now)
 	switch {
 	case errors.Is(err, tokenstore.ErrNotFound):
 		d.m.verifyFailures.WithLabelValues("expired").Inc()
-		d.WriteError(w, r, fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", dialects.ErrBadCredentials))
-		return
+		return fail(CodeCodeExpired, http.StatusOK, "验证码已过期或未发送,请重新获取", dialects.ErrBadCredentials)
 	case err != nil:
-		d.WriteError(w, r, err)
-		return
+		return err
 	case res == tokenstore.CodeMismatch:
 		d.m.verifyFailures.WithLabelValues("mismatch").Inc()
-		d.WriteError(w, r, fail(CodeBadCode, http.StatusOK, "验证码错误", dialects.ErrBadCredentials))
-		return
+		return fail(CodeBadCode, http.StatusOK, "验证码错误", dialects.ErrBadCredentials)
 	case res == tokenstore.CodeExhausted:
 		d.m.verifyFailures.WithLabelValues("exhausted").Inc()
 		dialects.Audit(ctx, d.log, "lockout", "", dialects.ClientIP(r), "locked", slog.String("reason", "sms code attempts used up"))
-		d.WriteError(w, r, fail(CodeTooManyAttempts, http.StatusOK, "验证码错误次数过多,请重新获取", dialects.ErrLocked))
-		return
+		return fail(CodeTooManyAttempts, http.StatusOK, "验证码错误次数过多,请重新获取", dialects.ErrLocked)
 	}
 	info, err := d.resolveUser(ctx, mobile, req, now)
 	if err != nil {
 		d.keepCode(ctx, mobile, *req.ValidateNo, now, err)
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	resp, err := d.startSession(ctx, info, device, *req.ProductType, dialects.ClientIP(r), now)
 	if err != nil {
 		d.keepCode(ctx, mobile, *req.ValidateNo, now, err)
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Issued(d.name, "login")
 	dialects.NoteSubject(r, strconv.FormatInt(info.ID, 10))
 	writeOK(w, resp)
+	return nil
 }
 
 // keepCode gives a right code back after a login that failed on the

@@ -1,6 +1,9 @@
 package mobile
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/authgate/authgate/dialects"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are this dialect's series; the registerer adds the
 // dialect label.
@@ -30,8 +33,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "authgate_mobile_registrations_total", Help: "Users registered on their first SMS login.",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.codesSent, m.sendFailures, m.verifyFailures, m.kicks, m.registrations)
-	}
+	m.codesSent, m.sendFailures = dialects.Register(reg, m.codesSent), dialects.Register(reg, m.sendFailures)
+	m.verifyFailures, m.kicks = dialects.Register(reg, m.verifyFailures), dialects.Register(reg, m.kicks)
+	m.registrations = dialects.Register(reg, m.registrations)
 	return m
 }

@@ -89,6 +89,11 @@ func (d *Dialect) expired(err error) error {
 	return refuse(CodeTokenExpired, dialects.ReasonExpired, "token 已过期", err)
 }
 
+// Check implements dialects.Dialect: Authenticate without side effects.
+func (d *Dialect) Check(r *http.Request) (dialects.Identity, error) {
+	return d.Authenticate(dialects.ForCheck(r))
+}
+
 // Authenticate implements dialects.Dialect.
 func (d *Dialect) Authenticate(r *http.Request) (dialects.Identity, error) {
 	if err := dialects.Single(r, d.cfg.TokenHeader); err != nil {
@@ -131,52 +136,45 @@ type refreshRequest struct {
 // refresh is POST /app/auth/token/refresh {accessToken, refreshToken}: the
 // access token may have expired but must be genuine and of the refresh
 // token's session; the answer is a new access token.
-func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req refreshRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.AccessToken == nil || *req.AccessToken == "" || req.RefreshToken == nil || *req.RefreshToken == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "accessToken and refreshToken are required"})
-		return
+		return &dialects.RequestError{Msg: "accessToken and refreshToken are required"}
 	}
 	c, err := d.verifyAccess(*req.AccessToken)
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) && d.legacy != nil {
 		// Not the gateway's access token: perhaps a legacy pair.
-		d.exchangeLegacy(w, r, *req.RefreshToken)
-		return
+		return d.exchangeLegacy(w, r, *req.RefreshToken)
 	}
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(CodeTokenInvalid, dialects.ReasonMalformed, "accessToken 无效", err))
-		return
+		return refuse(CodeTokenInvalid, dialects.ReasonMalformed, "accessToken 无效", err)
 	}
 	ctx, now := r.Context(), d.now()
 	sess, err := d.store.Session(ctx, c.SessionID, now)
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		d.metrics.Refreshed(d.name, "revoked")
-		d.WriteError(w, r, d.gone(ctx, c, now))
-		return
+		return d.gone(ctx, c, now)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(dialects.HashToken(*req.RefreshToken))) != 1 {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refreshToken 无效或不属于该登录", nil))
-		return
+		return refuse(CodeRefreshInvalid, dialects.ReasonMalformed, "refreshToken 无效或不属于该登录", nil)
 	}
 	access, exp, err := d.issueAccess(c.UID, c.SessionID, c.Device, c.Mobile, int32(c.CompanyType), int32(c.ProductType), now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	d.metrics.Refreshed(d.name, "rotated")
 	d.metrics.Issued(d.name, "refresh")
 	dialects.NoteSubject(r, strconv.FormatInt(c.UID, 10))
 	writeOK(w, Token{Expire: d.formatTime(exp), Value: access})
+	return nil
 }
 
 // exchangeLegacy answers a refresh with a legacy pair: the legacy service
@@ -185,27 +183,23 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) {
 // again) which the client goes on refreshing with the same refresh token
 // and the gateway's access tokens. The device is the request's device
 // header; a device displaced by a newer login elsewhere is told so.
-func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh string) {
+func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh string) error {
 	ctx, now := r.Context(), d.now()
 	a, err := d.legacy.Check(ctx, refresh)
 	if errors.Is(err, dialects.ErrLegacyRefused) {
 		d.metrics.Refreshed(d.name, "invalid")
-		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err))
-		return
+		return refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	u, err := d.knownUser(ctx, a.Subject)
 	if errors.Is(err, identity.ErrNotFound) {
 		d.legacy.Count(dialects.LegacyRefresh, "refused")
-		d.WriteError(w, r, refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err))
-		return
+		return refuse(CodeRefreshInvalid, dialects.ReasonRevoked, "refreshToken 无效或不属于该登录", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	device := r.Header.Get(d.cfg.DeviceHeader)
 	sid := dialects.LegacySessionID(d.keys, refresh)
@@ -215,8 +209,7 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 		// A newer login on another device holds the seat: in the legacy
 		// service it would have kicked this one.
 		if err := d.displaced(ctx, seat, sid, device, now); err != nil {
-			d.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
 	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
@@ -229,23 +222,19 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 	}
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		d.legacy.Count(dialects.LegacyRefresh, "refused")
-		d.WriteError(w, r, refuse(CodeLoginExpired, dialects.ReasonRevoked, "登录已失效,请重新登录", err))
-		return
+		return refuse(CodeLoginExpired, dialects.ReasonRevoked, "登录已失效,请重新登录", err)
 	}
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if created && d.cfg.SingleDevice {
 		if _, err := d.store.ClaimSeat(ctx, tokenstore.SeatClaim{Key: seat, SessionID: sid, Device: device, ExpiresAt: exp, Now: now}); err != nil {
-			d.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
 	access, accessExp, err := d.issueAccess(u.ID, sid, device, u.Mobile, u.CompanyType, 0, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if created {
 		d.legacy.Count(dialects.LegacyRefresh, "exchanged")
@@ -254,6 +243,7 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 	d.metrics.Issued(d.name, "refresh")
 	dialects.NoteSubject(r, strconv.FormatInt(u.ID, 10))
 	writeOK(w, Token{Expire: d.formatTime(accessExp), Value: access})
+	return nil
 }
 
 // displaced refuses a legacy exchange whose seat a live session on
@@ -288,34 +278,29 @@ type LoginStatus struct {
 // session, and if a login elsewhere displaced it, when. A kicked client
 // asks with its old token, so a genuine token is enough here even when
 // its session is gone.
-func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := errors.Join(dialects.Single(r, d.cfg.TokenHeader), dialects.SingleQuery(r, "deviceNumber")); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	device := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, d.cfg.LoginStatusPath), "/")
 	if device == "" {
 		device = r.URL.Query().Get("deviceNumber")
 	}
 	if device == "" || strings.Contains(device, "/") {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "deviceNumber is required: /check-login-status/{deviceNumber}"})
-		return
+		return &dialects.RequestError{Msg: "deviceNumber is required: /check-login-status/{deviceNumber}"}
 	}
 	token := d.bearer(r)
 	if token == "" {
-		d.WriteError(w, r, refuse(CodeTokenMissing, dialects.ReasonMissing, "缺少 token", nil))
-		return
+		return refuse(CodeTokenMissing, dialects.ReasonMissing, "缺少 token", nil)
 	}
 	c, err := d.verifyAccess(token)
 	if err != nil && !errors.Is(err, jwtkit.ErrExpired) {
-		d.WriteError(w, r, refuse(CodeTokenInvalid, dialects.ReasonMalformed, "token 无效", err))
-		return
+		return refuse(CodeTokenInvalid, dialects.ReasonMalformed, "token 无效", err)
 	}
 	ctx, now := r.Context(), d.now()
 	st, err := d.store.SeatState(ctx, d.seatKey(c.UID, int32(c.ProductType)), device, now)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	holder := st.Holder
 	if !d.cfg.SingleDevice {
@@ -325,11 +310,10 @@ func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
 		err := d.store.CheckSession(ctx, holder.SessionID, now)
 		if err == nil {
 			writeOK(w, LoginStatus{IsLogin: true})
-			return
+			return nil
 		}
 		if !errors.Is(err, tokenstore.ErrNotFound) {
-			d.WriteError(w, r, err)
-			return
+			return err
 		}
 	}
 	status := LoginStatus{}
@@ -338,4 +322,5 @@ func (d *Dialect) loginStatus(w http.ResponseWriter, r *http.Request) {
 		status.LastLoginTime = &t
 	}
 	writeOK(w, status)
+	return nil
 }

@@ -44,20 +44,17 @@ type codeRequest struct {
 
 // sendCode is POST /auth/mobile/sms-code {"mobile"}: a fresh code, within
 // the per-number interval, the per-number daily cap and the per-IP cap.
-func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) {
+func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) error {
 	var req codeRequest
 	if err := dialects.DecodeJSON(w, r, d.cfg.MaxBodyBytes, &req); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if req.Mobile == nil || *req.Mobile == "" {
-		d.WriteError(w, r, &dialects.RequestError{Msg: "mobile is required"})
-		return
+		return &dialects.RequestError{Msg: "mobile is required"}
 	}
 	mobile := *req.Mobile
 	if err := d.checkMobile(mobile); err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	ctx, now := r.Context(), d.now()
 	counted, err := dialects.CountAttempt(ctx, d.store, d.log, now,
@@ -66,25 +63,23 @@ func (d *Dialect) sendCode(w http.ResponseWriter, r *http.Request) {
 		dialects.Limit{Key: d.keys.Key("sms-gap", mobile), Window: d.cfg.SMS.ResendInterval, Max: 1, Msg: "验证码发送过于频繁,请稍后再试"},
 	)
 	if err != nil {
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	code := newCode()
 	if err := d.store.PutCode(ctx, d.codeStoreKey(mobile), tokenstore.Code{
 		Hash: d.codeHash(mobile, code), MaxAttempts: d.cfg.SMS.MaxAttempts, ExpiresAt: now.Add(d.cfg.SMS.CodeTTL),
 	}, now); err != nil {
 		counted.Release(ctx, d.log)
-		d.WriteError(w, r, err)
-		return
+		return err
 	}
 	if err := d.sender.Send(ctx, sms.Message{Mobile: mobile, Code: code, Template: d.cfg.SMS.Template}); err != nil {
 		// The stored code is left to expire: nobody received it, and a
 		// new request replaces it.
 		counted.Release(ctx, d.log)
 		d.m.sendFailures.WithLabelValues(d.sender.Name()).Inc()
-		d.WriteError(w, r, fail(CodeSendFailed, http.StatusBadGateway, "验证码发送失败,请稍后再试", err))
-		return
+		return fail(CodeSendFailed, http.StatusBadGateway, "验证码发送失败,请稍后再试", err)
 	}
 	d.m.codesSent.WithLabelValues(d.sender.Name()).Inc()
 	writeOK(w, map[string]int64{"expireIn": int64(d.cfg.SMS.CodeTTL / time.Second), "resendIn": int64(d.cfg.SMS.ResendInterval / time.Second)})
+	return nil
 }

@@ -34,10 +34,15 @@ type Config struct {
 	// number's first SMS login and answers the user (200 or 201; 409 and
 	// the user when the number exists).
 	RegisterURL string `koanf:"register_url"`
-	// Headers are sent with every call; TokenEnv, when set, names the
-	// environment variable whose value goes as Authorization: Bearer.
-	Headers  map[string]string `koanf:"headers"`
-	TokenEnv string            `koanf:"token_env"`
+	// Headers are sent with every call; AuthTokenEnv, when set, names
+	// the environment variable whose value goes as Authorization: Bearer
+	// (the gateway's own credential at the service; the same key as
+	// legacy.introspect's).
+	Headers      map[string]string `koanf:"headers"`
+	AuthTokenEnv string            `koanf:"auth_token_env"`
+	// TokenEnv is the earlier spelling of auth_token_env, deprecated:
+	// still read, with a warning to rename it.
+	TokenEnv string `koanf:"token_env"`
 	// Timeout bounds one call; past it the directory is unavailable and
 	// the login is answered with the dialect's unavailable code.
 	Timeout time.Duration `koanf:"timeout"`
@@ -99,8 +104,17 @@ var (
 	_ identity.Registrar = registering{}
 )
 
+// Warnings are what in the block works but should change: the
+// deprecated token_env, each naming its key relative to the block.
+func (c Config) Warnings() []string {
+	if c.TokenEnv != "" {
+		return []string{"token_env: deprecated: rename it auth_token_env (one name for the gateway's credential at the legacy service, as in legacy.introspect)"}
+	}
+	return nil
+}
+
 // Open checks the block and builds the client. dir resolves relative
-// files; lookupEnv reads TokenEnv.
+// files; lookupEnv reads AuthTokenEnv.
 func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identity.Directory, error) {
 	var errs []error
 	for key, u := range map[string]string{"check_url": cfg.CheckURL, "lookup_url": cfg.LookupURL, "register_url": cfg.RegisterURL} {
@@ -114,7 +128,14 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identi
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
 	}
-	svc, svcErrs := jsonhttp.NewService(cfg.TLS, cfg.Timeout, dir, cfg.Headers, "token_env", cfg.TokenEnv, lookupEnv)
+	tokenKey, tokenEnv := "auth_token_env", cfg.AuthTokenEnv
+	switch {
+	case cfg.TokenEnv != "" && cfg.AuthTokenEnv != "" && cfg.TokenEnv != cfg.AuthTokenEnv:
+		errs = append(errs, fmt.Errorf("token_env: the deprecated spelling of auth_token_env, set to another variable (%s, %s); keep auth_token_env only", cfg.TokenEnv, cfg.AuthTokenEnv))
+	case tokenEnv == "":
+		tokenKey, tokenEnv = "token_env", cfg.TokenEnv
+	}
+	svc, svcErrs := jsonhttp.NewService(cfg.TLS, cfg.Timeout, dir, cfg.Headers, tokenKey, tokenEnv, lookupEnv)
 	errs = append(errs, svcErrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -3,11 +3,11 @@ package httpdir_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,7 +103,7 @@ func newLegacyService(t *testing.T) *legacyService {
 func config(base string) httpdir.Config {
 	c := httpdir.Defaults()
 	c.CheckURL, c.LookupURL, c.RegisterURL = base+"/check", base+"/users", base+"/register"
-	c.TokenEnv = "SERVICE_TOKEN"
+	c.AuthTokenEnv = "SERVICE_TOKEN"
 	c.Fields.Account, c.Fields.Password = "login", "pwd"
 	c.Fields.ID, c.Fields.AccountOut = "data.user.uid", "data.user.login"
 	c.Fields.Name, c.Fields.NickName, c.Fields.Mobile = "data.user.name", "data.user.nick_name", "data.user.mobile"
@@ -167,8 +167,34 @@ func TestLegacyServiceFailingFailsClosed(t *testing.T) {
 		t.Fatal("a block without URLs opened")
 	}
 	c := config(svc.URL)
-	c.TokenEnv = "NOPE"
-	if _, err := httpdir.Open(c, t.TempDir(), env); err == nil || !errors.Is(err, err) {
-		t.Fatal("an unset token_env opened")
+	c.AuthTokenEnv = "NOPE"
+	if _, err := httpdir.Open(c, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), "auth_token_env") {
+		t.Fatalf("an unset auth_token_env opened, or its error did not name it: %v", err)
+	}
+}
+
+// TestTokenEnvIsTheOldSpellingOfAuthTokenEnv: the earlier key still sends
+// the credential, with a warning; both keys naming other variables is a
+// problem naming the old one.
+func TestTokenEnvIsTheOldSpellingOfAuthTokenEnv(t *testing.T) {
+	svc := newLegacyService(t)
+	c := config(svc.URL)
+	c.AuthTokenEnv, c.TokenEnv = "", "SERVICE_TOKEN"
+	d, err := httpdir.Open(c, t.TempDir(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Authenticate(context.Background(), "legacy", "old-pass"); err != nil {
+		t.Fatalf("the credential under token_env was not sent: %v", err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "token_env: deprecated: rename it auth_token_env") {
+		t.Fatalf("warnings = %q", w)
+	}
+	if w := config(svc.URL).Warnings(); len(w) != 0 {
+		t.Fatalf("auth_token_env warned: %q", w)
+	}
+	c.AuthTokenEnv = "OTHER_TOKEN"
+	if _, err := httpdir.Open(c, t.TempDir(), env); err == nil || !strings.HasPrefix(err.Error(), "token_env: the deprecated spelling of auth_token_env") {
+		t.Fatalf("two spellings naming two variables: %v", err)
 	}
 }
