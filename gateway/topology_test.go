@@ -145,6 +145,7 @@ func claimSid(t *testing.T, token string) string {
 // TestSessionsSurviveSentinelFailover: a Sentinel failover while logins,
 // refreshes and proxied requests flow.
 func TestSessionsSurviveSentinelFailover(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinel(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"e2e:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
@@ -205,6 +206,7 @@ func TestWriteHealthIsVisible(t *testing.T) {
 // (ASK, TRYAGAIN, MOVED) while logins, refreshes and proxied requests
 // flow.
 func TestSessionsSurviveSlotMigration(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	cl := redistest.StartCluster(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    key_prefix: \"e2e:\"\n", strings.Join(cl.Addrs, ", "))})
 	underLoad(t, []*testGateway{tg}, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
@@ -222,7 +224,9 @@ func TestSessionsSurviveSlotMigration(t *testing.T) {
 // stays up and writable for seconds (as it does in a real failover,
 // until the sentinels reconfigure it); killed, it comes back empty.
 func TestLogoutsDuringAFailoverStick(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	t.Run("planned", func(t *testing.T) {
+		t.Parallel()
 		st := redistest.StartSentinelWith(t, redistest.SentinelOptions{HoldDemotion: true})
 		logoutsStick(t, st, func() {
 			st.StartFailover(t)
@@ -232,6 +236,7 @@ func TestLogoutsDuringAFailoverStick(t *testing.T) {
 		})
 	})
 	t.Run("master killed", func(t *testing.T) {
+		t.Parallel()
 		st := redistest.StartSentinel(t)
 		logoutsStick(t, st, func() {
 			killed := st.KillMaster(t)
@@ -347,6 +352,7 @@ func fastClock(tg *testGateway) (stop func()) {
 // out by its retried refreshes, no acknowledged session is lost, and the
 // outage is counted.
 func TestSessionsSurviveAMasterKill(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinel(t)
 	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"kill:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
@@ -377,6 +383,7 @@ func TestSessionsSurviveAMasterKill(t *testing.T) {
 // master's resync (a write that a demoted master took is not answered as
 // durable).
 func TestWriteOutageWithTwoReplicas(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{Replicas: 2})
 	tg := startGateway(t, gwOptions{mmm: "    login_limit: 100000\n", storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName, newPrefix(t))})

@@ -48,6 +48,7 @@ func topologyStore(t *testing.T, o redisstore.Options) *redisstore.Store {
 }
 
 func TestConformanceOnSentinel(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports
 	st := redistest.StartSentinel(t)
 	storetest.Run(t, func(t *testing.T) tokenstore.Store {
 		return topologyStore(t, redisstore.Options{Addrs: st.Sentinels, MasterName: st.MasterName, WaitReplicas: 1})
@@ -55,6 +56,7 @@ func TestConformanceOnSentinel(t *testing.T) {
 }
 
 func TestConformanceOnCluster(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports
 	cl := redistest.StartCluster(t)
 	storetest.Run(t, func(t *testing.T) tokenstore.Store {
 		return topologyStore(t, redisstore.Options{Addrs: cl.Addrs})
@@ -68,6 +70,7 @@ func TestConformanceOnCluster(t *testing.T) {
 // cache was bypassed until it had. Without that, the other replica would
 // serve the revoked session from its cache for up to max_age.
 func TestInvalidationsFollowTheMaster(t *testing.T) {
+	t.Parallel() // its own Redis servers on free ports
 	st := redistest.StartSentinel(t)
 	o := redisstore.Options{Addrs: st.Sentinels, MasterName: st.MasterName, CacheMaxAge: time.Minute}
 	a := topologyStore(t, o)
