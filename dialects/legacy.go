@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authgate/authgate/identity/introspect"
+	"github.com/authgate/authgate/dialects/introspect"
 	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/tokenstore"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/dialects/introspect"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/identity/introspect"
 )
 
 // legacy answers as a legacy service's introspection endpoint: the token
