@@ -251,6 +251,14 @@ type Adoption struct {
 	Remember time.Time
 }
 
+// The legacy exchange is one protocol in two forms, by whether the
+// dialect's refresh tokens rotate: ExchangeLegacy (mmm, appkey: the legacy
+// token is rotated out at once) and AdoptLegacy (bov3, mobile: the client
+// keeps presenting it). Either way a dialect supplies only its lookup —
+// whose token it is, and the session that becomes — and the adoption, the
+// "exchanged once, never again after its end" rule and the counting are
+// here.
+
 // ExchangeLegacy turns a genuine legacy refresh token into a gateway
 // session (a) and answers as a refresh of that session would. The first presentation adopts the session and
 // rotates the legacy token out; a presentation within the grace window
@@ -270,4 +278,25 @@ func ExchangeLegacy[T any](ctx context.Context, store tokenstore.Sessions, l *Le
 		l.Count(LegacyRefresh, "refused")
 	}
 	return out, err
+}
+
+// AdoptLegacy turns a genuine legacy refresh token into a gateway session
+// (a) for a dialect whose refresh tokens do not rotate, and reads the
+// session back: every replica presented the token at once agrees on one
+// session (its id derives from the token), a token whose session has
+// ended is refused (tokenstore.ErrNotFound), never adopted again. created
+// says whether this call made the session.
+func AdoptLegacy(ctx context.Context, store tokenstore.Sessions, l *Legacy, a Adoption, now time.Time) (sess tokenstore.Session, created bool, err error) {
+	created, err = store.AdoptSession(ctx, a.Session, a.Remember, now)
+	if err != nil {
+		return tokenstore.Session{}, false, err
+	}
+	sess, err = store.Session(ctx, a.Session.ID, now)
+	switch {
+	case created && err == nil:
+		l.Count(LegacyRefresh, "exchanged")
+	case errors.Is(err, tokenstore.ErrNotFound):
+		l.Count(LegacyRefresh, "refused")
+	}
+	return sess, created, err
 }

@@ -312,22 +312,12 @@ func (d *Dialect) adoptLegacy(r *http.Request, refresh, owner string, now time.T
 	}
 	sid := d.sessionID(refresh)
 	ends, remember := d.legacy.Terms(a.Expires, now, d.cfg.RefreshTTL)
-	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
+	sess, _, err := dialects.AdoptLegacy(ctx, d.store, d.legacy, dialects.Adoption{Session: tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: u.BO.UserID,
 		Attrs:     map[string]string{"owner": owner, "account": u.Account},
 		CreatedAt: now, LastSeen: now, ExpiresAt: ends,
 		RefreshHash: dialects.HashToken(refresh),
-	}, remember, now)
-	if err != nil {
-		return tokenstore.Session{}, err
-	}
-	sess, err := d.store.Session(ctx, sid, now)
-	switch {
-	case created && err == nil:
-		d.legacy.Count(dialects.LegacyRefresh, "exchanged")
-	case errors.Is(err, tokenstore.ErrNotFound):
-		d.legacy.Count(dialects.LegacyRefresh, "refused")
-	}
+	}, Remember: remember}, now)
 	return sess, err
 }
 

@@ -212,16 +212,12 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 			return err
 		}
 	}
-	created, err := d.store.AdoptSession(ctx, tokenstore.Session{
+	_, created, err := dialects.AdoptLegacy(ctx, d.store, d.legacy, dialects.Adoption{Session: tokenstore.Session{
 		ID: sid, Dialect: d.name, Subject: strconv.FormatInt(u.ID, 10), Device: device,
 		Attrs:     map[string]string{"mobile": u.Mobile, "company_type": strconv.Itoa(int(u.CompanyType)), "product_type": "0"},
 		CreatedAt: now, LastSeen: now, ExpiresAt: exp, RefreshHash: dialects.HashToken(refresh),
-	}, remember, now)
-	if err == nil {
-		err = d.store.CheckSession(ctx, sid, now)
-	}
+	}, Remember: remember}, now)
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		d.legacy.Count(dialects.LegacyRefresh, "refused")
 		return refuse(CodeLoginExpired, dialects.ReasonRevoked, "登录已失效,请重新登录", err)
 	}
 	if err != nil {
@@ -235,9 +231,6 @@ func (d *Dialect) exchangeLegacy(w http.ResponseWriter, r *http.Request, refresh
 	access, accessExp, err := d.issueAccess(u.ID, sid, device, u.Mobile, u.CompanyType, 0, now)
 	if err != nil {
 		return err
-	}
-	if created {
-		d.legacy.Count(dialects.LegacyRefresh, "exchanged")
 	}
 	d.metrics.Refreshed(d.name, "rotated")
 	d.metrics.Issued(d.name, "refresh")
