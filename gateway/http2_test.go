@@ -14,33 +14,42 @@ import (
 	"github.com/authgate/authgate/gateway"
 )
 
-// TestHTTP2RapidReset (CVE-2023-44487): over TLS the public listener
-// speaks HTTP/2 and advertises server.http2_max_concurrent_streams; a
-// client that opens and at once resets thousands of streams on one
-// connection does not take the gateway down: another client is answered
-// promptly meanwhile.
-func TestHTTP2RapidReset(t *testing.T) {
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n  http2_max_concurrent_streams: 50\n"})
+// h2Gateway serves a gateway over TLS with server lines of the test's
+// own and opens an HTTP/2 connection to it by hand (preface and
+// SETTINGS sent), for the attacks a client library would not make.
+func h2Gateway(t *testing.T, server string) (addr string, conn *tls.Conn, fr *http2.Framer) {
+	t.Helper()
+	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n" + server})
 	selfSigned(t, filepath.Dir(path), 1)
 	g := buildGateway(t, path, gateway.Options{})
 	ln, _, cancel, served := serve(t, g)
-	defer func() { cancel(); <-served }()
-
-	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	t.Cleanup(func() { cancel(); <-served })
+	addr = ln.Addr().String()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() })
 	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN %q, want h2", p)
 	}
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
-	fr := http2.NewFramer(conn, conn)
+	fr = http2.NewFramer(conn, conn)
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
+	return addr, conn, fr
+}
+
+// TestHTTP2RapidReset (CVE-2023-44487): over TLS the public listener
+// speaks HTTP/2 and advertises server.http2_max_concurrent_streams; a
+// client that opens and at once resets thousands of streams on one
+// connection does not take the gateway down: another client is answered
+// promptly meanwhile.
+func TestHTTP2RapidReset(t *testing.T) {
+	addr, conn, fr := h2Gateway(t, "  http2_max_concurrent_streams: 50\n")
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var maxStreams uint32
 	for maxStreams == 0 {
@@ -86,7 +95,7 @@ func TestHTTP2RapidReset(t *testing.T) {
 	// Meanwhile another client is served.
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
 	start := time.Now()
-	resp, err := client.Get("https://" + ln.Addr().String() + "/v1/x")
+	resp, err := client.Get("https://" + addr + "/v1/x")
 	if err != nil {
 		t.Fatalf("another client during the rapid reset: %v", err)
 	}
@@ -104,24 +113,7 @@ func TestHTTP2RapidReset(t *testing.T) {
 // server.max_header_bytes by the HTTP/2 server's margin — a bounded
 // number of bytes, far below the flood — and another client is served.
 func TestHTTP2ContinuationFlood(t *testing.T) {
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
-	selfSigned(t, filepath.Dir(path), 1)
-	g := buildGateway(t, path, gateway.Options{})
-	ln, _, cancel, served := serve(t, g)
-	defer func() { cancel(); <-served }()
-
-	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	addr, conn, fr := h2Gateway(t, "")
 	closed := make(chan struct{})
 	go func() { // the server's frames, until it closes the connection
 		defer close(closed)
@@ -166,7 +158,7 @@ func TestHTTP2ContinuationFlood(t *testing.T) {
 	t.Logf("closed after %d KiB of CONTINUATION frames were written", sent>>10)
 
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
-	resp, err := client.Get("https://" + ln.Addr().String() + "/v1/x")
+	resp, err := client.Get("https://" + addr + "/v1/x")
 	if err != nil {
 		t.Fatalf("another client after the flood: %v", err)
 	}

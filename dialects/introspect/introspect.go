@@ -68,17 +68,9 @@ type Config struct {
 	// CVE-2025-46647): require.issuer keeps the exchange to the one this
 	// dialect's sessions belong to.
 	Require Require `koanf:"require"`
-	// Headers go with every call; AuthTokenEnv, when set, names the
-	// environment variable whose value goes as Authorization: Bearer (the
-	// gateway's own credential at the legacy service; not with TokenIn
-	// header Authorization).
-	Headers      map[string]string `koanf:"headers"`
-	AuthTokenEnv string            `koanf:"auth_token_env"`
-	// Timeout bounds one call; past it the exchange fails closed with the
-	// dialect's unavailable code.
-	Timeout time.Duration `koanf:"timeout"`
-	// TLS: ca_file, cert_file and key_file.
-	jsonhttp.TLS `koanf:",squash"`
+	// Call is headers, auth_token_env (not with token_in header
+	// Authorization), timeout, ca_file, cert_file and key_file.
+	jsonhttp.Call `koanf:",squash"`
 	// Fields are where, in the answer, its facts are (dotted paths).
 	Fields Fields `koanf:"fields"`
 }
@@ -113,7 +105,7 @@ type Require struct {
 
 // Defaults are RFC 7662's.
 func Defaults() Config {
-	return Config{Method: http.MethodPost, TokenIn: "form", TokenName: "token", Timeout: 3 * time.Second,
+	return Config{Method: http.MethodPost, TokenIn: "form", TokenName: "token", Call: jsonhttp.Call{Timeout: 3 * time.Second},
 		TokenTypeHint: "refresh_token", RefreshTypes: []string{"refresh_token"},
 		Fields: Fields{Active: "active", Subject: "sub", Expires: "exp", TokenType: "token_type", Issuer: "iss", ClientID: "client_id", Aud: "aud"}}
 }

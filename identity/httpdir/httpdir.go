@@ -34,20 +34,12 @@ type Config struct {
 	// number's first SMS login and answers the user (200 or 201; 409 and
 	// the user when the number exists).
 	RegisterURL string `koanf:"register_url"`
-	// Headers are sent with every call; AuthTokenEnv, when set, names
-	// the environment variable whose value goes as Authorization: Bearer
-	// (the gateway's own credential at the service; the same key as
-	// legacy.introspect's).
-	Headers      map[string]string `koanf:"headers"`
-	AuthTokenEnv string            `koanf:"auth_token_env"`
+	// Call is headers, auth_token_env, timeout, ca_file, cert_file and
+	// key_file, as for legacy.introspect.
+	jsonhttp.Call `koanf:",squash"`
 	// TokenEnv is the earlier spelling of auth_token_env, deprecated:
 	// still read, with a warning to rename it.
 	TokenEnv string `koanf:"token_env"`
-	// Timeout bounds one call; past it the directory is unavailable and
-	// the login is answered with the dialect's unavailable code.
-	Timeout time.Duration `koanf:"timeout"`
-	// TLS: ca_file, cert_file and key_file.
-	jsonhttp.TLS `koanf:",squash"`
 	// Fields are the names of the request's fields and the paths of the
 	// answer's.
 	Fields Fields `koanf:"fields"`
@@ -86,7 +78,7 @@ type Fields struct {
 
 // Defaults are the values of keys the block leaves out.
 func Defaults() Config {
-	return Config{Timeout: 3 * time.Second, Fields: Fields{Account: "account", Password: "password", ID: "id",
+	return Config{Call: jsonhttp.Call{Timeout: 3 * time.Second}, Fields: Fields{Account: "account", Password: "password", ID: "id",
 		AccountOut: "account", Name: "name", NickName: "nick_name", Mobile: "mobile", AvatarURL: "avatar_url",
 		Companies: "companies", DefaultCompany: "default_company"}}
 }

@@ -27,6 +27,22 @@ type TLS struct {
 	KeyFile  string `koanf:"key_file"`
 }
 
+// Call is how the gateway calls a legacy service, the same keys wherever
+// it does (identity.http, legacy.introspect): embed it with
+// `koanf:",squash"`.
+type Call struct {
+	// Headers go with every call; AuthTokenEnv, when set, names the
+	// environment variable whose value goes as Authorization: Bearer (the
+	// gateway's own credential at the legacy service).
+	Headers      map[string]string `koanf:"headers"`
+	AuthTokenEnv string            `koanf:"auth_token_env"`
+	// Timeout bounds one call; past it the legacy service is unavailable
+	// and the request is answered with the dialect's unavailable code.
+	Timeout time.Duration `koanf:"timeout"`
+	// TLS: ca_file, cert_file and key_file.
+	TLS `koanf:",squash"`
+}
+
 // NewClient is the client of a legacy service: TLS 1.2+, t's CA and
 // client certificate (files relative to dir), the whole call bounded by
 // timeout. Problems name their key (ca_file, cert_file).
