@@ -89,9 +89,23 @@ func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The event starts once the load runs (calls and a refresh went
+	// through), and the load stops once a refresh has gone through after
+	// it: a busy machine stretches both, never shortens them to nothing.
+	waitUpTo := func(limit time.Duration, cond func() bool) bool {
+		for deadline := time.Now().Add(limit); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+		return true
+	}
+	waitUpTo(10*time.Second, func() bool { return calls.Load() > 0 && refreshes.Load() > 0 })
 	during()
-	time.Sleep(500 * time.Millisecond)
+	after := refreshes.Load()
+	if !waitUpTo(15*time.Second, func() bool { return refreshes.Load() > after }) {
+		t.Error("no refresh went through after the event")
+	}
 	close(stop)
 	wg.Wait()
 	// The store may still be settling (a replica resyncing, a client
