@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
@@ -23,20 +24,20 @@ import (
 // the result and the request id, never a secret.
 func TestLoginsCountedAndAudited(t *testing.T) {
 	svc := smstest.NewReceiver(t)
-	e := startAppkeyRoutes(t, "memory", "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n"+svc.SenderYAML("    "), defaultRoutes)
-	m := &mobileEnv{testGateway: e.testGateway, sms: svc}
+	e := gatewaytest.StartAppkeyRoutes(t, "memory", "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n"+svc.SenderYAML("    "), gatewaytest.DefaultRoutes)
+	m := &gatewaytest.MobileEnv{Gateway: e.Gateway, SMS: svc}
 
-	e.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"wrong-password"}`)
-	p := e.testGateway.login(t)
-	e.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
-	e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "wrong-secret", "APP_KEY"))
-	e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-off", "key-app-off", "s3cret-app", "APP_KEY"))
-	e.login(t, "app-1")
-	m.requestCode(t, "13912340001")
-	m.do(t, "POST", "/auth/mobile/login", nil, loginBody("13912340001", "000000", 1))
-	m.login(t, "13912340002", "d1")
+	e.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"wrong-password"}`)
+	p := e.Gateway.Login(t)
+	e.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+	e.Do(t, "POST", "/api/base/token/login", nil, gatewaytest.AppLogin("app-1", "key-app-1", "wrong-secret", "APP_KEY"))
+	e.Do(t, "POST", "/api/base/token/login", nil, gatewaytest.AppLogin("app-off", "key-app-off", "s3cret-app", "APP_KEY"))
+	e.Login(t, "app-1")
+	m.RequestCode(t, "13912340001")
+	m.Do(t, "POST", "/auth/mobile/login", nil, gatewaytest.LoginBody("13912340001", "000000", 1))
+	m.Login(t, "13912340002", "d1")
 
-	resp, err := http.Get(e.admin.URL + "/metrics")
+	resp, err := http.Get(e.Admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestLoginsCountedAndAudited(t *testing.T) {
 	}
 
 	var audits []map[string]any
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
 		var entry map[string]any
 		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "audit" {
@@ -100,12 +101,12 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 	var checks atomic.Int64
 	// The harness writes the identity block; the limits come from the
 	// environment, as an operator might set them.
-	cfgPath := writeConfig(t, gwOptions{})
+	cfgPath := gatewaytest.WriteConfig(t, gatewaytest.Options{})
 	cfg, err := config.Load(cfgPath, []string{"AUTHGATE_CFG__IDENTITY__MAX_CONCURRENT_CHECKS=1", "AUTHGATE_CFG__IDENTITY__CHECK_WAIT=20ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		VerifySecret: func(hash, secret string) (bool, error) {
 			checks.Add(1)
 			if secret == "slow" {
@@ -118,26 +119,26 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	tg := &testGateway{Server: newServer(t, g), clock: newClock(), admin: httptestServer(t, g.AdminHandler())}
+	tg := &gatewaytest.Gateway{Server: gatewaytest.NewServer(t, g), Clock: gatewaytest.NewClock(), Admin: gatewaytest.HTTPTestServer(t, g.AdminHandler())}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"slow"}`)
+		tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"slow"}`)
 	}()
 	<-entered
-	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
-	if r.status != 429 || r.code(t) != "10029" || r.header.Get("Retry-After") != "1" {
-		t.Fatalf("login while the check slot is taken = %d %s Retry-After %q, want 429 10029 1", r.status, r.raw, r.header.Get("Retry-After"))
+	r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+	if r.Status != 429 || r.Code(t) != "10029" || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("login while the check slot is taken = %d %s Retry-After %q, want 429 10029 1", r.Status, r.Raw, r.Header.Get("Retry-After"))
 	}
 	if n := checks.Load(); n != 1 {
 		t.Fatalf("%d checks ran, want only the one holding the slot", n)
 	}
 	close(release)
 	<-done
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.code(t) != "00000" {
-		t.Fatalf("login with a free slot: %s", r.raw)
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Code(t) != "00000" {
+		t.Fatalf("login with a free slot: %s", r.Raw)
 	}
-	resp, err := http.Get(tg.admin.URL + "/metrics")
+	resp, err := http.Get(tg.Admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
@@ -23,7 +24,7 @@ import (
 func BenchmarkAuthenticatedProxy(b *testing.B) {
 	for _, store := range []string{"memory", "redis"} {
 		b.Run(store, func(b *testing.B) {
-			g, access := benchGateway(b, gwOptions{store: store})
+			g, access := benchGateway(b, gatewaytest.Options{Store: store})
 			h := g.Handler()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -42,36 +43,27 @@ func BenchmarkAuthenticatedProxy(b *testing.B) {
 
 // benchGateway builds a gateway of o (closed with b) and logs demo in
 // through it: the gateway and an mmm access token.
-func benchGateway(b *testing.B, o gwOptions) (*gateway.Gateway, string) {
+func benchGateway(b *testing.B, o gatewaytest.Options) (*gateway.Gateway, string) {
 	b.Helper()
-	if o.store == "redis" {
-		o.prefix = newPrefix(b)
+	if o.Store == "redis" {
+		o.Prefix = gatewaytest.NewPrefix(b)
 	}
-	cfg, err := config.Load(writeConfig(b, o), nil)
+	cfg, err := config.Load(gatewaytest.WriteConfig(b, o), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close() })
 	rec := httptest.NewRecorder()
 	g.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"account":"demo","password":"demo123"}`)))
-	access := between(rec.Body.String(), `"access_token":"`, `"`)
+	access := gatewaytest.Between(rec.Body.String(), `"access_token":"`, `"`)
 	if access == "" {
 		b.Fatalf("login: %s", rec.Body)
 	}
 	return g, access
-}
-
-func between(s, start, end string) string {
-	_, rest, ok := strings.Cut(s, start)
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(rest, end)
-	return v
 }
 
 // BenchmarkShadowProxy measures what shadow mode adds to a forwarded
@@ -84,7 +76,7 @@ func between(s, start, end string) string {
 //	go test -run '^$' -bench ShadowProxy -benchmem ./gateway
 func BenchmarkShadowProxy(b *testing.B) {
 	for _, store := range []string{"memory", "redis"} {
-		o := gwOptions{store: store, more: "  old:\n    type: mmm\n    secret: " + testSecret + "\n", routes: `routes:
+		o := gatewaytest.Options{Store: store, More: "  old:\n    type: mmm\n    secret: " + gatewaytest.TestSecret + "\n", Routes: `routes:
   - path_prefix: /v1/
     dialects: [mmm]
     upstream: echo
@@ -102,7 +94,7 @@ func BenchmarkShadowProxy(b *testing.B) {
 			skipped := func() float64 {
 				m := httptest.NewRecorder()
 				g.AdminHandler().ServeHTTP(m, httptest.NewRequest("GET", "/metrics", nil))
-				n, _ := strconv.ParseFloat(between(m.Body.String(), `authgate_shadow_checks_skipped_total{route="/old/"} `, "\n"), 64)
+				n, _ := strconv.ParseFloat(gatewaytest.Between(m.Body.String(), `authgate_shadow_checks_skipped_total{route="/old/"} `, "\n"), 64)
 				return n
 			}
 			b.Run(store+path, func(b *testing.B) {

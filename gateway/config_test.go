@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/gateway"
@@ -39,7 +40,7 @@ routes:
 
 func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
+	writeFile(t, dir, "users.yaml", gatewaytest.UsersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
 	cfg, err := config.Load(path, []string{
 		"AUTHGATE_CFG__SERVER__LISTEN=:18080",
@@ -64,8 +65,8 @@ func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 		t.Fatalf("dialect override = %v", cfg.Dialects["mmm"])
 	}
 	// The env value reaches the dialect: a 2s access token.
-	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(k string) (string, bool) {
-		return testSecret, k == "MMM_SECRET"
+	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(k string) (string, bool) {
+		return gatewaytest.TestSecret, k == "MMM_SECRET"
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -75,20 +76,20 @@ func TestLoadDefaultsAndEnvOverrides(t *testing.T) {
 
 func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
+	writeFile(t, dir, "users.yaml", gatewaytest.UsersFile())
 	path := writeFile(t, dir, "config.yaml", minimalConfig)
 	cfg, err := config.Load(path, []string{"AUTHGATE_CFG__DIALECTS__MMM__ACCESS_TTL=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
-	g, err := openGateway(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookupEnv: func(string) (string, bool) { return testSecret, true }})
+	clk := gatewaytest.NewClock()
+	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookupEnv: func(string) (string, bool) { return gatewaytest.TestSecret, true }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	tg := &testGateway{Server: newServer(t, g), clock: clk}
-	p := tg.login(t)
+	tg := &gatewaytest.Gateway{Server: gatewaytest.NewServer(t, g), Clock: clk}
+	p := tg.Login(t)
 	if p.ExpiresIn != clk.Now().Add(2*time.Second).Unix() {
 		t.Fatalf("expires_in = %d, want now+2s", p.ExpiresIn)
 	}
@@ -96,7 +97,7 @@ func TestAccessTTLFromEnvReachesTokens(t *testing.T) {
 
 func TestDialectConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
+	writeFile(t, dir, "users.yaml", gatewaytest.UsersFile())
 	cases := map[string]struct {
 		block string
 		want  []string
@@ -106,7 +107,7 @@ func TestDialectConfigErrors(t *testing.T) {
 		"missing file":   {"    type: mmm\n    secret_file: nope.key\n", []string{"dialects.mmm.secret_file"}},
 		"short secret":   {"    type: mmm\n    secret: short\n", []string{"dialects.mmm.secret: must be at least 32 bytes"}},
 		"unknown key and bad ttl": {
-			"    type: mmm\n    secret: " + testSecret + "\n    acess_ttl: 1m\n    refresh_ttl: soon\n",
+			"    type: mmm\n    secret: " + gatewaytest.TestSecret + "\n    acess_ttl: 1m\n    refresh_ttl: soon\n",
 			[]string{"dialects.mmm.acess_ttl: unknown key", `dialects.mmm.refresh_ttl: "soon" is not a duration`},
 		},
 		"every problem of a block at once": {
@@ -124,7 +125,7 @@ func TestDialectConfigErrors(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
+			_, err = gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), LookupEnv: func(string) (string, bool) { return "", false }})
 			var ce *config.ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("New = %v, want a ConfigError", err)
@@ -139,11 +140,11 @@ func TestDialectConfigErrors(t *testing.T) {
 }
 
 func TestRepositoryConfigIsValid(t *testing.T) {
-	g := buildGateway(t, "../config.yaml", gateway.Options{})
-	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
-	r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
-	if r.code(t) != "00000" {
-		t.Fatalf("demo login on the shipped config: %s", r.raw)
+	g := gatewaytest.Build(t, "../config.yaml", gateway.Options{})
+	tg := &gatewaytest.Gateway{Server: gatewaytest.NewServer(t, g), Clock: gatewaytest.NewClock()}
+	r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+	if r.Code(t) != "00000" {
+		t.Fatalf("demo login on the shipped config: %s", r.Raw)
 	}
 }
 
@@ -151,7 +152,7 @@ func TestRepositoryConfigIsValid(t *testing.T) {
 // serves none of its endpoints (they are the legacy service's), while
 // another instance of the same type enforces elsewhere at the same paths.
 func TestShadowDialectEndpointsNotMounted(t *testing.T) {
-	tg := startGateway(t, gwOptions{more: "  old:\n    type: mmm\n    secret: " + testSecret + "\n", routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{More: "  old:\n    type: mmm\n    secret: " + gatewaytest.TestSecret + "\n", Routes: `routes:
   - path_prefix: /v1/
     dialects: [mmm]
     upstream: echo
@@ -160,8 +161,8 @@ func TestShadowDialectEndpointsNotMounted(t *testing.T) {
     mode: shadow
     upstream: echo
 `})
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.code(t) != "00000" {
-		t.Fatalf("the enforcing instance's login: %s", r.raw)
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Code(t) != "00000" {
+		t.Fatalf("the enforcing instance's login: %s", r.Raw)
 	}
 }
 
@@ -173,7 +174,7 @@ func TestShadowDialectEndpointsNotMounted(t *testing.T) {
 // route nested under or over an enforce route with an upstream of its own
 // is a warning that says why.
 func TestOverlappingRoutes(t *testing.T) {
-	shadowDialect := "  legacy-mmm:\n    type: mmm\n    secret: " + testSecret + "\n"
+	shadowDialect := "  legacy-mmm:\n    type: mmm\n    secret: " + gatewaytest.TestSecret + "\n"
 	route := func(prefix, mode, dialect, upstream string) string {
 		return "  - path_prefix: " + prefix + "\n    mode: " + mode + "\n    dialects: [" + dialect + "]\n    upstream: " + upstream + "\n"
 	}
@@ -197,7 +198,7 @@ func TestOverlappingRoutes(t *testing.T) {
 		}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := buildError(t, gwOptions{more: shadowDialect, routes: "routes:\n" + c.routes})
+			err := gatewaytest.BuildError(t, gatewaytest.Options{More: shadowDialect, Routes: "routes:\n" + c.routes})
 			for _, w := range c.want {
 				if !strings.Contains(err, w) {
 					t.Errorf("error lacks %q:\n%s", w, err)
@@ -213,17 +214,17 @@ func TestOverlappingRoutes(t *testing.T) {
 			`routes[0].path_prefix: shadow route "/" holds enforce route routes[1] "/v1/"`},
 	} {
 		t.Run("warns "+name, func(t *testing.T) {
-			tg := startGateway(t, gwOptions{more: shadowDialect, routes: "routes:\n" + c.routes})
-			if w := tg.gw.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], c.want) {
+			tg := gatewaytest.Start(t, gatewaytest.Options{More: shadowDialect, Routes: "routes:\n" + c.routes})
+			if w := tg.GW.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], c.want) {
 				t.Errorf("warnings = %q, want one starting %q", w, c.want)
 			}
 		})
 	}
 	// Other hosts do not overlap.
-	tg := startGateway(t, gwOptions{more: shadowDialect, routes: "routes:\n" +
+	tg := gatewaytest.Start(t, gatewaytest.Options{More: shadowDialect, Routes: "routes:\n" +
 		"  - path_prefix: /\n    name: legacy\n    host: legacy.example.com\n    mode: shadow\n    dialects: [legacy-mmm]\n    upstream: http://legacy.internal\n" +
 		"  - path_prefix: /v1/\n    name: api\n    host: api.example.com\n    dialects: [mmm]\n    upstream: http://backend.internal:8080\n"})
-	if w := tg.gw.Warnings(); len(w) != 0 {
+	if w := tg.GW.Warnings(); len(w) != 0 {
 		t.Errorf("warnings for routes on other hosts: %q", w)
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 )
 
 // rawExchange writes req on a new connection to addr and reads every
@@ -63,7 +63,7 @@ func errorsAs(err error, target *net.Error) bool {
 // sequence, chunked bodies and trailers included, is served as before.
 func TestAmbiguousFramingRefused(t *testing.T) {
 	upstream := newRecordingUpstream(t)
-	g := startGateway(t, gwOptions{routes: `routes:
+	g := gatewaytest.Start(t, gatewaytest.Options{Routes: `routes:
   - name: mmm-api
     path_prefix: /v1/
     dialects: [mmm]
@@ -72,7 +72,7 @@ func TestAmbiguousFramingRefused(t *testing.T) {
     path_prefix: /pub/
     public: true
     upstream: ` + upstream.URL + `
-`}).gw
+`}).GW
 	ln, adminLn, cancel, served := serve(t, g)
 	defer func() { cancel(); <-served }()
 	smuggled := "GET /pub/hidden HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -93,19 +93,19 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			answers, bodies, closed := rawExchange(t, ln.Addr().String(), req)
 			if len(answers) != 1 || answers[0].StatusCode != 400 || !closed {
-				t.Fatalf("answers %d (first %v %q), closed %v; want one 400 and the connection closed", len(answers), status(answers), strings.Join(bodies, "|"), closed)
+				t.Fatalf("answers %d (first %v %q), closed %v; want one 400 and the connection closed", len(answers), gatewaytest.Statuses(answers), strings.Join(bodies, "|"), closed)
 			}
 		})
 	}
 	// The admin listener too.
 	if answers, _, closed := rawExchange(t, adminLn.Addr().String(), "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); len(answers) != 1 || answers[0].StatusCode != 400 || !closed {
-		t.Fatalf("admin listener: %d answers (%v), closed %v", len(answers), status(answers), closed)
+		t.Fatalf("admin listener: %d answers (%v), closed %v", len(answers), gatewaytest.Statuses(answers), closed)
 	}
 	// An over-long chunk size is refused in the body: the connection ends
 	// without a success.
 	answers, _, closed := rawExchange(t, ln.Addr().String(), "POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+strings.Repeat("f", 40)+"\r\nabc\r\n0\r\n\r\n"+smuggled)
 	if !closed || len(answers) > 1 || len(answers) == 1 && answers[0].StatusCode < 400 {
-		t.Fatalf("over-long chunk size: %v, closed %v", status(answers), closed)
+		t.Fatalf("over-long chunk size: %v, closed %v", gatewaytest.Statuses(answers), closed)
 	}
 	for _, r := range upstream.Seen() {
 		if r.URL.Path == "/pub/hidden" {
@@ -118,24 +118,16 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 		"POST /pub/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n" +
 		"GET /pub/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 	answers, bodies, _ := rawExchange(t, ln.Addr().String(), ok)
-	if len(answers) != 3 || status(answers) != "200 200 200" {
-		t.Fatalf("a well-framed sequence: %v %q", status(answers), bodies)
+	if len(answers) != 3 || gatewaytest.Statuses(answers) != "200 200 200" {
+		t.Fatalf("a well-framed sequence: %v %q", gatewaytest.Statuses(answers), bodies)
 	}
 	if got := upstream.Bodies(); !strings.Contains(got, "abcd") || !strings.Contains(got, "abcde") {
 		t.Fatalf("bodies reaching the upstream: %q", got)
 	}
 	m := metricsOf(t, adminLn.Addr().String())
-	if v := metricValue(m, `authgate_http_framing_refused_total{listener="public",reason="both Content-Length and Transfer-Encoding"}`); v != 3 {
-		t.Errorf("refusals not counted (%v):\n%s", v, grepLines(m, "authgate_http_framing"))
+	if v := gatewaytest.MetricValue(m, `authgate_http_framing_refused_total{listener="public",reason="both Content-Length and Transfer-Encoding"}`); v != 3 {
+		t.Errorf("refusals not counted (%v):\n%s", v, gatewaytest.GrepLines(m, "authgate_http_framing"))
 	}
-}
-
-func status(rs []*http.Response) string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, strconv.Itoa(r.StatusCode))
-	}
-	return strings.Join(out, " ")
 }
 
 // recordingUpstream answers 200 and records each request's path and body.
@@ -190,7 +182,7 @@ func metricsOf(t *testing.T, addr string) string {
 // (mmm's 10002, or plain JSON on a public route); each counted.
 func TestSlowAndLargeRequestsBounded(t *testing.T) {
 	upstream := newRecordingUpstream(t)
-	tg := startGateway(t, gwOptions{server: "  endpoint_read_timeout: 300ms\n", routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Server: "  endpoint_read_timeout: 300ms\n", Routes: `routes:
   - name: mmm-api
     path_prefix: /v1/
     dialects: [mmm]
@@ -215,21 +207,21 @@ func TestSlowAndLargeRequestsBounded(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		t.Fatalf("a trickled login body: %v\n%s", err, tg.logs.String())
+		t.Fatalf("a trickled login body: %v\n%s", err, tg.Logs.String())
 	}
 	b, _ := io.ReadAll(resp.Body)
 	if took := time.Since(start); resp.StatusCode != 400 || !strings.Contains(string(b), `"code":"10001"`) || took > 3*time.Second {
 		t.Fatalf("a trickled login body: %d %s after %v, want the mmm bad-request envelope after ~300ms", resp.StatusCode, b, took)
 	}
 
-	p := tg.login(t)
+	p := tg.Login(t)
 	big := strings.Repeat("x", 20)
 	auth := map[string]string{"x-mmm-accesstoken": p.Access}
-	if r := tg.do(t, "POST", "/v1/orders", auth, big); r.status != 413 || r.code(t) != "10002" {
-		t.Fatalf("a declared body over max_body_bytes: %d %s", r.status, r.raw)
+	if r := tg.Do(t, "POST", "/v1/orders", auth, big); r.Status != 413 || r.Code(t) != "10002" {
+		t.Fatalf("a declared body over max_body_bytes: %d %s", r.Status, r.Raw)
 	}
-	if r := tg.do(t, "POST", "/pub/x", nil, big); r.status != 413 {
-		t.Fatalf("a public route's body over max_body_bytes: %d %s", r.status, r.raw)
+	if r := tg.Do(t, "POST", "/pub/x", nil, big); r.Status != 413 {
+		t.Fatalf("a public route's body over max_body_bytes: %d %s", r.Status, r.Raw)
 	}
 	// Grown while streaming (chunked: no length declared).
 	req, _ := http.NewRequest("POST", tg.URL+"/pub/x", io.MultiReader(strings.NewReader(big), strings.NewReader(big)))
@@ -242,12 +234,12 @@ func TestSlowAndLargeRequestsBounded(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Fatalf("a streamed body over max_body_bytes: %d", resp.StatusCode)
 	}
-	if r := tg.do(t, "POST", "/pub/x", nil, "small"); r.status != 200 {
-		t.Fatalf("a body within max_body_bytes: %d %s", r.status, r.raw)
+	if r := tg.Do(t, "POST", "/pub/x", nil, "small"); r.Status != 200 {
+		t.Fatalf("a body within max_body_bytes: %d %s", r.Status, r.Raw)
 	}
-	m := tg.metricsText(t)
-	if metricValue(m, `authgate_http_limit_refusals_total{limit="route_body_too_large"}`) != 3 || metricValue(m, `authgate_http_limit_refusals_total{limit="endpoint_read_timeout"}`) != 1 {
-		t.Errorf("limits not counted:\n%s", grepLines(m, "authgate_http_limit"))
+	m := tg.MetricsText(t)
+	if gatewaytest.MetricValue(m, `authgate_http_limit_refusals_total{limit="route_body_too_large"}`) != 3 || gatewaytest.MetricValue(m, `authgate_http_limit_refusals_total{limit="endpoint_read_timeout"}`) != 1 {
+		t.Errorf("limits not counted:\n%s", gatewaytest.GrepLines(m, "authgate_http_limit"))
 	}
 }
 
@@ -256,9 +248,9 @@ func TestSlowAndLargeRequestsBounded(t *testing.T) {
 // smuggled request never served), while a well-framed HTTP/1.1 request
 // over TLS still tells the upstream it came over https.
 func TestAmbiguousFramingRefusedOverTLS(t *testing.T) {
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	path := gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
 	selfSigned(t, filepath.Dir(path), 1)
-	g := buildGateway(t, path, gateway.Options{})
+	g := gatewaytest.Build(t, path, gateway.Options{})
 	ln, _, cancel, served := serve(t, g)
 	defer func() { cancel(); <-served }()
 	dial := func() *tls.Conn {

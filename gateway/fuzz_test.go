@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 )
 
 // FuzzNoPathSlipsPastAuthentication sends arbitrary request paths, without
@@ -20,7 +21,7 @@ func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
 		"/open/..;/v1/x", "/open;x/../v1/x", "/open/..%3b/v1", "/open/%3b/../v1", "/open\\;..\\v1", "/open/.;/x", "/;/open/x", "/open;jsessionid=1/x"} {
 		f.Add(s)
 	}
-	path := writeConfig(f, gwOptions{routes: `routes:
+	path := gatewaytest.WriteConfig(f, gatewaytest.Options{Routes: `routes:
   - path_prefix: /v1/
     dialects: [mmm]
     upstream: echo
@@ -28,7 +29,7 @@ func FuzzNoPathSlipsPastAuthentication(f *testing.F) {
     public: true
     upstream: echo
 `})
-	g := buildGateway(f, path, gateway.Options{})
+	g := gatewaytest.Build(f, path, gateway.Options{})
 	h := g.Handler()
 	f.Fuzz(func(t *testing.T, rawPath string) {
 		if !strings.HasPrefix(rawPath, "/") {

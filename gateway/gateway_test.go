@@ -23,13 +23,14 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/gateway"
 )
 
 func TestPathCanonicalisationBeforeRouting(t *testing.T) {
-	tg := startGateway(t, gwOptions{routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Routes: `routes:
   - name: mmm-api
     path_prefix: /v1/
     dialects: [mmm]
@@ -44,23 +45,23 @@ func TestPathCanonicalisationBeforeRouting(t *testing.T) {
     upstream: echo
     methods: [GET]
 `})
-	p := tg.login(t)
+	p := tg.Login(t)
 	auth := map[string]string{"x-mmm-accesstoken": p.Access}
 	// A climb out of /v1/ lands on the route the canonical path names, and
 	// the upstream receives that same path.
-	r, seen := tg.echo(t, "/v1/%2e%2e/open/x", nil)
+	r, seen := tg.Echo(t, "/v1/%2e%2e/open/x", nil)
 	if seen == nil || seen[":path"][0] != "/open/x" {
-		t.Fatalf("/v1/%%2e%%2e/open/x: %d %s", r.status, r.raw)
+		t.Fatalf("/v1/%%2e%%2e/open/x: %d %s", r.Status, r.Raw)
 	}
-	r, seen = tg.echo(t, "/v1//orders/./7", auth)
+	r, seen = tg.Echo(t, "/v1//orders/./7", auth)
 	if seen == nil || seen[":path"][0] != "/v1/orders/7" {
-		t.Fatalf("doubled slash and dot: %s", r.raw)
+		t.Fatalf("doubled slash and dot: %s", r.Raw)
 	}
 	// /admin needs a token, whatever spelling reaches it.
 	for _, path := range []string{"/v1/%2e%2e/admin", "/v1/../admin", "/open/%2E%2E/admin/"} {
-		r := tg.do(t, "GET", path, nil, "")
-		if r.code(t) != "10011" {
-			t.Errorf("%s reached /admin without a token: %d %s", path, r.status, r.raw)
+		r := tg.Do(t, "GET", path, nil, "")
+		if r.Code(t) != "10011" {
+			t.Errorf("%s reached /admin without a token: %d %s", path, r.Status, r.Raw)
 		}
 	}
 	for _, path := range []string{"/v1/..%2fadmin", "/v1/%2fadmin", "/v1/%5cadmin", "/v1/%252e%252e/admin", "/v1/%00"} {
@@ -75,21 +76,21 @@ func TestPathCanonicalisationBeforeRouting(t *testing.T) {
 		}
 	}
 	// "/admin" matches whole segments only.
-	if r := tg.do(t, "GET", "/administrator", nil, ""); r.status != 404 {
-		t.Errorf("/administrator: %d, want 404", r.status)
+	if r := tg.Do(t, "GET", "/administrator", nil, ""); r.Status != 404 {
+		t.Errorf("/administrator: %d, want 404", r.Status)
 	}
-	if r := tg.do(t, "POST", "/admin/x", auth, "{}"); r.status != 405 || r.code(t) != "10005" || r.header.Get("Allow") != "GET" {
-		t.Errorf("POST on a GET route: %d %s", r.status, r.raw)
+	if r := tg.Do(t, "POST", "/admin/x", auth, "{}"); r.Status != 405 || r.Code(t) != "10005" || r.Header.Get("Allow") != "GET" {
+		t.Errorf("POST on a GET route: %d %s", r.Status, r.Raw)
 	}
 }
 
 func TestPublicRouteStripsIdentityHeaders(t *testing.T) {
-	tg := startGateway(t, gwOptions{routes: defaultRoutes + `  - name: open
+	tg := gatewaytest.Start(t, gatewaytest.Options{Routes: gatewaytest.DefaultRoutes + `  - name: open
     path_prefix: /open/
     public: true
     upstream: echo
 `})
-	_, seen := tg.echo(t, "/open/x", map[string]string{"X-Auth-User-Id": "1", "X-Auth-Dialect": "mmm", "X-Auth-Admin": "yes"})
+	_, seen := tg.Echo(t, "/open/x", map[string]string{"X-Auth-User-Id": "1", "X-Auth-Dialect": "mmm", "X-Auth-Admin": "yes"})
 	if seen == nil {
 		t.Fatal("public route refused")
 	}
@@ -106,7 +107,7 @@ func TestRoutePrecedenceHostStripAndHeaderNames(t *testing.T) {
 		_, _ = io.WriteString(w, `{"headers":{"X-Path":["`+r.URL.Path+`"],"X-Uid":["`+r.Header.Get("X-Uid")+`"],"X-Default":["`+r.Header.Get("X-Auth-User-Id")+`"]},"path":"backend"}`)
 	}))
 	defer backend.Close()
-	tg := startGateway(t, gwOptions{routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Routes: `routes:
   - name: generic
     path_prefix: /
     public: true
@@ -128,13 +129,13 @@ func TestRoutePrecedenceHostStripAndHeaderNames(t *testing.T) {
     public: true
     upstream: ` + backend.URL + `
 `})
-	p := tg.login(t)
+	p := tg.Login(t)
 	auth := map[string]string{"x-mmm-accesstoken": p.Access}
-	_, seen := tg.echo(t, "/v1/orders/7", auth)
+	_, seen := tg.Echo(t, "/v1/orders/7", auth)
 	if seen == nil || seen["X-Path"][0] != "/svc/orders/7" || seen["X-Uid"][0] != "10" || seen["X-Default"][0] != "" {
 		t.Fatalf("orders route: %v", seen)
 	}
-	_, seen = tg.echo(t, "/v1/users", auth)
+	_, seen = tg.Echo(t, "/v1/users", auth)
 	if seen == nil || seen[":path"][0] != "/v1/users" || seen["X-Auth-User-Id"][0] != "10" {
 		t.Fatalf("v1 route: %v", seen)
 	}
@@ -167,7 +168,7 @@ func TestUpstreamFailuresInDialectEnvelope(t *testing.T) {
 	}))
 	defer slow.Close()
 	defer close(release)
-	tg := startGateway(t, gwOptions{routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Routes: `routes:
   - name: down
     path_prefix: /v1/down
     dialects: [mmm]
@@ -178,28 +179,28 @@ func TestUpstreamFailuresInDialectEnvelope(t *testing.T) {
     upstream: ` + slow.URL + `
     timeout: 50ms
 `})
-	p := tg.login(t)
+	p := tg.Login(t)
 	auth := map[string]string{"x-mmm-accesstoken": p.Access}
-	if r := tg.do(t, "GET", "/v1/down", auth, ""); r.status != 502 || r.code(t) != "50200" {
-		t.Errorf("down upstream: %d %s, want 502 50200", r.status, r.raw)
+	if r := tg.Do(t, "GET", "/v1/down", auth, ""); r.Status != 502 || r.Code(t) != "50200" {
+		t.Errorf("down upstream: %d %s, want 502 50200", r.Status, r.Raw)
 	}
-	r := tg.do(t, "GET", "/v1/slow", auth, "")
-	if r.status != 504 || r.code(t) != "50400" {
-		t.Errorf("slow upstream: %d %s, want 504 50400", r.status, r.raw)
+	r := tg.Do(t, "GET", "/v1/slow", auth, "")
+	if r.Status != 504 || r.Code(t) != "50400" {
+		t.Errorf("slow upstream: %d %s, want 504 50400", r.Status, r.Raw)
 	}
 	// The error line of that request carries its id, as its access line does.
-	id := r.header.Get("X-Request-Id")
+	id := r.Header.Get("X-Request-Id")
 	var errLine, accessLine bool
-	for line := range strings.SplitSeq(tg.logs.String(), "\n") {
+	for line := range strings.SplitSeq(tg.Logs.String(), "\n") {
 		if strings.Contains(line, `"request_id":"`+id+`"`) {
 			errLine = errLine || strings.Contains(line, `"level":"ERROR"`)
 			accessLine = accessLine || strings.Contains(line, `"msg":"request"`)
 		}
 	}
 	if id == "" || !errLine || !accessLine {
-		t.Errorf("request %q: error line %v, access line %v in\n%s", id, errLine, accessLine, tg.logs.String())
+		t.Errorf("request %q: error line %v, access line %v in\n%s", id, errLine, accessLine, tg.Logs.String())
 	}
-	resp, err := http.Get(tg.admin.URL + "/metrics")
+	resp, err := http.Get(tg.Admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,22 +229,22 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	clk := newClock()
+	clk := gatewaytest.NewClock()
 	// A token minted by a healthy gateway with the same key.
-	healthy := startGateway(t, gwOptions{clock: clk})
-	p := healthy.login(t)
+	healthy := gatewaytest.Start(t, gatewaytest.Options{Clock: clk})
+	p := healthy.Login(t)
 
 	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
+	writeFile(t, dir, "users.yaml", gatewaytest.UsersFile())
 	path := writeFile(t, dir, "config.yaml", "store:\n  driver: redis\n  redis:\n    addrs: [\""+dead+"\"]\n    dial_timeout: 200ms\n"+
-		"identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n    type: mmm\n    secret: "+testSecret+"\n"+defaultRoutes)
-	g := buildGateway(t, path, gateway.Options{Now: clk.Now})
-	tg := &testGateway{Server: newServer(t, g), clock: clk}
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
-		t.Errorf("login with store down: %d %s", r.status, r.raw)
+		"identity:\n  users_file: users.yaml\ndialects:\n  mmm:\n    type: mmm\n    secret: "+gatewaytest.TestSecret+"\n"+gatewaytest.DefaultRoutes)
+	g := gatewaytest.Build(t, path, gateway.Options{Now: clk.Now})
+	tg := &gatewaytest.Gateway{Server: gatewaytest.NewServer(t, g), Clock: clk}
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Status != 503 || r.Code(t) != "50300" {
+		t.Errorf("login with store down: %d %s", r.Status, r.Raw)
 	}
-	if r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, ""); r.status != 503 || r.code(t) != "50300" {
-		t.Errorf("protected route with store down: %d %s", r.status, r.raw)
+	if r := tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, ""); r.Status != 503 || r.Code(t) != "50300" {
+		t.Errorf("protected route with store down: %d %s", r.Status, r.Raw)
 	}
 	admin := httptest.NewServer(g.AdminHandler())
 	defer admin.Close()
@@ -270,9 +271,9 @@ func TestTrustedProxyForwarding(t *testing.T) {
 		{"[]", "127.0.0.1", false},
 		{"[127.0.0.0/8]", "203.0.113.9, 127.0.0.1", true},
 	} {
-		tg := startGateway(t, gwOptions{server: "  trusted_proxies: " + c.trusted + "\n", mmm: "    login_limit: 1\n"})
-		p := tg.login(t) // from 127.0.0.1 itself
-		_, seen := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access, "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+		tg := gatewaytest.Start(t, gatewaytest.Options{Server: "  trusted_proxies: " + c.trusted + "\n", MMM: "    login_limit: 1\n"})
+		p := tg.Login(t) // from 127.0.0.1 itself
+		_, seen := tg.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access, "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
 		if got := strings.Join(seen["X-Forwarded-For"], ","); got != c.wantXFF {
 			t.Errorf("trusted %s: X-Forwarded-For = %q, want %q", c.trusted, got, c.wantXFF)
 		}
@@ -285,9 +286,9 @@ func TestTrustedProxyForwarding(t *testing.T) {
 		}
 		// The login limit counts per client: behind a trusted proxy each
 		// forwarded client has its own; otherwise X-Forwarded-For is ignored.
-		r := tg.do(t, "POST", "/auth/login", map[string]string{"X-Forwarded-For": "203.0.113.10"}, `{"account":"demo","password":"demo123"}`)
-		if allowed := r.code(t) == "00000"; allowed != c.separateLimits {
-			t.Errorf("trusted %s: second client's login = %s", c.trusted, r.raw)
+		r := tg.Do(t, "POST", "/auth/login", map[string]string{"X-Forwarded-For": "203.0.113.10"}, `{"account":"demo","password":"demo123"}`)
+		if allowed := r.Code(t) == "00000"; allowed != c.separateLimits {
+			t.Errorf("trusted %s: second client's login = %s", c.trusted, r.Raw)
 		}
 	}
 }
@@ -300,12 +301,12 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		_, _ = io.WriteString(w, `{"done":true}`)
 	}))
 	defer backend.Close()
-	path := writeConfig(t, gwOptions{store: "memory", routes: `routes:
+	path := gatewaytest.WriteConfig(t, gatewaytest.Options{Store: "memory", Routes: `routes:
   - path_prefix: /open/
     public: true
     upstream: ` + backend.URL + `
 `})
-	ln, _, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
+	ln, _, cancel, served := serve(t, gatewaytest.Build(t, path, gateway.Options{}))
 
 	type result struct {
 		status int
@@ -348,32 +349,34 @@ func TestEveryDialectFailsClosedWhenRedisIsDown(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	writeFile(t, dir, "users.yaml", usersFile())
-	writeFile(t, dir, "apps.yaml", "apps:\n"+appEntry("app-1", true, appSecretHash))
+	writeFile(t, dir, "users.yaml", gatewaytest.UsersFile())
+	writeFile(t, dir, "apps.yaml", "apps:\n"+gatewaytest.AppEntry("app-1", true, gatewaytest.AppSecretHash))
 	path := writeFile(t, dir, "config.yaml", "store:\n  driver: redis\n  redis:\n    addrs: [\""+dead+"\"]\n    dial_timeout: 200ms\n"+
 		"identity:\n  users_file: users.yaml\ndialects:\n"+
-		"  mmm:\n    type: mmm\n    secret: "+testSecret+"\n"+
+		"  mmm:\n    type: mmm\n    secret: "+gatewaytest.TestSecret+"\n"+
 		"  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n    sms:\n      sender:\n        type: log\n"+
 		"  bov3:\n    type: bov3\n    secret: bov3-test-signing-key-0123456789abcdef\n    verify_api:\n      enforcement: off\n"+
-		"  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    apps_file: apps.yaml\n"+defaultRoutes)
-	g := buildGateway(t, path, gateway.Options{})
-	tg := &testGateway{Server: newServer(t, g), clock: newClock()}
+		"  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    apps_file: apps.yaml\n"+gatewaytest.DefaultRoutes)
+	g := gatewaytest.Build(t, path, gateway.Options{})
+	tg := &gatewaytest.Gateway{Server: gatewaytest.NewServer(t, g), Clock: gatewaytest.NewClock()}
 	cases := []struct {
 		name, path, body string
 		headers          map[string]string
-		check            func(r reply) bool
+		check            func(r gatewaytest.Reply) bool
 	}{
-		{"mmm", "/auth/login", `{"account":"demo","password":"demo123"}`, nil, func(r reply) bool { return r.code(t) == "50300" }},
-		{"mobile", "/auth/mobile/sms-code", `{"mobile":"13912345678"}`, nil, func(r reply) bool { return r.intCode(t) == 5003 }},
+		{"mmm", "/auth/login", `{"account":"demo","password":"demo123"}`, nil, func(r gatewaytest.Reply) bool { return r.Code(t) == "50300" }},
+		{"mobile", "/auth/mobile/sms-code", `{"mobile":"13912345678"}`, nil, func(r gatewaytest.Reply) bool { return r.IntCode(t) == 5003 }},
 		{"bov3", "/bo/api/v3/auth/login", `{"userName":"demo","password":"demo123"}`, map[string]string{"XownerId": "p"},
-			func(r reply) bool { return r.intCode(t) == 50300 && r.body["success"] == false }},
-		{"appkey", "/api/base/token/login", appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY"), nil,
-			func(r reply) bool { return r.body["status"] != nil && r.body["path"] == "/api/base/token/login" }},
+			func(r gatewaytest.Reply) bool { return r.IntCode(t) == 50300 && r.Body["success"] == false }},
+		{"appkey", "/api/base/token/login", gatewaytest.AppLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY"), nil,
+			func(r gatewaytest.Reply) bool {
+				return r.Body["status"] != nil && r.Body["path"] == "/api/base/token/login"
+			}},
 	}
 	for _, c := range cases {
-		r := tg.do(t, "POST", c.path, c.headers, c.body)
-		if r.status != 503 || !c.check(r) {
-			t.Errorf("%s with the store down: %d %s, want 503 in its envelope", c.name, r.status, r.raw)
+		r := tg.Do(t, "POST", c.path, c.headers, c.body)
+		if r.Status != 503 || !c.check(r) {
+			t.Errorf("%s with the store down: %d %s, want 503 in its envelope", c.name, r.Status, r.Raw)
 		}
 	}
 }
@@ -382,7 +385,7 @@ func TestEveryDialectFailsClosedWhenRedisIsDown(t *testing.T) {
 // request reaches the backend and the connection is then spliced both
 // ways, through the middleware's response writer.
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	backend := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	backend := gatewaytest.HTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("X-Auth-User-Id") != "10" {
 			http.Error(w, "not an authenticated upgrade", 400)
 			return
@@ -399,16 +402,16 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 		_, _ = brw.WriteString("echo:" + line)
 		_ = brw.Flush()
 	}))
-	tg := startGateway(t, gwOptions{routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Routes: `routes:
   - path_prefix: /v1/
     dialects: [mmm]
     upstream: ` + backend.URL + `
 `})
-	p := tg.login(t)
+	p := tg.Login(t)
 	// Through a plain server, and through Serve's listener with its
 	// framing guard, which follows the connection no further once it
 	// upgrades.
-	ln, _, cancel, served := serve(t, tg.gw)
+	ln, _, cancel, served := serve(t, tg.GW)
 	defer func() { cancel(); <-served }()
 	for _, addr := range []string{strings.TrimPrefix(tg.URL, "http://"), ln.Addr().String()} {
 		conn, err := net.Dial("tcp", addr)
@@ -454,10 +457,10 @@ func selfSigned(t *testing.T, dir string, serial int64) []byte {
 // TestServeTLS serves the public listener over HTTPS from a certificate
 // and key named in the config, and from a renewed one after a reload.
 func TestServeTLS(t *testing.T) {
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
+	path := gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n"})
 	dir := filepath.Dir(path)
 	der := selfSigned(t, dir, 1)
-	g := buildGateway(t, path, gateway.Options{})
+	g := gatewaytest.Build(t, path, gateway.Options{})
 	ln, _, cancel, served := serve(t, g)
 	defer func() { cancel(); <-served }()
 
@@ -512,11 +515,11 @@ func TestServeTLS(t *testing.T) {
 }
 
 func TestTLSConfigNeedsBothFiles(t *testing.T) {
-	_, err := config.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n"}), nil)
+	_, err := config.Load(gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  tls_cert_file: cert.pem\n"}), nil)
 	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file: set both") {
 		t.Fatalf("Load = %v", err)
 	}
-	_, err = config.Load(writeConfig(t, gwOptions{server: "  tls_cert_file: nope.pem\n  tls_key_file: nope.key\n"}), nil)
+	_, err = config.Load(gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  tls_cert_file: nope.pem\n  tls_key_file: nope.key\n"}), nil)
 	if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file:") {
 		t.Fatalf("Load with missing files = %v", err)
 	}
@@ -526,21 +529,21 @@ func TestTLSConfigNeedsBothFiles(t *testing.T) {
 // while the store was asked is recorded as 499, neither logged as an error
 // nor counted in authgate_store_errors_total.
 func TestClientCancelIsNotAStoreFailure(t *testing.T) {
-	tg := startGateway(t, gwOptions{store: "redis"})
-	p := tg.login(t)
+	tg := gatewaytest.Start(t, gatewaytest.Options{Store: "redis"})
+	p := tg.Login(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req := httptest.NewRequest("GET", "/v1/orders", nil).WithContext(ctx)
 	req.Header.Set("x-mmm-accesstoken", p.Access)
 	rec := httptest.NewRecorder()
-	tg.gw.Handler().ServeHTTP(rec, req)
+	tg.GW.Handler().ServeHTTP(rec, req)
 	if rec.Code != 499 {
 		t.Fatalf("canceled request answered %d %s, want 499", rec.Code, rec.Body)
 	}
-	if logs := tg.logs.String(); strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"status":499`) {
+	if logs := tg.Logs.String(); strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"status":499`) {
 		t.Fatalf("logs:\n%s", logs)
 	}
-	resp, err := http.Get(tg.admin.URL + "/metrics")
+	resp, err := http.Get(tg.Admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,12 +558,12 @@ func TestClientCancelIsNotAStoreFailure(t *testing.T) {
 // (GET and HEAD alike) while the public listener still serves for
 // drain_delay; then the listener closes.
 func TestSIGTERMDrainsBeforeClosing(t *testing.T) {
-	path := writeConfig(t, gwOptions{server: "  drain_delay: 2s\n", routes: `routes:
+	path := gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  drain_delay: 2s\n", Routes: `routes:
   - path_prefix: /open/
     public: true
     upstream: echo
 `})
-	ln, adminLn, cancel, served := serve(t, buildGateway(t, path, gateway.Options{}))
+	ln, adminLn, cancel, served := serve(t, gatewaytest.Build(t, path, gateway.Options{}))
 	admin := "http://" + adminLn.Addr().String()
 	status := func(method, url string) int {
 		req, _ := http.NewRequest(method, url, nil)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 )
 
 // h2Gateway serves a gateway over TLS with server lines of the test's
@@ -19,9 +20,9 @@ import (
 // SETTINGS sent), for the attacks a client library would not make.
 func h2Gateway(t *testing.T, server string) (addr string, conn *tls.Conn, fr *http2.Framer) {
 	t.Helper()
-	path := writeConfig(t, gwOptions{server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n" + server})
+	path := gatewaytest.WriteConfig(t, gatewaytest.Options{Server: "  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n" + server})
 	selfSigned(t, filepath.Dir(path), 1)
-	g := buildGateway(t, path, gateway.Options{})
+	g := gatewaytest.Build(t, path, gateway.Options{})
 	ln, _, cancel, served := serve(t, g)
 	t.Cleanup(func() { cancel(); <-served })
 	addr = ln.Addr().String()

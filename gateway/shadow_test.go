@@ -2,42 +2,19 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 	"github.com/authgate/authgate/internal/legacytest"
 )
-
-// metricsText scrapes the gateway's /metrics.
-func (tg *testGateway) metricsText(t testing.TB) string {
-	t.Helper()
-	resp, err := http.Get(tg.admin.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
-}
-
-// waitMetric waits until the gateway's metrics hold line (shadow verdicts
-// are counted off the request path).
-func (tg *testGateway) waitMetric(t testing.TB, line string) {
-	t.Helper()
-	dialecttest.WaitFor(t, line, func() bool { return strings.Contains(tg.metricsText(t), line) })
-}
 
 // storeWrites lists the store operations the gateway ran that write (every
 // operation but the reads), from its own store metrics.
@@ -55,7 +32,7 @@ func storeWrites(metrics string) []string {
 // redisKeys counts the keys under a test's prefix.
 func redisKeys(t testing.TB, prefix string) int {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	c := redis.NewClient(&redis.Options{Addr: gatewaytest.RedisAddr()})
 	defer c.Close()
 	keys, err := c.Keys(context.Background(), prefix+"*").Result()
 	if err != nil {
@@ -64,23 +41,16 @@ func redisKeys(t testing.TB, prefix string) int {
 	return len(keys)
 }
 
-const legacyBlock = `    legacy:
-      secrets:
-        - secret: ` + legacytest.Secret + `
-      kind:
-        refresh_lifetime: 24h
-`
-
 // TestShadowMode: in front of the legacy mmm service in shadow mode, every
 // request reaches it exactly as sent (auth endpoints included), the
 // gateway's verdicts are counted against the legacy answers (agreements
 // and a disagreement, which is logged without a token), and the store is
 // never written.
 func TestShadowMode(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		clk := newClock()
+	gatewaytest.ForEachStore(t, func(t *testing.T, store string) {
+		clk := gatewaytest.NewClock()
 		legacy := legacytest.Start(t, clk.Now)
-		tg := startGateway(t, gwOptions{store: store, clock: clk, mmm: legacyBlock, routes: `routes:
+		tg := gatewaytest.Start(t, gatewaytest.Options{Store: store, Clock: clk, MMM: gatewaytest.LegacyBlock, Routes: `routes:
   - name: all
     path_prefix: /
     dialects: [mmm]
@@ -89,50 +59,50 @@ func TestShadowMode(t *testing.T) {
 `})
 		// Login is the legacy service's: the gateway's endpoint is not
 		// mounted on a shadowed dialect.
-		r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"x"}`)
-		if r.status != 200 || r.code(t) != "00000" {
-			t.Fatalf("login through the shadow route: %d %s", r.status, r.raw)
+		r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"x"}`)
+		if r.Status != 200 || r.Code(t) != "00000" {
+			t.Fatalf("login through the shadow route: %d %s", r.Status, r.Raw)
 		}
-		p := readPair(t, r)
+		p := gatewaytest.ReadPair(t, r)
 		if last := legacy.Seen()[len(legacy.Seen())-1]; last.URL.Path != "/auth/login" {
 			t.Fatalf("the login did not reach the legacy service (it saw %s)", last.URL.Path)
 		}
 
 		// A protected request goes through unchanged: the token, the
 		// client's own X-Auth-* and no identity header of the gateway's.
-		r = tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access, "X-Auth-User-Id": "client-said"}, "")
-		if r.code(t) != "00000" {
-			t.Fatalf("legacy answer through shadow: %s", r.raw)
+		r = tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access, "X-Auth-User-Id": "client-said"}, "")
+		if r.Code(t) != "00000" {
+			t.Fatalf("legacy answer through shadow: %s", r.Raw)
 		}
 		seen := legacy.Seen()[len(legacy.Seen())-1]
 		if seen.Header.Get("X-Mmm-Accesstoken") != p.Access || seen.Header.Get("X-Auth-User-Id") != "client-said" ||
 			seen.Header.Get("X-Auth-Dialect") != "" || seen.Header.Get("X-Auth-Session-Id") != "" {
 			t.Fatalf("the shadow route changed the request: %v", seen.Header)
 		}
-		tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="allow",route="all",upstream="00000"} 1`)
+		tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="allow",route="all",upstream="00000"} 1`)
 
 		// A forged token: both refuse.
-		tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": forge(t, "not-the-legacy-secret")}, "")
-		tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="bad_signature",route="all",upstream="10013"} 1`)
+		tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": forge(t, "not-the-legacy-secret")}, "")
+		tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="bad_signature",route="all",upstream="10013"} 1`)
 
 		// The access token expires: the legacy service answers 10026, the
 		// gateway would have too, and rotates nothing.
 		clk.Advance(31 * time.Minute)
-		r = tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access, "x-mmm-refreshtoken": p.Refresh}, "")
-		if r.code(t) != "10026" {
-			t.Fatalf("expired access token through shadow: %s", r.raw)
+		r = tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access, "x-mmm-refreshtoken": p.Refresh}, "")
+		if r.Code(t) != "10026" {
+			t.Fatalf("expired access token through shadow: %s", r.Raw)
 		}
-		tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="refreshed",route="all",upstream="10026"} 1`)
+		tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="refreshed",route="all",upstream="10026"} 1`)
 
 		// A route the legacy service left open: the gateway would refuse
 		// it, a disagreement, logged without the token.
-		tg.do(t, "GET", "/v1/open/x", map[string]string{"x-mmm-accesstoken": "garbage-token-value"}, "")
-		tg.waitMetric(t, `authgate_shadow_agreement_total{dialect="mmm",result="disagree",route="all"} 1`)
-		m := tg.metricsText(t)
+		tg.Do(t, "GET", "/v1/open/x", map[string]string{"x-mmm-accesstoken": "garbage-token-value"}, "")
+		tg.WaitMetric(t, `authgate_shadow_agreement_total{dialect="mmm",result="disagree",route="all"} 1`)
+		m := tg.MetricsText(t)
 		if !strings.Contains(m, `authgate_shadow_agreement_total{dialect="mmm",result="agree",route="all"} 3`) {
-			t.Errorf("agreements not counted:\n%s", grepLines(m, "authgate_shadow"))
+			t.Errorf("agreements not counted:\n%s", gatewaytest.GrepLines(m, "authgate_shadow"))
 		}
-		logs := tg.logs.String()
+		logs := tg.Logs.String()
 		if !strings.Contains(logs, `"msg":"shadow disagreement"`) || !strings.Contains(logs, `"reason":"malformed"`) {
 			t.Errorf("no disagreement line with its reason in\n%s", logs)
 		}
@@ -148,94 +118,18 @@ func TestShadowMode(t *testing.T) {
 			t.Errorf("shadow mode wrote to the store: %v", w)
 		}
 		if store == "redis" {
-			if n := redisKeys(t, tg.opts.prefix); n != 0 {
+			if n := redisKeys(t, tg.Opts.Prefix); n != 0 {
 				t.Errorf("%d keys in Redis after shadow traffic; want none", n)
 			}
 		}
 		// The dashboard's migration row reads what this gateway exports.
-		checkDashboard(t, tg.metricsText(t), "authgate_shadow_", "authgate_legacy_")
+		gatewaytest.CheckDashboard(t, tg.MetricsText(t), "authgate_shadow_", "authgate_legacy_")
 	})
-}
-
-func grepLines(s, substr string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // forge is a legacy-shaped mmm token signed with another secret.
 func forge(t testing.TB, secret string) string {
 	return legacytest.Forge(t, secret, time.Now().Add(time.Hour))
-}
-
-// checkDashboard checks every query of the shipped Grafana dashboard that
-// reads a metric starting with one of prefixes against a scrape of the
-// gateway: the metric exists, and so does every label the query groups
-// by or matches on (but instance and job, Prometheus' own).
-func checkDashboard(t *testing.T, scrape string, prefixes ...string) {
-	t.Helper()
-	raw, err := os.ReadFile("../deploy/grafana/authgate-dashboard.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
-	metricRe := regexp.MustCompile(`(authgate_[a-z_]+)(\{([^}]*)\})?`)
-	byRe := regexp.MustCompile(`by \(([^)]*)\)`)
-	matcherRe := regexp.MustCompile(`([a-z_]+)=~?"`)
-	checked := 0
-	for _, p := range dash.Panels {
-		for _, target := range p.Targets {
-			for _, m := range metricRe.FindAllStringSubmatch(target.Expr, -1) {
-				name := m[1]
-				if !slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(name, pre) }) {
-					continue
-				}
-				checked++
-				var series []string
-				for _, line := range strings.Split(scrape, "\n") {
-					if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
-						series = append(series, line)
-					}
-				}
-				if len(series) == 0 {
-					t.Errorf("panel %q: the gateway exports no %s", p.Title, name)
-					continue
-				}
-				var labels []string
-				for _, by := range byRe.FindAllStringSubmatch(target.Expr, -1) {
-					for l := range strings.SplitSeq(by[1], ",") {
-						labels = append(labels, strings.TrimSpace(l))
-					}
-				}
-				for _, mm := range matcherRe.FindAllStringSubmatch(m[3], -1) {
-					labels = append(labels, mm[1])
-				}
-				for _, l := range labels {
-					if l == "instance" || l == "job" {
-						continue // added by Prometheus to every series it scrapes
-					}
-					if !strings.Contains(series[0], l+`="`) {
-						t.Errorf("panel %q: %s has no label %s (%s)", p.Title, name, l, series[0])
-					}
-				}
-			}
-		}
-	}
-	if checked == 0 {
-		t.Errorf("no dashboard query reads a metric starting with %v", prefixes)
-	}
 }
 
 // TestShadowLegacyAnswers: in front of a legacy service whose answers are
@@ -245,7 +139,7 @@ func checkDashboard(t *testing.T, scrape string, prefixes ...string) {
 // a token the gateway would wrongly accept shows up as a disagreement,
 // logged with the legacy answer's label.
 func TestShadowLegacyAnswers(t *testing.T) {
-	clk := newClock()
+	clk := gatewaytest.NewClock()
 	answers := map[string]func(w http.ResponseWriter){}
 	code := func(c int) func(w http.ResponseWriter) {
 		return func(w http.ResponseWriter) {
@@ -261,7 +155,7 @@ func TestShadowLegacyAnswers(t *testing.T) {
 		answer(w)
 	}))
 	t.Cleanup(legacy.Close)
-	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock, routes: `routes:
+	tg := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, MMM: gatewaytest.LegacyBlock, Routes: `routes:
   - name: all
     path_prefix: /
     dialects: [mmm]
@@ -283,29 +177,29 @@ func TestShadowLegacyAnswers(t *testing.T) {
 		_, _ = w.Write([]byte("account banned"))
 	}
 	get := func(tok string) {
-		tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
+		tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
 	}
 	get(good)
-	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="allow",route="all",upstream="0"} 1`)
+	tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="allow",route="all",upstream="0"} 1`)
 	get(forge(t, "not-the-legacy-secret"))
-	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="bad_signature",route="all",upstream="20001"} 1`)
+	tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="bad_signature",route="all",upstream="20001"} 1`)
 	// The banned user's token is genuine: the gateway would let it pass,
 	// the legacy service refuses it with a 401 of its own.
 	get(banned)
-	tg.waitMetric(t, `authgate_shadow_disagreements_total{dialect="mmm",gateway="allow",route="all",upstream="401"} 1`)
+	tg.WaitMetric(t, `authgate_shadow_disagreements_total{dialect="mmm",gateway="allow",route="all",upstream="401"} 1`)
 	clk.Advance(31 * time.Minute)
 	get(expired)
-	tg.waitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="expired",route="all",upstream="20003"} 1`)
-	m := tg.metricsText(t)
+	tg.WaitMetric(t, `authgate_shadow_verdicts_total{dialect="mmm",gateway="expired",route="all",upstream="20003"} 1`)
+	m := tg.MetricsText(t)
 	for _, want := range []string{
 		`authgate_shadow_agreement_total{dialect="mmm",result="agree",route="all"} 3`,
 		`authgate_shadow_agreement_total{dialect="mmm",result="inconclusive",route="all"} 0`,
 	} {
 		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_shadow"))
+			t.Errorf("metrics lack %s:\n%s", want, gatewaytest.GrepLines(m, "authgate_shadow"))
 		}
 	}
-	if logs := tg.logs.String(); !strings.Contains(logs, `"reason":"allow","upstream":"401","status":401`) {
+	if logs := tg.Logs.String(); !strings.Contains(logs, `"reason":"allow","upstream":"401","status":401`) {
 		t.Errorf("no disagreement line with the legacy answer in\n%s", logs)
 	}
 }
@@ -320,7 +214,7 @@ func TestShadowLegacyAnswersConfig(t *testing.T) {
 		"    legacy_answers: {refused: {statuses: [401]}}\n":                              "routes[0].legacy_answers: only on a shadow route",
 		"    mode: shadow\n    legacy_answers: {refused: {statuses: [401]}, colour: 1}\n": "routes[0].legacy_answers.colour: unknown key",
 	} {
-		err := buildError(t, gwOptions{routes: "routes:\n  - path_prefix: /v1/\n    dialects: [mmm]\n    upstream: echo\n" + routes})
+		err := gatewaytest.BuildError(t, gatewaytest.Options{Routes: "routes:\n  - path_prefix: /v1/\n    dialects: [mmm]\n    upstream: echo\n" + routes})
 		if !strings.Contains(err, want) {
 			t.Errorf("%q: %s, want %s", routes, err, want)
 		}

@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 	"github.com/authgate/authgate/internal/redistest"
 )
 
@@ -21,28 +22,28 @@ import (
 // ends the session (a retried refresh taken as a reuse), and a revoked or
 // forged token that passes. When stop closes, every client's last pair
 // must still work: no live session was lost.
-func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
+func underLoad(t *testing.T, gws []*gatewaytest.Gateway, clients int, during func()) {
 	t.Helper()
 	tg := gws[0]
 	var turn atomic.Int64
-	next := func() *testGateway { return gws[int(turn.Add(1))%len(gws)] }
+	next := func() *gatewaytest.Gateway { return gws[int(turn.Add(1))%len(gws)] }
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var calls, refreshes, unavailable atomic.Int64
-	revoked := tg.login(t)
-	if r := tg.do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": revoked.Access}, ""); r.code(t) != "00000" {
-		t.Fatalf("logout: %s", r.raw)
+	revoked := tg.Login(t)
+	if r := tg.Do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": revoked.Access}, ""); r.Code(t) != "00000" {
+		t.Fatalf("logout: %s", r.Raw)
 	}
-	last := make([]pair, clients)
+	last := make([]gatewaytest.Pair, clients)
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var p pair
+			var p gatewaytest.Pair
 			for {
-				r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
-				if c, _ := r.body["code"].(string); c == "00000" {
-					p = readPair(t, r)
+				r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+				if c, _ := r.Body["code"].(string); c == "00000" {
+					p = gatewaytest.ReadPair(t, r)
 					break
 				}
 				unavailable.Add(1)
@@ -56,33 +57,33 @@ func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
 					return
 				default:
 				}
-				r, seen := next().echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+				r, seen := next().Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
 				switch {
 				case seen != nil:
 					calls.Add(1)
 					if got := seen["X-Auth-Session-Id"]; len(got) != 1 || got[0] != sid {
 						t.Errorf("client %d reached the upstream as session %v, want %s", i, got, sid)
 					}
-				case r.status == 503:
+				case r.Status == 503:
 					unavailable.Add(1)
 				default:
-					t.Errorf("client %d: protected call = %d %s", i, r.status, r.raw)
+					t.Errorf("client %d: protected call = %d %s", i, r.Status, r.Raw)
 				}
 				for _, bad := range []string{revoked.Access, "garbage." + p.Access} {
-					if r, seen := next().echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": bad}); seen != nil {
-						t.Errorf("a revoked or forged token reached the upstream: %d", r.status)
+					if r, seen := next().Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": bad}); seen != nil {
+						t.Errorf("a revoked or forged token reached the upstream: %d", r.Status)
 					}
 				}
 				if n%4 == 3 {
-					r := next().do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
-					switch c, _ := r.body["code"].(string); c {
+					r := next().Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+					switch c, _ := r.Body["code"].(string); c {
 					case "00000":
 						refreshes.Add(1)
-						p = readPair(t, r)
+						p = gatewaytest.ReadPair(t, r)
 					case "50300":
 						unavailable.Add(1) // the same refresh token is tried again next round
 					default:
-						t.Errorf("client %d: refresh = %d %s, the session ended", i, r.status, r.raw)
+						t.Errorf("client %d: refresh = %d %s, the session ended", i, r.Status, r.Raw)
 						return
 					}
 				}
@@ -111,10 +112,10 @@ func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
 	// The store may still be settling (a replica resyncing, a client
 	// learning the new master): 503 is retried, as a client would; what
 	// must never come is an ended session.
-	settled := func(do func() reply) reply {
-		var r reply
+	settled := func(do func() gatewaytest.Reply) gatewaytest.Reply {
+		var r gatewaytest.Reply
 		for range 100 {
-			if r = do(); r.status != 503 {
+			if r = do(); r.Status != 503 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -125,19 +126,19 @@ func underLoad(t *testing.T, gws []*testGateway, clients int, during func()) {
 		if p.Access == "" {
 			continue
 		}
-		if r := settled(func() reply {
-			return tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, "")
-		}); r.status != 200 || r.body["headers"] == nil {
-			t.Errorf("client %d lost its session: %d %s", i, r.status, r.raw)
+		if r := settled(func() gatewaytest.Reply {
+			return tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, "")
+		}); r.Status != 200 || r.Body["headers"] == nil {
+			t.Errorf("client %d lost its session: %d %s", i, r.Status, r.Raw)
 		}
-		if r := settled(func() reply {
-			return tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
-		}); r.code(t) != "00000" {
-			t.Errorf("client %d cannot refresh after the event: %s", i, r.raw)
+		if r := settled(func() gatewaytest.Reply {
+			return tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+		}); r.Code(t) != "00000" {
+			t.Errorf("client %d cannot refresh after the event: %s", i, r.Raw)
 		}
 	}
 	if t.Failed() {
-		for line := range strings.SplitSeq(tg.logs.String(), "\n") {
+		for line := range strings.SplitSeq(tg.Logs.String(), "\n") {
 			if strings.Contains(line, `"level":"ERROR"`) {
 				t.Log(line)
 				break
@@ -161,10 +162,10 @@ func claimSid(t *testing.T, token string) string {
 func TestSessionsSurviveSentinelFailover(t *testing.T) {
 	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinel(t)
-	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"e2e:\"\n",
+	tg := gatewaytest.Start(t, gatewaytest.Options{StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"e2e:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
-	rep := startReplica(t, tg)
-	underLoad(t, []*testGateway{tg, rep}, 6, func() {
+	rep := gatewaytest.StartReplica(t, tg)
+	underLoad(t, []*gatewaytest.Gateway{tg, rep}, 6, func() {
 		// The clock runs fast while the failover happens: every refresh
 		// answered 503 meanwhile is retried long after refresh_grace, as a
 		// client whose network dropped would; none may be judged a reuse.
@@ -177,7 +178,7 @@ func TestSessionsSurviveSentinelFailover(t *testing.T) {
 				case <-stop:
 					return
 				case <-time.After(100 * time.Millisecond):
-					tg.clock.Advance(4 * time.Second)
+					tg.Clock.Advance(4 * time.Second)
 				}
 			}
 		}()
@@ -196,16 +197,16 @@ func TestSessionsSurviveSentinelFailover(t *testing.T) {
 // stays 200: reads work, and a replica leaving the load balancer would
 // not help.
 func TestWriteHealthIsVisible(t *testing.T) {
-	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    wait_replicas: 1\n    wait_timeout: 10ms\n    key_prefix: %q\n",
-		redisAddr(), newPrefix(t))})
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
-		t.Fatalf("login on a master without replicas: %d %s", r.status, r.raw)
+	tg := gatewaytest.Start(t, gatewaytest.Options{StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    wait_replicas: 1\n    wait_timeout: 10ms\n    key_prefix: %q\n",
+		gatewaytest.RedisAddr(), gatewaytest.NewPrefix(t))})
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Status != 503 || r.Code(t) != "50300" {
+		t.Fatalf("login on a master without replicas: %d %s", r.Status, r.Raw)
 	}
-	m := tg.metricsText(t)
-	if metricValue(m, `authgate_store_write_failures_total{reason="not_replicated"}`) != 1 || metricValue(m, `authgate_store_write_failures_total{reason="unavailable"}`) != 0 {
-		t.Errorf("write failures:\n%s", grepLines(m, "authgate_store_write_failures_total"))
+	m := tg.MetricsText(t)
+	if gatewaytest.MetricValue(m, `authgate_store_write_failures_total{reason="not_replicated"}`) != 1 || gatewaytest.MetricValue(m, `authgate_store_write_failures_total{reason="unavailable"}`) != 0 {
+		t.Errorf("write failures:\n%s", gatewaytest.GrepLines(m, "authgate_store_write_failures_total"))
 	}
-	resp, err := http.Get(tg.admin.URL + "/readyz")
+	resp, err := http.Get(tg.Admin.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestWriteHealthIsVisible(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("readyz = %d during a write outage, want 200", resp.StatusCode)
 	}
-	checkDashboard(t, m, "authgate_store_write_failures_total")
+	gatewaytest.CheckDashboard(t, m, "authgate_store_write_failures_total")
 }
 
 // TestSessionsSurviveSlotMigration: slots move between Cluster masters
@@ -222,8 +223,8 @@ func TestWriteHealthIsVisible(t *testing.T) {
 func TestSessionsSurviveSlotMigration(t *testing.T) {
 	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	cl := redistest.StartCluster(t)
-	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    key_prefix: \"e2e:\"\n", strings.Join(cl.Addrs, ", "))})
-	underLoad(t, []*testGateway{tg}, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
+	tg := gatewaytest.Start(t, gatewaytest.Options{StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    key_prefix: \"e2e:\"\n", strings.Join(cl.Addrs, ", "))})
+	underLoad(t, []*gatewaytest.Gateway{tg}, 6, func() { cl.MigrateSlotsOf(t, "e2e:*") })
 	if t.Failed() {
 		t.Log(cl.Describe())
 	}
@@ -265,19 +266,19 @@ func TestLogoutsDuringAFailoverStick(t *testing.T) {
 // st, fires their logouts 200 ms apart while event happens, and checks
 // that no answered logout is ever undone.
 func logoutsStick(t *testing.T, st *redistest.Sentinel, event func()) {
-	a := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
-		strings.Join(st.Sentinels, ", "), st.MasterName, newPrefix(t))})
-	b := startReplica(t, a)
+	a := gatewaytest.Start(t, gatewaytest.Options{StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
+		strings.Join(st.Sentinels, ", "), st.MasterName, gatewaytest.NewPrefix(t))})
+	b := gatewaytest.StartReplica(t, a)
 	const n = 10
-	held := make([]pair, n)
+	held := make([]gatewaytest.Pair, n)
 	for i := range held {
-		held[i] = a.login(t)
-		if r, _ := b.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held[i].Access}); r.status != 200 {
-			t.Fatalf("session %d on the other replica: %d", i, r.status)
+		held[i] = a.Login(t)
+		if r, _ := b.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held[i].Access}); r.Status != 200 {
+			t.Fatalf("session %d on the other replica: %d", i, r.Status)
 		}
 	}
-	accepted := func(g *testGateway, p pair) bool {
-		_, seen := g.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+	accepted := func(g *gatewaytest.Gateway, p gatewaytest.Pair) bool {
+		_, seen := g.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
 		return seen != nil
 	}
 	var mu sync.Mutex
@@ -292,12 +293,12 @@ func logoutsStick(t *testing.T, st *redistest.Sentinel, event func()) {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * 200 * time.Millisecond)
 			for tries := 0; ; tries++ {
-				r := a.do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": p.Access}, "")
-				if c, _ := r.body["code"].(string); c == "00000" || c == "10014" {
+				r := a.Do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": p.Access}, "")
+				if c, _ := r.Body["code"].(string); c == "00000" || c == "10014" {
 					break
 				}
 				if tries == 600 {
-					t.Errorf("logout %d never answered: %s", i, r.raw)
+					t.Errorf("logout %d never answered: %s", i, r.Raw)
 					return
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -330,7 +331,7 @@ func logoutsStick(t *testing.T, st *redistest.Sentinel, event func()) {
 	}
 	for range 10 {
 		for _, i := range answered {
-			for _, g := range []*testGateway{a, b} {
+			for _, g := range []*gatewaytest.Gateway{a, b} {
 				if accepted(g, held[i]) {
 					t.Fatalf("logout %d was undone: its token is accepted again", i)
 				}
@@ -343,7 +344,7 @@ func logoutsStick(t *testing.T, st *redistest.Sentinel, event func()) {
 // fastClock runs tg's clock fast (4 s every 100 ms) until the returned
 // stop is called: refreshes answered 503 are then retried long after
 // refresh_grace, as by clients whose network dropped.
-func fastClock(tg *testGateway) (stop func()) {
+func fastClock(tg *gatewaytest.Gateway) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -352,7 +353,7 @@ func fastClock(tg *testGateway) (stop func()) {
 			case <-quit:
 				return
 			case <-time.After(100 * time.Millisecond):
-				tg.clock.Advance(4 * time.Second)
+				tg.Clock.Advance(4 * time.Second)
 			}
 		}
 	}()
@@ -368,10 +369,10 @@ func fastClock(tg *testGateway) (stop func()) {
 func TestSessionsSurviveAMasterKill(t *testing.T) {
 	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinel(t)
-	tg := startGateway(t, gwOptions{storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"kill:\"\n",
+	tg := gatewaytest.Start(t, gatewaytest.Options{StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: \"kill:\"\n",
 		strings.Join(st.Sentinels, ", "), st.MasterName)})
-	rep := startReplica(t, tg)
-	underLoad(t, []*testGateway{tg, rep}, 6, func() {
+	rep := gatewaytest.StartReplica(t, tg)
+	underLoad(t, []*gatewaytest.Gateway{tg, rep}, 6, func() {
 		stop := fastClock(tg)
 		defer stop()
 		before := st.KillMaster(t)
@@ -399,10 +400,10 @@ func TestSessionsSurviveAMasterKill(t *testing.T) {
 func TestWriteOutageWithTwoReplicas(t *testing.T) {
 	t.Parallel() // its own Redis servers on free ports; mostly waiting for failovers
 	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{Replicas: 2})
-	tg := startGateway(t, gwOptions{mmm: "    login_limit: 100000\n", storeBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
-		strings.Join(st.Sentinels, ", "), st.MasterName, newPrefix(t))})
-	tg.login(t)
-	outage := func(event func()) (time.Duration, pair) {
+	tg := gatewaytest.Start(t, gatewaytest.Options{MMM: "    login_limit: 100000\n", StoreBlock: fmt.Sprintf("store:\n  driver: redis\n  redis:\n    addrs: [%s]\n    master_name: %s\n    wait_replicas: 1\n    key_prefix: %q\n",
+		strings.Join(st.Sentinels, ", "), st.MasterName, gatewaytest.NewPrefix(t))})
+	tg.Login(t)
+	outage := func(event func()) (time.Duration, gatewaytest.Pair) {
 		start := time.Now()
 		event()
 		// The gateway hears the sentinels' +switch-master within
@@ -411,20 +412,20 @@ func TestWriteOutageWithTwoReplicas(t *testing.T) {
 		// with Redis").
 		time.Sleep(100 * time.Millisecond)
 		for {
-			r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
-			if c, _ := r.body["code"].(string); c == "00000" {
-				return time.Since(start), readPair(t, r)
+			r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`)
+			if c, _ := r.Body["code"].(string); c == "00000" {
+				return time.Since(start), gatewaytest.ReadPair(t, r)
 			}
 			if time.Since(start) > 30*time.Second {
-				t.Fatalf("no login 30 s after the event: %s\n%s", r.raw, st.Describe())
+				t.Fatalf("no login 30 s after the event: %s\n%s", r.Raw, st.Describe())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	survives := func(what string, p pair) {
+	survives := func(what string, p gatewaytest.Pair) {
 		t.Helper()
-		if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil {
-			t.Errorf("the first login after the %s was lost: %d %s\n%s", what, r.status, r.raw, st.Describe())
+		if r, seen := tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil {
+			t.Errorf("the first login after the %s was lost: %d %s\n%s", what, r.Status, r.Raw, st.Describe())
 		}
 	}
 	planned, p1 := outage(func() { st.StartFailover(t) })
@@ -445,10 +446,10 @@ func TestWriteOutageWithTwoReplicas(t *testing.T) {
 }
 
 // writeFailures is the not-replicated write failures of gws together.
-func writeFailures(t *testing.T, gws ...*testGateway) float64 {
+func writeFailures(t *testing.T, gws ...*gatewaytest.Gateway) float64 {
 	var sum float64
 	for _, g := range gws {
-		sum += metricValue(g.metricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`)
+		sum += gatewaytest.MetricValue(g.MetricsText(t), `authgate_store_write_failures_total{reason="not_replicated"}`)
 	}
 	return sum
 }

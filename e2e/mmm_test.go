@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 )
 
 func TestMMMProtectedRouteSetsIdentityAndStripsSpoofing(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		tg := startGateway(t, gwOptions{store: store})
-		p := tg.login(t)
-		r, seen := tg.echo(t, "/v1/orders?page=2", map[string]string{
+	gatewaytest.ForEachStore(t, func(t *testing.T, store string) {
+		tg := gatewaytest.Start(t, gatewaytest.Options{Store: store})
+		p := tg.Login(t)
+		r, seen := tg.Echo(t, "/v1/orders?page=2", map[string]string{
 			"x-mmm-accesstoken":  p.Access,
 			"x-mmm-refreshtoken": p.Refresh,
 			"X-Auth-User-Id":     "1",
@@ -23,7 +24,7 @@ func TestMMMProtectedRouteSetsIdentityAndStripsSpoofing(t *testing.T) {
 			"X-Auth-Dialect":     "none",
 		})
 		if seen == nil {
-			t.Fatalf("protected call: %d %s", r.status, r.raw)
+			t.Fatalf("protected call: %d %s", r.Status, r.Raw)
 		}
 		want := map[string]string{"X-Auth-User-Id": "10", "X-Auth-Company-Id": "1", "X-Auth-Dialect": "mmm"}
 		for k, v := range want {
@@ -47,16 +48,16 @@ func TestMMMProtectedRouteSetsIdentityAndStripsSpoofing(t *testing.T) {
 }
 
 func TestMMMConcurrentRefreshAcrossReplicas(t *testing.T) {
-	clk := newClock()
-	a := startGateway(t, gwOptions{store: "redis", clock: clk})
-	b := startReplica(t, a)
-	p := a.login(t)
+	clk := gatewaytest.NewClock()
+	a := gatewaytest.Start(t, gatewaytest.Options{Store: "redis", Clock: clk})
+	b := gatewaytest.StartReplica(t, a)
+	p := a.Login(t)
 	// A session made on one replica is honoured on the other.
-	if r, seen := b.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil {
-		t.Fatalf("replica b refused replica a's token: %s", r.raw)
+	if r, seen := b.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil {
+		t.Fatalf("replica b refused replica a's token: %s", r.Raw)
 	}
 	const n = 12
-	pairs := make([]pair, n)
+	pairs := make([]gatewaytest.Pair, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -66,12 +67,12 @@ func TestMMMConcurrentRefreshAcrossReplicas(t *testing.T) {
 			if i%2 == 1 {
 				tg = b
 			}
-			r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
-			if c, _ := r.body["code"].(string); c != "00000" {
-				t.Errorf("client %d: %s", i, r.raw)
+			r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+			if c, _ := r.Body["code"].(string); c != "00000" {
+				t.Errorf("client %d: %s", i, r.Raw)
 				return
 			}
-			pairs[i] = readPair(t, r)
+			pairs[i] = gatewaytest.ReadPair(t, r)
 		}()
 	}
 	wg.Wait()
@@ -80,27 +81,27 @@ func TestMMMConcurrentRefreshAcrossReplicas(t *testing.T) {
 			t.Fatalf("client %d got another pair than client 0", i)
 		}
 	}
-	if _, seen := a.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": pairs[0].Access}); seen == nil {
+	if _, seen := a.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": pairs[0].Access}); seen == nil {
 		t.Fatal("the winning pair does not work")
 	}
 	// Revoking on one replica reaches the other (its session cache hears
 	// the invalidation).
-	if r := b.do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": pairs[0].Access}, ""); r.code(t) != "00000" {
-		t.Fatal(r.raw)
+	if r := b.Do(t, "POST", "/v1/auth/logout", map[string]string{"x-mmm-accesstoken": pairs[0].Access}, ""); r.Code(t) != "00000" {
+		t.Fatal(r.Raw)
 	}
 	dialecttest.WaitFor(t, "replica a to refuse the session ended on b", func() bool {
-		r, _ := a.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": pairs[0].Access})
-		return r.body["code"] == "10014"
+		r, _ := a.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": pairs[0].Access})
+		return r.Body["code"] == "10014"
 	})
 }
 
 func TestAccessLogHoldsNoSecrets(t *testing.T) {
-	tg := startGateway(t, gwOptions{})
-	p := tg.login(t)
-	tg.echo(t, "/v1/orders?token=secret-query", map[string]string{"x-mmm-accesstoken": p.Access})
-	tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
-	logs := tg.logs.String()
-	for _, secret := range []string{p.Access, p.Refresh, "demo123", "secret-query", testSecret} {
+	tg := gatewaytest.Start(t, gatewaytest.Options{})
+	p := tg.Login(t)
+	tg.Echo(t, "/v1/orders?token=secret-query", map[string]string{"x-mmm-accesstoken": p.Access})
+	tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, "")
+	logs := tg.Logs.String()
+	for _, secret := range []string{p.Access, p.Refresh, "demo123", "secret-query", gatewaytest.TestSecret} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("log contains a secret %q", secret[:min(len(secret), 12)])
 		}
@@ -129,14 +130,14 @@ func TestAccessLogHoldsNoSecrets(t *testing.T) {
 }
 
 func TestMetricsExposed(t *testing.T) {
-	tg := startGateway(t, gwOptions{})
-	p := tg.login(t)
-	tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
-	tg.echo(t, "/v1/orders", nil)
-	if r, err := tg.admin.Client().Get(tg.admin.URL + "/readyz"); err != nil || r.StatusCode != 200 {
+	tg := gatewaytest.Start(t, gatewaytest.Options{})
+	p := tg.Login(t)
+	tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access})
+	tg.Echo(t, "/v1/orders", nil)
+	if r, err := tg.Admin.Client().Get(tg.Admin.URL + "/readyz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("readyz: %v", err)
 	}
-	r, err := tg.admin.Client().Get(tg.admin.URL + "/metrics")
+	r, err := tg.Admin.Client().Get(tg.Admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"database/sql"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 
 	"github.com/authgate/authgate/dialects/builtin"
 	"github.com/authgate/authgate/dialects/dialecttest"
@@ -39,25 +40,25 @@ func TestDialectsLogInAgainstTheUserDatabase(t *testing.T) {
 			users, db := sqldirtest.Schema(t, driver)
 			t.Setenv("TEST_DSN", sqldirtest.DSN(driver))
 			svc := smstest.NewReceiver(t)
-			tg := startGateway(t, gwOptions{identityBlock: sqlIdentity(driver, users),
-				more: "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n" + svc.SenderYAML("    ") +
+			tg := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: sqlIdentity(driver, users),
+				More: "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n" + svc.SenderYAML("    ") +
 					"  bov3:\n    type: bov3\n    secret: bov3-test-signing-key-0123456789abcdef\n    verify_api:\n      enforcement: off\n",
-				routes: defaultRoutes})
-			p := tg.login(t)
-			if _, seen := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil || seen["X-Auth-User-Id"][0] != "10" {
+				Routes: gatewaytest.DefaultRoutes})
+			p := tg.Login(t)
+			if _, seen := tg.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil || seen["X-Auth-User-Id"][0] != "10" {
 				t.Fatalf("mmm user from the database: %v", seen)
 			}
-			r := tg.do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": p.Access}, `{"company_id": 2}`)
-			if r.code(t) != "00000" {
-				t.Fatalf("companies from the database: %s", r.raw)
+			r := tg.Do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": p.Access}, `{"company_id": 2}`)
+			if r.Code(t) != "00000" {
+				t.Fatalf("companies from the database: %s", r.Raw)
 			}
-			if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"nope"}`); r.code(t) != "10003" {
-				t.Fatalf("wrong password = %s", r.raw)
+			if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"nope"}`); r.Code(t) != "10003" {
+				t.Fatalf("wrong password = %s", r.Raw)
 			}
 			// The legacy md5(salt+password) user logs in unchanged, and from
 			// then on has an argon2id hash.
-			if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"legacy","password":"old-pass"}`); r.code(t) != "00000" {
-				t.Fatalf("legacy login = %s", r.raw)
+			if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"legacy","password":"old-pass"}`); r.Code(t) != "00000" {
+				t.Fatalf("legacy login = %s", r.Raw)
 			}
 			var stored string
 			q := "SELECT password_hash FROM " + users + " WHERE id = 11"
@@ -65,18 +66,18 @@ func TestDialectsLogInAgainstTheUserDatabase(t *testing.T) {
 				t.Fatalf("stored hash after the legacy login = %q, %v", stored, err)
 			}
 			// bov3 reads the bo profile columns.
-			r = tg.do(t, "POST", "/bo/api/v3/auth/login", map[string]string{"XownerId": "p"}, `{"userName":"demo","password":"demo123"}`)
-			if r.status != 200 || r.data(t)["tokenUser"].(map[string]any)["userId"] != "ptdev" {
-				t.Fatalf("bov3 login = %d %s", r.status, r.raw)
+			r = tg.Do(t, "POST", "/bo/api/v3/auth/login", map[string]string{"XownerId": "p"}, `{"userName":"demo","password":"demo123"}`)
+			if r.Status != 200 || r.Data(t)["tokenUser"].(map[string]any)["userId"] != "ptdev" {
+				t.Fatalf("bov3 login = %d %s", r.Status, r.Raw)
 			}
 			// A new number is registered in the users table.
-			m := &mobileEnv{testGateway: tg, sms: svc}
-			l := m.login(t, "13600000066", "d")
+			m := &gatewaytest.MobileEnv{Gateway: tg, SMS: svc}
+			l := m.Login(t, "13600000066", "d")
 			var account string
-			if err := db.QueryRow(fmt.Sprintf("SELECT account FROM %s WHERE id = %d", users, l.id)).Scan(&account); err != nil || account != "13600000066" {
+			if err := db.QueryRow(fmt.Sprintf("SELECT account FROM %s WHERE id = %d", users, l.ID)).Scan(&account); err != nil || account != "13600000066" {
 				t.Fatalf("the new number is not a row of the users table: %q, %v", account, err)
 			}
-			resp, err := http.Get(tg.admin.URL + "/metrics")
+			resp, err := http.Get(tg.Admin.URL + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func appsTable(t *testing.T, driver string, db *sql.DB, users string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + apps) })
-	if _, err := db.Exec("INSERT INTO " + apps + " VALUES ('app-1', 'key-app-1', '" + appSecretHash + "', 1, 9001, 501, 'SAAS', 701)"); err != nil {
+	if _, err := db.Exec("INSERT INTO " + apps + " VALUES ('app-1', 'key-app-1', '" + gatewaytest.AppSecretHash + "', 1, 9001, 501, 'SAAS', 701)"); err != nil {
 		t.Fatal(err)
 	}
 	return apps
@@ -131,18 +132,18 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 				return "  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    reload_interval: 10ms\n    apps_query: " +
 					fmt.Sprintf("%q", query) + "\n"
 			}
-			routes := defaultRoutes + "  - name: partner\n    path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"
-			tg := startGateway(t, gwOptions{identityBlock: sqlIdentity(driver, users), more: block(appsQuery(apps)), routes: routes})
-			e := &appEnv{testGateway: tg}
-			access, refresh := e.login(t, "app-1")
-			_, seen := e.echo(t, "/api/orders", bearer(access))
+			routes := gatewaytest.DefaultRoutes + "  - name: partner\n    path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"
+			tg := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: sqlIdentity(driver, users), More: block(appsQuery(apps)), Routes: routes})
+			e := &gatewaytest.AppEnv{Gateway: tg}
+			access, refresh := e.Login(t, "app-1")
+			_, seen := e.Echo(t, "/api/orders", gatewaytest.Bearer(access))
 			for k, v := range map[string]string{"X-Auth-User-Id": "9001", "X-Auth-App-Id": "app-1", "X-Auth-Org-Id": "501", "X-Auth-Product-Id": "701"} {
 				if g := seen[k]; len(g) != 1 || g[0] != v {
 					t.Errorf("upstream %s = %v, want %s", k, g, v)
 				}
 			}
 			metrics := func() string {
-				resp, err := http.Get(tg.admin.URL + "/metrics")
+				resp, err := http.Get(tg.Admin.URL + "/metrics")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,11 +159,11 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 			dialecttest.WaitFor(t, "the rejected row", func() bool {
 				return strings.Contains(metrics(), `authgate_appkey_apps_rejected{dialect="appkey"} 1`)
 			})
-			if log := tg.logs.String(); !strings.Contains(log, `app_id \"app-bad\"`) || !strings.Contains(log, "org.type") || strings.Contains(log, "plaintext-secret") {
+			if log := tg.Logs.String(); !strings.Contains(log, `app_id \"app-bad\"`) || !strings.Contains(log, "org.type") || strings.Contains(log, "plaintext-secret") {
 				t.Fatalf("the rejected row's log line (its reason, no secret): %s", log)
 			}
-			if r := e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-bad", "key-app-bad", "plaintext-secret", "APP_KEY")); r.status != 401 {
-				t.Fatalf("login of a rejected row = %d %s", r.status, r.raw)
+			if r := e.Do(t, "POST", "/api/base/token/login", nil, gatewaytest.AppLogin("app-bad", "key-app-bad", "plaintext-secret", "APP_KEY")); r.Status != 401 {
+				t.Fatalf("login of a rejected row = %d %s", r.Status, r.Raw)
 			}
 			// A query the database refuses (the table is gone) keeps the last
 			// good apps.
@@ -172,8 +173,8 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 			dialecttest.WaitFor(t, "the broken gauge", func() bool {
 				return strings.Contains(metrics(), `authgate_appkey_apps_source_broken{dialect="appkey"} 1`)
 			})
-			if r, _ := e.echo(t, "/api/orders", bearer(access)); r.status != 200 {
-				t.Fatalf("a failing apps_query dropped the good apps: %d", r.status)
+			if r, _ := e.Echo(t, "/api/orders", gatewaytest.Bearer(access)); r.Status != 200 {
+				t.Fatalf("a failing apps_query dropped the good apps: %d", r.Status)
 			}
 			if _, err := db.Exec("ALTER TABLE " + apps + "_away RENAME TO " + apps); err != nil {
 				t.Fatal(err)
@@ -185,12 +186,12 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 			if _, err := db.Exec("UPDATE " + apps + " SET status = 0 WHERE partner_code = 'app-1'"); err != nil {
 				t.Fatal(err)
 			}
-			dialecttest.WaitFor(t, "app-1 disabled", func() bool { r, _ := e.echo(t, "/api/orders", bearer(access)); return r.status == 403 })
-			if r := e.do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, ""); r.status != 401 {
-				t.Fatalf("refresh of a disabled app's session = %d %s", r.status, r.raw)
+			dialecttest.WaitFor(t, "app-1 disabled", func() bool { r, _ := e.Echo(t, "/api/orders", gatewaytest.Bearer(access)); return r.Status == 403 })
+			if r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+refresh, nil, ""); r.Status != 401 {
+				t.Fatalf("refresh of a disabled app's session = %d %s", r.Status, r.Raw)
 			}
-			if r := e.do(t, "POST", "/api/base/token/login", nil, appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")); r.status != 403 {
-				t.Fatalf("login of a disabled app = %d %s", r.status, r.raw)
+			if r := e.Do(t, "POST", "/api/base/token/login", nil, gatewaytest.AppLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")); r.Status != 403 {
+				t.Fatalf("login of a disabled app = %d %s", r.Status, r.Raw)
 			}
 
 			for name, c := range map[string]struct{ identity, query, want string }{
@@ -202,9 +203,9 @@ func TestAppkeyAppsFromTheDatabase(t *testing.T) {
 					`dialects.appkey.apps_query: `},
 				"file directory": {"", appsQuery(apps), "dialects.appkey.apps_query: needs identity.type sql"},
 			} {
-				cfg, err := config.Load(writeConfig(t, gwOptions{identityBlock: c.identity, more: block(c.query), routes: routes}), nil)
+				cfg, err := config.Load(gatewaytest.WriteConfig(t, gatewaytest.Options{IdentityBlock: c.identity, More: block(c.query), Routes: routes}), nil)
 				if err == nil {
-					_, err = openGateway(cfg, gateway.Options{Registry: builtin.Registry()})
+					_, err = gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry()})
 				}
 				if err == nil || !strings.Contains(err.Error(), c.want) {
 					t.Errorf("%s: %v, want %q", name, err, c.want)

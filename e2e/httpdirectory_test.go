@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/authgate/authgate/gateway/gatewaytest"
 )
 
 // TestMMMLogsInThroughTheLegacyService: with identity.type http the mmm
@@ -36,19 +38,19 @@ func TestMMMLogsInThroughTheLegacyService(t *testing.T) {
 		}
 	}))
 	defer svc.Close()
-	tg := startGateway(t, gwOptions{identityBlock: "identity:\n  type: http\n  http:\n    check_url: " + svc.URL + "/check\n    lookup_url: " + svc.URL + "/users\n"})
-	p := tg.login(t)
-	if _, seen := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil || seen["X-Auth-User-Id"][0] != "10" || seen["X-Auth-Company-Id"][0] != "1" {
+	tg := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: "identity:\n  type: http\n  http:\n    check_url: " + svc.URL + "/check\n    lookup_url: " + svc.URL + "/users\n"})
+	p := tg.Login(t)
+	if _, seen := tg.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": p.Access}); seen == nil || seen["X-Auth-User-Id"][0] != "10" || seen["X-Auth-Company-Id"][0] != "1" {
 		t.Fatalf("identity from the legacy service: %v", seen)
 	}
-	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, ""); r.code(t) != "00000" {
-		t.Fatalf("refresh re-validated through lookup_url: %s", r.raw)
+	if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": p.Refresh}, ""); r.Code(t) != "00000" {
+		t.Fatalf("refresh re-validated through lookup_url: %s", r.Raw)
 	}
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"nope"}`); r.code(t) != "10003" {
-		t.Fatalf("wrong password = %s", r.raw)
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"nope"}`); r.Code(t) != "10003" {
+		t.Fatalf("wrong password = %s", r.Raw)
 	}
 	failing.Store(true)
-	if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
-		t.Fatalf("legacy service failing = %d %s, want 503 50300", r.status, r.raw)
+	if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Status != 503 || r.Code(t) != "50300" {
+		t.Fatalf("legacy service failing = %d %s, want 503 50300", r.Status, r.Raw)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"crypto/md5"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/gateway/gatewaytest"
 	"github.com/authgate/authgate/identity/sqldir/sqldirtest"
 	"github.com/authgate/authgate/internal/legacytest"
 	"github.com/authgate/authgate/sms/smstest"
@@ -32,26 +33,26 @@ func TestRestartWithoutTheUserDatabase(t *testing.T) {
 			users, _ := sqldirtest.Schema(t, driver)
 			p := sqldirtest.NewProxy(t, driver)
 			t.Setenv("TEST_DSN", p.DSN(driver))
-			o := gwOptions{store: "redis", prefix: newPrefix(t), identityBlock: sqlIdentityWith(driver, users, "    retry_interval: 20ms\n")}
-			first := startGateway(t, o)
-			held := first.login(t)
+			o := gatewaytest.Options{Store: "redis", Prefix: gatewaytest.NewPrefix(t), IdentityBlock: sqlIdentityWith(driver, users, "    retry_interval: 20ms\n")}
+			first := gatewaytest.Start(t, o)
+			held := first.Login(t)
 			first.Close()
 
 			p.Refuse()
-			tg := startGateway(t, o)
-			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "identity.sql.dsn: the database does not answer (") {
+			tg := gatewaytest.Start(t, o)
+			if w := strings.Join(tg.GW.Warnings(), "\n"); !strings.Contains(w, "identity.sql.dsn: the database does not answer (") {
 				t.Fatalf("no warning about the database: %q", w)
 			}
-			if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.status != 200 || seen["X-Auth-User-Id"][0] != "10" {
-				t.Fatalf("a session issued before the restart: %d %s", r.status, r.raw)
+			if r, seen := tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.Status != 200 || seen["X-Auth-User-Id"][0] != "10" {
+				t.Fatalf("a session issued before the restart: %d %s", r.Status, r.Raw)
 			}
-			if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.status != 503 || r.code(t) != "50300" {
-				t.Fatalf("login without the database: %d %s, want 503 50300", r.status, r.raw)
+			if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Status != 503 || r.Code(t) != "50300" {
+				t.Fatalf("login without the database: %d %s, want 503 50300", r.Status, r.Raw)
 			}
-			if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.Refresh}, ""); r.code(t) != "50300" {
-				t.Fatalf("refresh without the database: %s, want 50300", r.raw)
+			if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.Refresh}, ""); r.Code(t) != "50300" {
+				t.Fatalf("refresh without the database: %s, want 50300", r.Raw)
 			}
-			resp, err := http.Get(tg.admin.URL + "/readyz")
+			resp, err := http.Get(tg.Admin.URL + "/readyz")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,18 +60,18 @@ func TestRestartWithoutTheUserDatabase(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("readyz = %d: readiness follows the token store", resp.StatusCode)
 			}
-			tg.waitMetric(t, `authgate_identity_directory_state{state="unreachable"} 1`)
+			tg.WaitMetric(t, `authgate_identity_directory_state{state="unreachable"} 1`)
 
 			p.Resume()
-			tg.waitMetric(t, `authgate_identity_directory_state{state="ready"} 1`)
-			if r := tg.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.code(t) != "00000" {
-				t.Fatalf("login once the database answers: %s", r.raw)
+			tg.WaitMetric(t, `authgate_identity_directory_state{state="ready"} 1`)
+			if r := tg.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"demo123"}`); r.Code(t) != "00000" {
+				t.Fatalf("login once the database answers: %s", r.Raw)
 			}
 			// The refresh that failed did not end the session.
-			if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.Refresh}, ""); r.code(t) != "00000" {
-				t.Fatalf("refresh once the database answers: %s", r.raw)
+			if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.Refresh}, ""); r.Code(t) != "00000" {
+				t.Fatalf("refresh once the database answers: %s", r.Raw)
 			}
-			checkDashboard(t, tg.metricsText(t), "authgate_identity_directory_")
+			gatewaytest.CheckDashboard(t, tg.MetricsText(t), "authgate_identity_directory_")
 		})
 	}
 }
@@ -99,25 +100,25 @@ func TestRollbackKeepsLegacyPasswords(t *testing.T) {
 			}
 			login := `{"account":"legacy","password":"old-pass"}`
 
-			clk := newClock()
+			clk := gatewaytest.NewClock()
 			until := clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 			legacy := "    legacy:\n      secrets:\n        - secret: " + legacytest.Secret + "\n      until: " + until + "\n"
-			tg := startGateway(t, gwOptions{clock: clk, identityBlock: sqlIdentity(driver, users), mmm: legacy})
-			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "identity.sql.upgrade_hashes: held while a legacy window is open (dialects.mmm.legacy)") {
+			tg := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, IdentityBlock: sqlIdentity(driver, users), MMM: legacy})
+			if w := strings.Join(tg.GW.Warnings(), "\n"); !strings.Contains(w, "identity.sql.upgrade_hashes: held while a legacy window is open (dialects.mmm.legacy)") {
 				t.Errorf("no warning that upgrades are held: %q", w)
 			}
 			for range 2 {
-				if r := tg.do(t, "POST", "/auth/login", nil, login); r.code(t) != "00000" {
-					t.Fatalf("phase 2 login: %s", r.raw)
+				if r := tg.Do(t, "POST", "/auth/login", nil, login); r.Code(t) != "00000" {
+					t.Fatalf("phase 2 login: %s", r.Raw)
 				}
 				legacyCanLogIn(t)
 			}
-			if !strings.Contains(tg.metricsText(t), `authgate_password_hash_upgrades_total{result="held"} 2`) {
+			if !strings.Contains(tg.MetricsText(t), `authgate_password_hash_upgrades_total{result="held"} 2`) {
 				t.Error("held upgrades not counted")
 			}
 			clk.Advance(2 * time.Hour)
-			if r := tg.do(t, "POST", "/auth/login", nil, login); r.code(t) != "00000" {
-				t.Fatalf("login after legacy.until: %s", r.raw)
+			if r := tg.Do(t, "POST", "/auth/login", nil, login); r.Code(t) != "00000" {
+				t.Fatalf("login after legacy.until: %s", r.Raw)
 			}
 			var stored string
 			if err := db.QueryRow("SELECT password_hash FROM " + users + " WHERE id = 11").Scan(&stored); err != nil || !strings.HasPrefix(stored, "$argon2id$") {
@@ -135,9 +136,9 @@ func TestRollbackKeepsLegacyPasswords(t *testing.T) {
 			beside = strings.Replace(beside, sqlIdentityQueries(driver, users2),
 				"      by_account: "+q(cols+" WHERE account = :account")+"\n      by_id: "+q(cols+" WHERE id = :id")+"\n      by_mobile: "+q(cols+" WHERE mobile = :mobile")+
 					"\n      update_password_hash: "+q("UPDATE "+users2+" SET authgate_hash = :password_hash WHERE id = :id")+"\n", 1)
-			tb := startGateway(t, gwOptions{identityBlock: beside, mmm: legacy})
-			if r := tb.do(t, "POST", "/auth/login", nil, login); r.code(t) != "00000" {
-				t.Fatalf("login with upgrade_beside: %s", r.raw)
+			tb := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: beside, MMM: legacy})
+			if r := tb.Do(t, "POST", "/auth/login", nil, login); r.Code(t) != "00000" {
+				t.Fatalf("login with upgrade_beside: %s", r.Raw)
 			}
 			users, db = users2, db2
 			legacyCanLogIn(t)
@@ -145,8 +146,8 @@ func TestRollbackKeepsLegacyPasswords(t *testing.T) {
 			if err := db2.QueryRow("SELECT authgate_hash FROM " + users2 + " WHERE id = 11").Scan(&argon); err != nil || !strings.HasPrefix(argon, "$argon2id$") {
 				t.Fatalf("upgrade_beside wrote no hash beside the digest: %q %v", argon, err)
 			}
-			if r := tb.do(t, "POST", "/auth/login", nil, login); r.code(t) != "00000" {
-				t.Fatalf("login with the hash beside: %s", r.raw)
+			if r := tb.Do(t, "POST", "/auth/login", nil, login); r.Code(t) != "00000" {
+				t.Fatalf("login with the hash beside: %s", r.Raw)
 			}
 		})
 	}
@@ -169,43 +170,43 @@ func TestSMSLoginAcrossADatabaseBlip(t *testing.T) {
 			p := sqldirtest.NewProxy(t, driver)
 			t.Setenv("TEST_DSN", p.DSN(driver))
 			svc := smstest.NewReceiver(t)
-			tg := startGateway(t, gwOptions{identityBlock: sqlIdentityWith(driver, users, "    query_timeout: 300ms\n"),
-				more: "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n" + svc.SenderYAML("    ")})
-			e := &mobileEnv{testGateway: tg, sms: svc}
+			tg := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: sqlIdentityWith(driver, users, "    query_timeout: 300ms\n"),
+				More: "  mobile:\n    type: mobile\n    secret: mobile-test-signing-key-0123456789abcdef\n" + svc.SenderYAML("    ")})
+			e := &gatewaytest.MobileEnv{Gateway: tg, SMS: svc}
 			const number = "13900000011" // the legacy fixture's
-			if r := e.requestCode(t, number); r.intCode(t) != 0 {
-				t.Fatalf("sms-code: %s", r.raw)
+			if r := e.RequestCode(t, number); r.IntCode(t) != 0 {
+				t.Fatalf("sms-code: %s", r.Raw)
 			}
 			code := svc.Code(t, number)
 			device := map[string]string{"X-Device-Number": "d1"}
 
 			p.Refuse()
-			if r := e.do(t, "POST", "/auth/mobile/login", device, loginBody(number, code, 2)); r.status != 503 || r.intCode(t) != 5003 {
-				t.Fatalf("login with the database down: %d %s, want 503 5003", r.status, r.raw)
+			if r := e.Do(t, "POST", "/auth/mobile/login", device, gatewaytest.LoginBody(number, code, 2)); r.Status != 503 || r.IntCode(t) != 5003 {
+				t.Fatalf("login with the database down: %d %s, want 503 5003", r.Status, r.Raw)
 			}
 			p.Resume()
-			var r reply
+			var r gatewaytest.Reply
 			dialecttest.WaitFor(t, "the login with the same code", func() bool {
-				r = e.do(t, "POST", "/auth/mobile/login", device, loginBody(number, code, 2))
-				return r.status != 503
+				r = e.Do(t, "POST", "/auth/mobile/login", device, gatewaytest.LoginBody(number, code, 2))
+				return r.Status != 503
 			})
-			if r.intCode(t) != 0 || r.data(t)["userInfo"].(map[string]any)["userName"] != "legacy" {
-				t.Fatalf("the code after the blip: %d %s", r.status, r.raw)
+			if r.IntCode(t) != 0 || r.Data(t)["userInfo"].(map[string]any)["userName"] != "legacy" {
+				t.Fatalf("the code after the blip: %d %s", r.Status, r.Raw)
 			}
 
 			// The resend interval: a failed login releases it.
-			if r := e.requestCode(t, number); r.intCode(t) != 0 {
-				t.Fatalf("sms-code: %s", r.raw)
+			if r := e.RequestCode(t, number); r.IntCode(t) != 0 {
+				t.Fatalf("sms-code: %s", r.Raw)
 			}
-			if r := e.requestCode(t, number); r.intCode(t) == 0 {
-				t.Fatalf("a second code within the resend interval: %s", r.raw)
+			if r := e.RequestCode(t, number); r.IntCode(t) == 0 {
+				t.Fatalf("a second code within the resend interval: %s", r.Raw)
 			}
 			p.Refuse()
-			if r := e.do(t, "POST", "/auth/mobile/login", device, loginBody(number, svc.Code(t, number), 2)); r.status != 503 {
-				t.Fatalf("login with the database down: %d %s", r.status, r.raw)
+			if r := e.Do(t, "POST", "/auth/mobile/login", device, gatewaytest.LoginBody(number, svc.Code(t, number), 2)); r.Status != 503 {
+				t.Fatalf("login with the database down: %d %s", r.Status, r.Raw)
 			}
-			if r := e.requestCode(t, number); r.intCode(t) != 0 {
-				t.Fatalf("a new code after a login that failed on the server's side: %s", r.raw)
+			if r := e.RequestCode(t, number); r.IntCode(t) != 0 {
+				t.Fatalf("a new code after a login that failed on the server's side: %s", r.Raw)
 			}
 		})
 	}
@@ -223,23 +224,23 @@ func TestAppsQueryStartsWithoutTheDatabase(t *testing.T) {
 			p := sqldirtest.NewProxy(t, driver)
 			t.Setenv("TEST_DSN", p.DSN(driver))
 			p.Refuse()
-			tg := startGateway(t, gwOptions{identityBlock: sqlIdentityWith(driver, users, "    retry_interval: 20ms\n"),
-				more: "  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    reload_interval: 20ms\n    apps_query: " +
+			tg := gatewaytest.Start(t, gatewaytest.Options{IdentityBlock: sqlIdentityWith(driver, users, "    retry_interval: 20ms\n"),
+				More: "  appkey:\n    type: appkey\n    secret: appkey-test-signing-key-0123456789abcdef\n    reload_interval: 20ms\n    apps_query: " +
 					fmt.Sprintf("%q", appsQuery(apps)) + "\n",
-				routes: defaultRoutes + "  - name: partner\n    path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"})
-			if w := strings.Join(tg.gw.Warnings(), "\n"); !strings.Contains(w, "dialects.appkey.apps_query: the apps could not be read") {
+				Routes: gatewaytest.DefaultRoutes + "  - name: partner\n    path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"})
+			if w := strings.Join(tg.GW.Warnings(), "\n"); !strings.Contains(w, "dialects.appkey.apps_query: the apps could not be read") {
 				t.Errorf("no warning about the apps: %q", w)
 			}
-			login := appLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")
-			if r := tg.do(t, "POST", "/api/base/token/login", nil, login); r.status != 503 {
-				t.Fatalf("appkey login without the database: %d %s, want 503", r.status, r.raw)
+			login := gatewaytest.AppLogin("app-1", "key-app-1", "s3cret-app", "APP_KEY")
+			if r := tg.Do(t, "POST", "/api/base/token/login", nil, login); r.Status != 503 {
+				t.Fatalf("appkey login without the database: %d %s, want 503", r.Status, r.Raw)
 			}
-			tg.waitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 1`)
+			tg.WaitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 1`)
 			p.Resume()
 			dialecttest.WaitFor(t, "the appkey login", func() bool {
-				return tg.do(t, "POST", "/api/base/token/login", nil, login).status == 200
+				return tg.Do(t, "POST", "/api/base/token/login", nil, login).Status == 200
 			})
-			tg.waitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 0`)
+			tg.WaitMetric(t, `authgate_appkey_apps_source_broken{dialect="appkey"} 0`)
 		})
 	}
 }

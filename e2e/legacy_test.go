@@ -1,4 +1,4 @@
-package gateway_test
+package e2e_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/gatewaytest"
 	"github.com/authgate/authgate/internal/legacytest"
 )
 
@@ -16,15 +17,15 @@ import (
 // within the grace window and is refused after it, and the ended
 // session's legacy token never becomes a session again.
 func TestLegacyMMMSwitchover(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		clk := newClock()
+	gatewaytest.ForEachStore(t, func(t *testing.T, store string) {
+		clk := gatewaytest.NewClock()
 		legacy := legacytest.Start(t, clk.Now)
-		tg := startGateway(t, gwOptions{store: store, clock: clk, mmm: legacyBlock})
+		tg := gatewaytest.Start(t, gatewaytest.Options{Store: store, Clock: clk, MMM: gatewaytest.LegacyBlock})
 		held := legacy.MMMPair(t, 10, 1, 30*time.Minute, 24*time.Hour)
 
-		r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.AccessToken})
-		if r.status != 200 || seen == nil {
-			t.Fatalf("legacy access token refused: %d %s", r.status, r.raw)
+		r, seen := tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.AccessToken})
+		if r.Status != 200 || seen == nil {
+			t.Fatalf("legacy access token refused: %d %s", r.Status, r.Raw)
 		}
 		if seen["X-Auth-User-Id"][0] != "10" || seen["X-Auth-Company-Id"][0] != "1" || seen["X-Auth-Session-Id"] != nil || seen["X-Mmm-Accesstoken"] != nil {
 			t.Fatalf("identity of a legacy token upstream: %v", seen)
@@ -32,78 +33,78 @@ func TestLegacyMMMSwitchover(t *testing.T) {
 
 		// A company switch with it starts a gateway session in the new
 		// company; a logout with it answers as a logout does.
-		r = tg.do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":2}`)
-		if r.code(t) != "00000" {
-			t.Fatalf("change_company with a legacy access token: %s", r.raw)
+		r = tg.Do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":2}`)
+		if r.Code(t) != "00000" {
+			t.Fatalf("change_company with a legacy access token: %s", r.Raw)
 		}
-		switched := readPair(t, r)
-		if _, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": switched.Access}); seen == nil || seen["X-Auth-Company-Id"][0] != "2" || seen["X-Auth-Session-Id"] == nil {
+		switched := gatewaytest.ReadPair(t, r)
+		if _, seen := tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": switched.Access}); seen == nil || seen["X-Auth-Company-Id"][0] != "2" || seen["X-Auth-Session-Id"] == nil {
 			t.Fatalf("the switched pair: %v", seen)
 		}
-		if r := tg.do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":5}`); r.code(t) != "10004" {
-			t.Fatalf("change_company to a company the user is not in: %s", r.raw)
+		if r := tg.Do(t, "POST", "/v1/auth/change_company", map[string]string{"x-mmm-accesstoken": held.AccessToken}, `{"company_id":5}`); r.Code(t) != "10004" {
+			t.Fatalf("change_company to a company the user is not in: %s", r.Raw)
 		}
 
 		// The access token expires; the 10026 path exchanges the refresh
 		// token for a gateway pair.
 		clk.Advance(31 * time.Minute)
 		expired := map[string]string{"x-mmm-accesstoken": held.AccessToken, "x-mmm-refreshtoken": held.RefreshToken}
-		r = tg.do(t, "GET", "/v1/orders", expired, "")
-		if r.code(t) != "10026" {
-			t.Fatalf("expired legacy access token: %s", r.raw)
+		r = tg.Do(t, "GET", "/v1/orders", expired, "")
+		if r.Code(t) != "10026" {
+			t.Fatalf("expired legacy access token: %s", r.Raw)
 		}
-		first := readPair(t, r)
-		r, seen = tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access})
-		if r.status != 200 || !strings.HasPrefix(seen["X-Auth-Session-Id"][0], "lg-") || seen["X-Auth-User-Id"][0] != "10" {
-			t.Fatalf("the exchanged pair: %d %s %v", r.status, r.raw, seen)
+		first := gatewaytest.ReadPair(t, r)
+		r, seen = tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access})
+		if r.Status != 200 || !strings.HasPrefix(seen["X-Auth-Session-Id"][0], "lg-") || seen["X-Auth-User-Id"][0] != "10" {
+			t.Fatalf("the exchanged pair: %d %s %v", r.Status, r.Raw, seen)
 		}
 
 		// Within the grace window, by either path: the very same pair.
 		clk.Advance(2 * time.Second)
-		if again := readPair(t, tg.do(t, "GET", "/v1/orders", expired, "")); again != first {
+		if again := gatewaytest.ReadPair(t, tg.Do(t, "GET", "/v1/orders", expired, "")); again != first {
 			t.Fatalf("replay on the 10026 path got %+v, want the first exchange's pair", again)
 		}
-		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, "")
-		if r.code(t) != "00000" || readPair(t, r) != first {
-			t.Fatalf("replay on the refresh endpoint: %s", r.raw)
+		r = tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, "")
+		if r.Code(t) != "00000" || gatewaytest.ReadPair(t, r) != first {
+			t.Fatalf("replay on the refresh endpoint: %s", r.Raw)
 		}
 
 		// After it: a reuse, which ends the exchanged session.
 		clk.Advance(10 * time.Second)
-		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10017" {
-			t.Fatalf("legacy refresh token after the grace window: %s", r.raw)
+		if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.Code(t) != "10017" {
+			t.Fatalf("legacy refresh token after the grace window: %s", r.Raw)
 		}
-		if r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access}, ""); r.code(t) != "10014" {
-			t.Fatalf("the session of a reused legacy token still works: %s", r.raw)
+		if r := tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": first.Access}, ""); r.Code(t) != "10014" {
+			t.Fatalf("the session of a reused legacy token still works: %s", r.Raw)
 		}
-		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10014" {
-			t.Fatalf("an ended legacy token was exchanged again: %s", r.raw)
+		if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.Code(t) != "10014" {
+			t.Fatalf("an ended legacy token was exchanged again: %s", r.Raw)
 		}
 
 		// Another client refreshes through the endpoint, then rotates its
 		// gateway pair as any other.
 		other := legacy.MMMPair(t, 10, 2, 30*time.Minute, 24*time.Hour)
-		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": other.RefreshToken}, "")
-		if r.code(t) != "00000" {
-			t.Fatalf("legacy refresh token on the endpoint: %s", r.raw)
+		r = tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": other.RefreshToken}, "")
+		if r.Code(t) != "00000" {
+			t.Fatalf("legacy refresh token on the endpoint: %s", r.Raw)
 		}
-		gp := readPair(t, r)
-		_, seen = tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": gp.Access})
+		gp := gatewaytest.ReadPair(t, r)
+		_, seen = tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": gp.Access})
 		if seen == nil || seen["X-Auth-Company-Id"][0] != "2" {
 			t.Fatalf("the exchanged pair lost the legacy token's company: %v", seen)
 		}
-		if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": gp.Refresh}, ""); r.code(t) != "00000" {
-			t.Fatalf("rotating the exchanged pair: %s", r.raw)
+		if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": gp.Refresh}, ""); r.Code(t) != "00000" {
+			t.Fatalf("rotating the exchanged pair: %s", r.Raw)
 		}
 
-		m := tg.metricsText(t)
+		m := tg.MetricsText(t)
 		for _, want := range []string{
 			`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="accepted"} 3`,
 			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="exchanged"} 4`,
 			`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="refused"} 2`,
 		} {
 			if !strings.Contains(m, want) {
-				t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))
+				t.Errorf("metrics lack %s:\n%s", want, gatewaytest.GrepLines(m, "authgate_legacy"))
 			}
 		}
 	})
@@ -113,29 +114,29 @@ func TestLegacyMMMSwitchover(t *testing.T) {
 // refused as any bad token: another secret, alg none, no expiry, a user
 // the directory does not know (on refresh).
 func TestLegacyMMMForgeries(t *testing.T) {
-	clk := newClock()
+	clk := gatewaytest.NewClock()
 	legacy := legacytest.Start(t, clk.Now)
-	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock})
+	tg := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, MMM: gatewaytest.LegacyBlock})
 	exp := clk.Now().Add(time.Hour)
 	for name, tok := range map[string]string{
 		"another secret": legacytest.Forge(t, "not-the-legacy-secret", exp),
 		"alg none":       legacytest.Unsigned(t, exp),
 		"no expiry":      legacytest.Forge(t, legacytest.Secret, time.Time{}),
 	} {
-		r := tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
-		if c := r.code(t); c != "10013" && c != "10012" {
-			t.Errorf("%s as access token: %s", name, r.raw)
+		r := tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "")
+		if c := r.Code(t); c != "10013" && c != "10012" {
+			t.Errorf("%s as access token: %s", name, r.Raw)
 		}
-		r = tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "")
-		if r.code(t) != "10016" {
-			t.Errorf("%s as refresh token: %s", name, r.raw)
+		r = tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "")
+		if r.Code(t) != "10016" {
+			t.Errorf("%s as refresh token: %s", name, r.Raw)
 		}
 	}
 	stranger := legacy.MMMPair(t, 99, 1, 30*time.Minute, 24*time.Hour)
-	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": stranger.RefreshToken}, ""); r.code(t) != "10014" {
-		t.Errorf("legacy refresh token of a user the directory does not know: %s", r.raw)
+	if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": stranger.RefreshToken}, ""); r.Code(t) != "10014" {
+		t.Errorf("legacy refresh token of a user the directory does not know: %s", r.Raw)
 	}
-	if n := strings.Count(tg.metricsText(t), `result="exchanged"} 0`); n != 1 {
+	if n := strings.Count(tg.MetricsText(t), `result="exchanged"} 0`); n != 1 {
 		t.Errorf("a forgery was exchanged")
 	}
 }
@@ -144,29 +145,29 @@ func TestLegacyMMMForgeries(t *testing.T) {
 // tokens are refused with the ordinary invalid-token codes, while gateway
 // tokens work on; a passed date is a warning at start.
 func TestLegacyUntil(t *testing.T) {
-	clk := newClock()
+	clk := gatewaytest.NewClock()
 	legacy := legacytest.Start(t, clk.Now)
 	until := clk.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	tg := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "        access_lifetime: 3h\n      until: " + until + "\n"})
-	if len(tg.gw.Warnings()) != 0 {
-		t.Fatalf("warnings before legacy.until: %v", tg.gw.Warnings())
+	tg := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, MMM: gatewaytest.LegacyBlock + "        access_lifetime: 3h\n      until: " + until + "\n"})
+	if len(tg.GW.Warnings()) != 0 {
+		t.Fatalf("warnings before legacy.until: %v", tg.GW.Warnings())
 	}
 	held := legacy.MMMPair(t, 10, 1, 3*time.Hour, 24*time.Hour)
-	own := tg.login(t)
-	if r, _ := tg.echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}); r.status != 200 {
-		t.Fatalf("legacy token before legacy.until: %s", r.raw)
+	own := tg.Login(t)
+	if r, _ := tg.Echo(t, "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}); r.Status != 200 {
+		t.Fatalf("legacy token before legacy.until: %s", r.Raw)
 	}
 	clk.Advance(2 * time.Hour)
-	if r := tg.do(t, "GET", "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}, ""); r.code(t) != "10013" {
-		t.Errorf("legacy access token after legacy.until: %s", r.raw)
+	if r := tg.Do(t, "GET", "/v1/x", map[string]string{"x-mmm-accesstoken": held.AccessToken}, ""); r.Code(t) != "10013" {
+		t.Errorf("legacy access token after legacy.until: %s", r.Raw)
 	}
-	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.code(t) != "10016" {
-		t.Errorf("legacy refresh token after legacy.until: %s", r.raw)
+	if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": held.RefreshToken}, ""); r.Code(t) != "10016" {
+		t.Errorf("legacy refresh token after legacy.until: %s", r.Raw)
 	}
-	if r := tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": own.Refresh}, ""); r.code(t) != "00000" {
-		t.Errorf("a gateway token after legacy.until: %s", r.raw)
+	if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": own.Refresh}, ""); r.Code(t) != "00000" {
+		t.Errorf("a gateway token after legacy.until: %s", r.Raw)
 	}
-	m := tg.metricsText(t)
+	m := tg.MetricsText(t)
 	for _, want := range []string{
 		`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="retired"} 1`,
 		`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="retired"} 1`,
@@ -177,8 +178,8 @@ func TestLegacyUntil(t *testing.T) {
 	}
 
 	// Started after the date: a warning naming the key.
-	late := startGateway(t, gwOptions{clock: clk, mmm: legacyBlock + "      until: " + until + "\n"})
-	if w := late.gw.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "dialects.mmm.legacy.until: ") {
+	late := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, MMM: gatewaytest.LegacyBlock + "      until: " + until + "\n"})
+	if w := late.GW.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "dialects.mmm.legacy.until: ") {
 		t.Fatalf("warnings after legacy.until: %v", w)
 	}
 }
@@ -189,36 +190,36 @@ func TestLegacyUntil(t *testing.T) {
 // and the client goes on with the pair it holds, through the 10026 path
 // to a gateway pair, without logging in again.
 func TestSwitchoverKeepsTheClient(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		clk := newClock()
+	gatewaytest.ForEachStore(t, func(t *testing.T, store string) {
+		clk := gatewaytest.NewClock()
 		legacy := legacytest.Start(t, clk.Now)
 		prefix := ""
 		if store == "redis" {
-			prefix = newPrefix(t)
+			prefix = gatewaytest.NewPrefix(t)
 		}
-		shadow := startGateway(t, gwOptions{store: store, prefix: prefix, clock: clk, mmm: legacyBlock, routes: `routes:
+		shadow := gatewaytest.Start(t, gatewaytest.Options{Store: store, Prefix: prefix, Clock: clk, MMM: gatewaytest.LegacyBlock, Routes: `routes:
   - path_prefix: /
     dialects: [mmm]
     mode: shadow
     upstream: ` + legacy.URL + `
 `})
-		held := readPair(t, shadow.do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"x"}`))
-		if r := shadow.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}, ""); r.code(t) != "00000" {
-			t.Fatalf("phase 1: %s", r.raw)
+		held := gatewaytest.ReadPair(t, shadow.Do(t, "POST", "/auth/login", nil, `{"account":"demo","password":"x"}`))
+		if r := shadow.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}, ""); r.Code(t) != "00000" {
+			t.Fatalf("phase 1: %s", r.Raw)
 		}
 
-		enforce := startGateway(t, gwOptions{store: store, prefix: prefix, clock: clk, mmm: legacyBlock})
-		if r, _ := enforce.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.status != 200 {
-			t.Fatalf("phase 2, the legacy access token: %d %s", r.status, r.raw)
+		enforce := gatewaytest.Start(t, gatewaytest.Options{Store: store, Prefix: prefix, Clock: clk, MMM: gatewaytest.LegacyBlock})
+		if r, _ := enforce.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access}); r.Status != 200 {
+			t.Fatalf("phase 2, the legacy access token: %d %s", r.Status, r.Raw)
 		}
 		clk.Advance(31 * time.Minute)
-		r := enforce.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access, "x-mmm-refreshtoken": held.Refresh}, "")
-		if r.code(t) != "10026" {
-			t.Fatalf("phase 2, expired: %s", r.raw)
+		r := enforce.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": held.Access, "x-mmm-refreshtoken": held.Refresh}, "")
+		if r.Code(t) != "10026" {
+			t.Fatalf("phase 2, expired: %s", r.Raw)
 		}
-		p := readPair(t, r)
-		if r, seen := enforce.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); r.status != 200 || seen["X-Auth-User-Id"][0] != "10" {
-			t.Fatalf("phase 2, the gateway pair: %d %s", r.status, r.raw)
+		p := gatewaytest.ReadPair(t, r)
+		if r, seen := enforce.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}); r.Status != 200 || seen["X-Auth-User-Id"][0] != "10" {
+			t.Fatalf("phase 2, the gateway pair: %d %s", r.Status, r.Raw)
 		}
 	})
 }
@@ -267,18 +268,18 @@ func TestLegacyMMMKinds(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newClock()
+			clk := gatewaytest.NewClock()
 			legacytest.Start(t, clk.Now)
-			tg := startGateway(t, gwOptions{clock: clk, mmm: tc.block})
+			tg := gatewaytest.Start(t, gatewaytest.Options{Clock: clk, MMM: tc.block})
 			tok := tc.mint(t, clk.Now())
 			access := func(tok string) string {
-				return tg.do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "").code(t)
+				return tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": tok}, "").Code(t)
 			}
 			refresh := func(tok string) string {
-				return tg.do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "").code(t)
+				return tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "").Code(t)
 			}
-			if r, seen := tg.echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": tok.access}); r.status != 200 || seen == nil {
-				t.Fatalf("the legacy access token: %d %s", r.status, r.raw)
+			if r, seen := tg.Echo(t, "/v1/orders", map[string]string{"x-mmm-accesstoken": tok.access}); r.Status != 200 || seen == nil {
+				t.Fatalf("the legacy access token: %d %s", r.Status, r.Raw)
 			}
 			if c := access(tok.refresh); c != "10013" {
 				t.Errorf("a legacy refresh token as an access token: %s, want 10013", c)
@@ -300,14 +301,14 @@ func TestLegacyMMMKinds(t *testing.T) {
 			// (live) legacy access token as its refresh token.
 			clk.Advance(31 * time.Minute)
 			expired := map[string]string{"x-mmm-accesstoken": tok.access, "x-mmm-refreshtoken": tok.access2}
-			if c := tg.do(t, "GET", "/v1/orders", expired, "").code(t); c != "10016" {
+			if c := tg.Do(t, "GET", "/v1/orders", expired, "").Code(t); c != "10016" {
 				t.Errorf("a legacy access token as the refresh token of the 10026 path: %s, want 10016", c)
 			}
 			expired["x-mmm-refreshtoken"] = tok.refresh
-			if c := tg.do(t, "GET", "/v1/orders", expired, "").code(t); c != "10026" {
+			if c := tg.Do(t, "GET", "/v1/orders", expired, "").Code(t); c != "10026" {
 				t.Errorf("the legacy refresh token on the 10026 path: %s, want 10026", c)
 			}
-			m := tg.metricsText(t)
+			m := tg.MetricsText(t)
 			for _, want := range []string{
 				`authgate_legacy_tokens_total{dialect="mmm",kind="access",result="wrong_kind"} 1`,
 				`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="wrong_kind"} 2`,
@@ -316,7 +317,7 @@ func TestLegacyMMMKinds(t *testing.T) {
 				`authgate_legacy_tokens_total{dialect="mmm",kind="refresh",result="exchanged"} 1`,
 			} {
 				if !strings.Contains(m, want) {
-					t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "authgate_legacy"))
+					t.Errorf("metrics lack %s:\n%s", want, gatewaytest.GrepLines(m, "authgate_legacy"))
 				}
 			}
 		})
@@ -334,7 +335,7 @@ func TestLegacyMMMKindConfig(t *testing.T) {
 		base + "      kind: {by: typ}\n":                                     "dialects.mmm.legacy.kind.by: ",
 		base + "      refresh_secrets: [{secret: x}]\n":                      "dialects.mmm.legacy.refresh_secrets: only with",
 	} {
-		err := buildError(t, gwOptions{mmm: block})
+		err := gatewaytest.BuildError(t, gatewaytest.Options{MMM: block})
 		if !strings.Contains(err, want) {
 			t.Errorf("%q: got %s, want %s", block, err, want)
 		}
