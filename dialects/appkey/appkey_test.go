@@ -19,6 +19,7 @@ import (
 	"github.com/authgate/authgate/dialects/appkey"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/legacytest"
 )
 
 // seedToken is the response example of appkey-base-token.md, verbatim.
@@ -345,6 +346,15 @@ func TestContract(t *testing.T) {
 			dialecttest.Bearer("garbage"),
 			dialecttest.Bearer("a.b.c"),
 			dialecttest.Bearer("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"),
+		},
+		Legacy: &dialecttest.LegacyCase{
+			Block: func(url string) string { return "    legacy:\n      introspect:\n        url: " + url + "/introspect\n" },
+			Token: func(t *testing.T, svc *legacytest.Service) string { return svc.IssueOpaque("app-1", 24*time.Hour) },
+			Refresh: func(t *testing.T, e *dialecttest.Env, tok string) bool {
+				r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+tok, nil, "")
+				return r.Status == 200
+			},
+			Subject: "app-1",
 		},
 		Normalize: func(body map[string]any) { body["timestamp"] = "(the time of the answer)" },
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/bov3"
 	"github.com/authgate/authgate/dialects/dialecttest"
+	"github.com/authgate/authgate/internal/legacytest"
 )
 
 const desKey = "test-des"
@@ -384,6 +385,17 @@ func TestContract(t *testing.T) {
 			{"Authorization": "Bearer garbage", "XownerId": "p", "XverifyApi": "AAAA"},
 			{"Authorization": "Bearer a.b.c", "XownerId": "p", "XverifyApi": "AAAA"},
 			{"Authorization": "Bearer " + foreignToken(t, time.Now()), "XownerId": "p", "XverifyApi": "AAAA"},
+		},
+		Legacy: &dialecttest.LegacyCase{
+			Block: func(url string) string { return "legacy:\n  introspect:\n    url: " + url + "/introspect\n" },
+			Token: func(t *testing.T, svc *legacytest.Service) string { return svc.IssueOpaque("demo", 24*time.Hour) },
+			Refresh: func(t *testing.T, e *dialecttest.Env, tok string) bool {
+				be := &env{Env: e}
+				be.cipher, _ = bov3.NewVerifyCipher([]byte(desKey), "ecb", nil, "base64")
+				r := e.Do(t, "GET", "/bo/api/v3/auth/token/refresh?_nodejs=common-data&refreshToken="+tok, be.headers("proj-1"), "")
+				return r.Status == 200 && r.Body["success"] == true
+			},
+			Subject: "ptdev",
 		},
 	})
 }

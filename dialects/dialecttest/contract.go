@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/internal/legacytest"
 	"github.com/authgate/authgate/tokenstore"
 	"github.com/authgate/authgate/upstream"
 )
@@ -38,6 +39,26 @@ type Case struct {
 	// Normalize blanks what varies from run to run in an envelope (a
 	// timestamp) before it is compared with the golden file.
 	Normalize func(body map[string]any)
+	// Legacy is the dialect's legacy window, for the exchange protocol.
+	Legacy *LegacyCase
+}
+
+// LegacyCase is what a dialect supplies to the contract's test of the
+// legacy exchange (dialects.ExchangeLegacy, AdoptLegacy): only its
+// lookup. The contract serves a fake legacy service (internal/legacytest)
+// and checks the protocol the same way for every dialect: a genuine
+// legacy refresh token is exchanged once, counted once, and once its
+// session has ended it is never exchanged again.
+type LegacyCase struct {
+	// Block is the dialect's legacy block for a legacy service at url.
+	Block func(url string) string
+	// Token mints a genuine legacy refresh token of Subject at svc.
+	Token func(t *testing.T, svc *legacytest.Service) string
+	// Refresh presents tok as the dialect's refresh endpoint takes it and
+	// reports whether it was answered with the dialect's success.
+	Refresh func(t *testing.T, e *Env, tok string) bool
+	// Subject is whose session the exchange makes.
+	Subject string
 }
 
 // Contract checks what every dialect owes the gateway, on the memory store
@@ -48,7 +69,9 @@ type Case struct {
 // 503 in the dialect's envelope; every error class (the gateway's
 // upstream errors among them) answers its status in the envelope recorded
 // in testdata/envelopes.golden.json (go test -update rewrites it);
-// endpoint paths are canonical and unique; a shadow check writes nothing.
+// endpoint paths are canonical and unique; a shadow check writes nothing;
+// a legacy refresh token (Legacy) is exchanged once and never again after
+// its session ended.
 func Contract(t *testing.T, c Case) {
 	ForEachStore(t, func(t *testing.T, kind string) {
 		o := c.Options
@@ -88,6 +111,32 @@ func Contract(t *testing.T, c Case) {
 				t.Fatalf("a login's credential: %d %s", r.Status, r.Raw)
 			}
 		})
+		if c.Legacy != nil {
+			t.Run("LegacyTokenExchangedOnce", func(t *testing.T) {
+				lo := o
+				lo.Clock = NewClock()
+				svc := legacytest.Start(t, lo.Clock.Now)
+				e := Start(t, c.Factory, c.Name, c.Block+c.Legacy.Block(svc.URL), lo)
+				tok := c.Legacy.Token(t, svc)
+				exchanged := `authgate_legacy_tokens_total{dialect="` + c.Name + `",kind="refresh",result="exchanged"} `
+				if !c.Legacy.Refresh(t, e, tok) {
+					t.Fatal("a genuine legacy refresh token was not exchanged")
+				}
+				if m := e.Metrics(t); !strings.Contains(m, exchanged+"1\n") {
+					t.Fatalf("the exchange is not counted once:\n%s", m)
+				}
+				n, err := e.Store.RevokeSubject(context.Background(), c.Name, c.Legacy.Subject, lo.Clock.Now())
+				if err != nil || n != 1 {
+					t.Fatalf("ending the exchanged session: %d sessions of %s, %v", n, c.Legacy.Subject, err)
+				}
+				if c.Legacy.Refresh(t, e, tok) {
+					t.Fatal("a legacy token whose session ended was exchanged again")
+				}
+				if m := e.Metrics(t); !strings.Contains(m, exchanged+"1\n") {
+					t.Fatalf("a refused presentation counted as an exchange:\n%s", m)
+				}
+			})
+		}
 		t.Run("CheckChangesNothing", func(t *testing.T) {
 			// Check, what shadow routes ask, passes a login's credential
 			// without a write (the store is guarded as the gateway guards

@@ -13,6 +13,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/dialects/mmm"
+	"github.com/authgate/authgate/internal/legacytest"
 )
 
 const testSecret = "test-mmm-signing-key-0123456789abcdef0123"
@@ -70,6 +71,19 @@ func TestContract(t *testing.T) {
 			{"x-mmm-accesstoken": "garbage"},
 			{"x-mmm-accesstoken": "a.b.c"},
 			{"x-mmm-accesstoken": "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"},
+		},
+		Legacy: &dialecttest.LegacyCase{
+			Block: func(string) string {
+				return "legacy:\n  secrets:\n    - secret: " + legacytest.Secret + "\n  kind:\n    refresh_lifetime: 24h\n"
+			},
+			Token: func(t *testing.T, svc *legacytest.Service) string {
+				return svc.MMMPair(t, 10, 1, 30*time.Minute, 24*time.Hour).RefreshToken
+			},
+			Refresh: func(t *testing.T, e *dialecttest.Env, tok string) bool {
+				r := e.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": tok}, "")
+				return r.Status == 200 && r.Body["code"] == "00000"
+			},
+			Subject: "10",
 		},
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/dialecttest"
 	"github.com/authgate/authgate/dialects/mobile"
+	"github.com/authgate/authgate/internal/legacytest"
 	"github.com/authgate/authgate/sms/smstest"
 )
 
@@ -443,6 +444,17 @@ func TestContract(t *testing.T) {
 			dialecttest.Bearer("garbage"),
 			{"Authorization": "a.b.c"},
 			dialecttest.Bearer("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"),
+		},
+		Legacy: &dialecttest.LegacyCase{
+			Block: func(url string) string { return "legacy:\n  introspect:\n    url: " + url + "/introspect\n" },
+			Token: func(t *testing.T, svc *legacytest.Service) string {
+				return svc.IssueOpaque("13800138000", 24*time.Hour)
+			},
+			Refresh: func(t *testing.T, e *dialecttest.Env, tok string) bool {
+				r := e.Do(t, "POST", "/app/auth/token/refresh", map[string]string{"X-Device-Number": "dev-1"}, `{"accessToken":"x","refreshToken":"`+tok+`"}`)
+				return r.Status == 200 && r.Body["code"] == json.Number("0")
+			},
+			Subject: "10",
 		},
 	})
 }
