@@ -348,7 +348,9 @@ func TestContract(t *testing.T) {
 			dialecttest.Bearer("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"),
 		},
 		Legacy: &dialecttest.LegacyCase{
-			Block: func(url string) string { return "    legacy:\n      introspect:\n        url: " + url + "/introspect\n" },
+			Block: func(url string) string {
+				return "    legacy:\n      introspect:\n        url: " + url + "/introspect\n"
+			},
 			Token: func(t *testing.T, svc *legacytest.Service) string { return svc.IssueOpaque("app-1", 24*time.Hour) },
 			Refresh: func(t *testing.T, e *dialecttest.Env, tok string) bool {
 				r := e.Do(t, "POST", "/api/base/token/refresh?refreshToken="+tok, nil, "")
