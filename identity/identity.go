@@ -34,30 +34,23 @@ type User struct {
 	NickName       string  `yaml:"nick_name"`
 	Mobile         string  `yaml:"mobile"`
 	AvatarURL      string  `yaml:"avatar_url"`
-	// BO is the user's profile in the bo v3 dialect; nil when the user
-	// has none (they then cannot log in there).
-	BO *BOProfile `yaml:"bo"`
+	// Profiles are the facts of a user that one dialect alone reads, by
+	// profile name ("bo": the bo v3 dialect's), each field's values as
+	// the directory found them. The dialect decodes its own and gives it
+	// its defaults; a user without it cannot log in there.
+	Profiles map[string]Profile `yaml:"-"`
 }
 
-// BOProfile is what the bo v3 dialect puts in tokenUser and the access
-// token's claims.
-type BOProfile struct {
-	// UserID is tokenUser.userId and the token's id claim; default the
-	// account.
-	UserID      string   `yaml:"user_id"`
-	ClientID    string   `yaml:"client_id"`
-	PushName    string   `yaml:"push_name"`
-	HeadIcon    string   `yaml:"head_icon"`
-	RoleID      []string `yaml:"role_id"`
-	DepID       []string `yaml:"dep_id"`
-	AreaCode    []string `yaml:"area_code"`
-	JobID       []string `yaml:"job_id"`
-	SysID       []string `yaml:"sys_id"`
-	MergeUserID []string `yaml:"merge_user_id"`
-	Developer   int      `yaml:"developer"`
-	// Owners are the projects (XownerId) the user may log in under;
-	// empty allows any.
-	Owners []string `yaml:"owners"`
+// Profile is one dialect's facts of a user: field → values (a single
+// value is a list of one).
+type Profile map[string][]string
+
+// First is the field's first value, "" without one.
+func (p Profile) First(field string) string {
+	if v := p[field]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // BelongsTo reports whether the user is a member of company.
@@ -66,8 +59,8 @@ func (u User) BelongsTo(company int64) bool { return slices.Contains(u.Companies
 type usersFile struct {
 	// Demo marks a file of well-known demo credentials; the gateway warns
 	// loudly when it loads one.
-	Demo  bool   `yaml:"demo"`
-	Users []User `yaml:"users"`
+	Demo  bool       `yaml:"demo"`
+	Users []fileUser `yaml:"users"`
 }
 
 // Verifier checks a secret against a stored hash. Directory uses
@@ -118,7 +111,8 @@ func Parse(raw []byte) (*File, error) {
 		verify:    VerifySecret,
 	}
 	var errs []error
-	for i, u := range f.Users {
+	for i, fu := range f.Users {
+		u := fu.user()
 		at := fmt.Sprintf("users[%d]", i)
 		switch {
 		case u.ID <= 0:
@@ -135,12 +129,6 @@ func Parse(raw []byte) (*File, error) {
 		}
 		if u.DefaultCompany == 0 && len(u.Companies) > 0 {
 			u.DefaultCompany = u.Companies[0]
-		}
-		if u.BO != nil && u.BO.UserID == "" {
-			u.BO.UserID = u.Account
-		}
-		if u.BO != nil && u.BO.ClientID == "" {
-			u.BO.ClientID = u.BO.UserID
 		}
 		if u.DefaultCompany != 0 && !u.BelongsTo(u.DefaultCompany) {
 			errs = append(errs, fmt.Errorf("%s.default_company: %d is not in companies", at, u.DefaultCompany))

@@ -128,7 +128,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func tokenUser(u identity.User) TokenUser {
+func tokenUser(u boUser) TokenUser {
 	p := u.BO
 	return TokenUser{
 		ClientID: p.ClientID, UserID: p.UserID, UserName: u.Account, PushName: p.PushName,
@@ -139,7 +139,7 @@ func tokenUser(u identity.User) TokenUser {
 
 // issue builds the data of a login or refresh: a new access token for the
 // session, with the (unchanged) refresh token and its expiry.
-func (d *Dialect) issue(u identity.User, sid, owner, refresh string, refreshExp, now time.Time) (TokenData, error) {
+func (d *Dialect) issue(u boUser, sid, owner, refresh string, refreshExp, now time.Time) (TokenData, error) {
 	p := u.BO
 	now = now.Truncate(time.Second)
 	exp := now.Add(d.cfg.AccessTTL)
@@ -198,7 +198,8 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	if _, err := dialects.CountAttempt(ctx, d.store, d.log, now, limit); err != nil {
 		return err
 	}
-	u, err := d.users.Authenticate(ctx, *req.UserName, *req.Password)
+	found, err := d.users.Authenticate(ctx, *req.UserName, *req.Password)
+	u := asBO(found)
 	if err == nil && u.BO == nil {
 		err = identity.ErrBadCredentials // no bo profile: not a bo user
 	}
@@ -268,7 +269,8 @@ func (d *Dialect) refresh(w http.ResponseWriter, r *http.Request) error {
 		d.metrics.Refreshed(d.name, "owner_mismatch")
 		return refuse(codeOwnerMismatch, dialects.ReasonRevoked, "the refresh token belongs to another project (XownerId)", nil)
 	}
-	u, err := d.users.ByAccount(ctx, sess.Attrs["account"])
+	found, err := d.users.ByAccount(ctx, sess.Attrs["account"])
+	u := asBO(found)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return err
 	}
@@ -302,7 +304,8 @@ func (d *Dialect) adoptLegacy(r *http.Request, refresh, owner string, now time.T
 	if err != nil {
 		return tokenstore.Session{}, err
 	}
-	u, err := d.users.ByAccount(ctx, a.Subject)
+	found, err := d.users.ByAccount(ctx, a.Subject)
+	u := asBO(found)
 	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.BO == nil) {
 		d.legacy.Count(dialects.LegacyRefresh, "refused")
 		return tokenstore.Session{}, fmt.Errorf("bov3: legacy token of %q, who is no bo user here: %w", a.Subject, dialects.ErrLegacyRefused)

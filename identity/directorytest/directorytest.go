@@ -58,7 +58,7 @@ func Fixtures() []FixtureUser {
 	md5hex := func(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
 	return []FixtureUser{
 		{User: identity.User{ID: 10, Account: "demo", Companies: []int64{1, 2}, DefaultCompany: 1, Name: "Demo User", NickName: "demo",
-			Mobile: "13800138000", BO: &identity.BOProfile{UserID: "ptdev", ClientID: "ptdev", RoleID: []string{"development"}}},
+			Mobile: "13800138000", Profiles: map[string]identity.Profile{"bo": {"user_id": {"ptdev"}, "role_id": {"development"}}}},
 			Password: "demo123", Hash: bc("demo123")},
 		{User: identity.User{ID: 11, Account: "legacy", Companies: []int64{5}, DefaultCompany: 5, Name: "Old Timer", Mobile: "13900000011"},
 			Password: "old-pass", Salt: "NaCl", Hash: md5hex("NaCl" + "old-pass"), Legacy: true},
@@ -88,7 +88,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		s := newSubject(t)
 		u, err := s.Dir.Authenticate(ctx, "demo", "demo123")
 		if err != nil || u.ID != 10 || !reflect.DeepEqual(u.Companies, []int64{1, 2}) || u.DefaultCompany != 1 || u.Mobile != "13800138000" ||
-			u.BO == nil || u.BO.UserID != "ptdev" || !reflect.DeepEqual(u.BO.RoleID, []string{"development"}) {
+			u.Profiles["bo"] == nil || u.Profiles["bo"].First("user_id") != "ptdev" || !reflect.DeepEqual(u.Profiles["bo"]["role_id"], []string{"development"}) {
 			t.Fatalf("demo = %+v, %v", u, err)
 		}
 		for _, c := range [][2]string{{"demo", "wrong"}, {"ghost", "demo123"}, {"", ""}, {"plain", "demo123"}, {"demo", ""}} {
@@ -109,7 +109,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 				t.Errorf("%s = %+v, %v", name, u, err)
 			}
 		}
-		if u, err := s.Dir.ByID(ctx, 12); err != nil || len(u.Companies) != 0 || u.BO != nil {
+		if u, err := s.Dir.ByID(ctx, 12); err != nil || len(u.Companies) != 0 || u.Profiles["bo"] != nil {
 			t.Errorf("plain = %+v, %v; want no company, no bo profile", u, err)
 		}
 		for name, err := range map[string]error{
@@ -247,8 +247,8 @@ func FileYAML() string {
 		if len(u.Companies) > 0 {
 			fmt.Fprintf(&b, "    companies: %v\n    default_company: %d\n", strings.ReplaceAll(fmt.Sprint(u.Companies), " ", ", "), u.DefaultCompany)
 		}
-		if u.BO != nil {
-			fmt.Fprintf(&b, "    bo:\n      user_id: %s\n      role_id: [%s]\n", u.BO.UserID, strings.Join(u.BO.RoleID, ", "))
+		if bo := u.Profiles["bo"]; bo != nil {
+			fmt.Fprintf(&b, "    bo:\n      user_id: %s\n      role_id: [%s]\n", bo.First("user_id"), strings.Join(bo["role_id"], ", "))
 		}
 	}
 	return b.String()

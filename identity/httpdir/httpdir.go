@@ -216,11 +216,13 @@ func (d *Dir) user(v map[string]any) (identity.User, error) {
 		}
 	}
 	if bo := jsonhttp.Str(jsonhttp.At(v, f.BOUserID)); bo != "" {
-		u.BO = &identity.BOProfile{UserID: bo, ClientID: jsonhttp.Str(jsonhttp.At(v, f.BOClientID)), PushName: jsonhttp.Str(jsonhttp.At(v, f.BOPushName)),
-			RoleID: list(jsonhttp.At(v, f.BORoles)), Owners: list(jsonhttp.At(v, f.BOOwners))}
-		if u.BO.ClientID == "" {
-			u.BO.ClientID = bo
+		p := identity.Profile{"user_id": {bo}, "role_id": list(jsonhttp.At(v, f.BORoles)), "owners": list(jsonhttp.At(v, f.BOOwners))}
+		for field, at := range map[string]string{"client_id": f.BOClientID, "push_name": f.BOPushName} {
+			if s := jsonhttp.Str(jsonhttp.At(v, at)); s != "" {
+				p[field] = []string{s}
+			}
 		}
+		u.Profiles = map[string]identity.Profile{"bo": p}
 	}
 	if n, err := strconv.ParseInt(jsonhttp.Str(jsonhttp.At(v, f.DefaultCompany)), 10, 64); err == nil {
 		u.DefaultCompany = n

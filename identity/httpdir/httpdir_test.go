@@ -37,8 +37,8 @@ func newLegacyService(t *testing.T) *legacyService {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		user := map[string]any{"uid": u.ID, "login": u.Account, "name": u.Name, "nick_name": u.NickName, "mobile": u.Mobile, "companies": u.Companies}
-		if u.BO != nil {
-			user["bo"] = map[string]any{"user_id": u.BO.UserID, "roles": u.BO.RoleID}
+		if p := u.Profiles["bo"]; p != nil {
+			user["bo"] = map[string]any{"user_id": p.First("user_id"), "roles": p["role_id"]}
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "data": map[string]any{"user": user}})
 	}

@@ -129,11 +129,7 @@ func fromRow(row map[string]string) (identity.User, error) {
 		}
 	}
 	if row["bo_user_id"] != "" {
-		u.BO = &identity.BOProfile{UserID: row["bo_user_id"], ClientID: row["bo_client_id"], PushName: row["bo_push_name"],
-			RoleID: list(row["bo_roles"]), Owners: list(row["bo_owners"])}
-		if u.BO.ClientID == "" {
-			u.BO.ClientID = u.BO.UserID
-		}
+		u.Profiles = map[string]identity.Profile{"bo": boProfile(row["bo_user_id"], row["bo_client_id"], row["bo_push_name"], list(row["bo_roles"]), list(row["bo_owners"]))}
 	}
 	return u, nil
 }
@@ -315,4 +311,17 @@ func isUniqueViolation(err error) bool {
 	var pg *pgconn.PgError
 	var my *mysql.MySQLError
 	return errors.As(err, &pg) && pg.Code == "23505" || errors.As(err, &my) && my.Number == 1062
+}
+
+// boProfile is the bo profile of the bo_* columns; what its fields mean,
+// and their defaults, are the bov3 dialect's.
+func boProfile(userID, clientID, pushName string, roles, owners []string) identity.Profile {
+	p := identity.Profile{"user_id": {userID}, "role_id": roles, "owners": owners}
+	if clientID != "" {
+		p["client_id"] = []string{clientID}
+	}
+	if pushName != "" {
+		p["push_name"] = []string{pushName}
+	}
+	return p
 }

@@ -86,8 +86,8 @@ func Schema(t testing.TB, driver string) (users string, db *sql.DB) {
 		if u.Mobile != "" {
 			mobile = u.Mobile
 		}
-		if u.BO != nil {
-			bo, roles = u.BO.UserID, strings.Join(u.BO.RoleID, ",")
+		if p := u.Profiles["bo"]; p != nil {
+			bo, roles = p.First("user_id"), strings.Join(p["role_id"], ",")
 		}
 		var def any
 		if u.DefaultCompany != 0 {
