@@ -6,6 +6,10 @@
 // warnings and its problems, each problem naming its config key — so the
 // gateway itself knows only the interfaces (tokenstore.Store,
 // identity.Directory), and check-config and reload list every problem at
-// once. The dialects open their own backends (an introspection client, an
-// SMS sender) from their blocks the same way, through their factories.
+// once. Every backend opener has this one shape — OpenStore and
+// OpenDirectory here over sqldir.Open and httpdir.Open, and, from a
+// dialect's own block in its factory, introspect.Open (the legacy
+// service) and sms.Open (the SMS sender): the block, the folder its files
+// resolve in, the environment's reader; problems named by key relative to
+// the block (dialects.Under puts them under the dialect's).
 package backend

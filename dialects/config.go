@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/internal/confdecode"
@@ -87,5 +88,19 @@ func PositiveDurations(named map[string]time.Duration) []error {
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs
+}
+
+// Under puts a block's problems under its key: each line of err (a
+// backend's opener names keys relative to its own block) prefixed with
+// prefix ("legacy.introspect.", "sms.sender.").
+func Under(prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		errs = append(errs, errors.New(prefix+line))
+	}
 	return errs
 }

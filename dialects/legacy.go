@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/authgate/authgate/dialects/introspect"
@@ -83,13 +82,9 @@ func (c IntrospectedLegacy) Open(dialect string, deps Deps) (*Legacy, []error) {
 		}
 		return nil, nil
 	}
-	client, err := introspect.New(c.Introspect, deps.ConfigDir, deps.LookupEnv)
+	client, err := introspect.Open(c.Introspect, deps.ConfigDir, deps.LookupEnv)
 	if err != nil {
-		var errs []error
-		for line := range strings.SplitSeq(err.Error(), "\n") {
-			errs = append(errs, errors.New("legacy.introspect."+line))
-		}
-		return nil, errs
+		return nil, Under("legacy.introspect.", err)
 	}
 	l := LegacyWindow(dialect, c.Until, deps)
 	l.introspector = client

@@ -124,10 +124,10 @@ type Client struct {
 	svc *jsonhttp.Service
 }
 
-// New checks the block and builds the client; problems name their key
-// relative to the block. dir resolves relative files; lookupEnv reads
-// AuthTokenEnv.
-func New(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Client, error) {
+// Open checks the block and builds the client, as every backend of the
+// gateway is opened; problems name their key relative to the block. dir
+// resolves relative files; lookupEnv reads AuthTokenEnv.
+func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Client, error) {
 	var errs []error
 	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL", cfg.URL))

@@ -46,7 +46,7 @@ func client(t *testing.T, mutate func(*introspect.Config)) *introspect.Client {
 	cfg := introspect.Defaults()
 	cfg.Timeout = 100 * time.Millisecond
 	mutate(&cfg)
-	c, err := introspect.New(cfg, t.TempDir(), func(k string) (string, bool) { return "gateway-credential", k == "LEGACY_TOKEN" })
+	c, err := introspect.Open(cfg, t.TempDir(), func(k string) (string, bool) { return "gateway-credential", k == "LEGACY_TOKEN" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestIntrospectConfigProblems(t *testing.T) {
 	cfg := introspect.Defaults()
 	cfg.URL, cfg.Method, cfg.TokenIn, cfg.AuthTokenEnv = "ftp://x", "PUT", "cookie", "UNSET"
 	cfg.Fields.Subject = ""
-	_, err := introspect.New(cfg, t.TempDir(), func(string) (string, bool) { return "", false })
+	_, err := introspect.Open(cfg, t.TempDir(), func(string) (string, bool) { return "", false })
 	if err == nil {
 		t.Fatal("a broken block was accepted")
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/dialects/jwtkit"
 	"github.com/authgate/authgate/identity"
-	"github.com/authgate/authgate/internal/secrets"
 	"github.com/authgate/authgate/sms"
 	"github.com/authgate/authgate/tokenstore"
 )
@@ -91,25 +90,7 @@ type SMSConfig struct {
 	// Template is passed to the sender, which picks the message by it.
 	Template string `koanf:"template"`
 	// Sender is how codes leave the gateway.
-	Sender SenderConfig `koanf:"sender"`
-}
-
-// SenderConfig chooses how codes leave the gateway.
-type SenderConfig struct {
-	// Type is "webhook" or "log" (development only).
-	Type string `koanf:"type"`
-	// URL is the webhook the codes are posted to.
-	URL string `koanf:"url"`
-	// Secret (or SecretEnv, SecretFile) is the webhook's HMAC key, 16+
-	// bytes; SignatureHeader carries the signature.
-	Secret          string `koanf:"secret"`
-	SecretEnv       string `koanf:"secret_env"`
-	SecretFile      string `koanf:"secret_file"`
-	SignatureHeader string `koanf:"signature_header"`
-	// Timeout bounds one call; MaxAttempts and Backoff retry a failed one.
-	Timeout     time.Duration `koanf:"timeout"`
-	MaxAttempts int           `koanf:"max_attempts"`
-	Backoff     time.Duration `koanf:"backoff"`
+	Sender sms.Config `koanf:"sender"`
 }
 
 // Defaults are the values of keys a block leaves out.
@@ -140,7 +121,7 @@ func Defaults() Config {
 			IPLimit:        30,
 			IPWindow:       time.Hour,
 			Template:       "login",
-			Sender: SenderConfig{
+			Sender: sms.Config{
 				SignatureHeader: "X-Authgate-Signature",
 				Timeout:         5 * time.Second,
 				MaxAttempts:     3,
@@ -225,10 +206,11 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	if log == nil {
 		log = slog.Default()
 	}
-	sender, err := newSender(cfg.SMS.Sender, deps, log)
-	if err != nil {
-		errs = append(errs, err)
+	sender, warnings, err := sms.Open(cfg.SMS.Sender, deps.ConfigDir, deps.LookupEnv, log, deps.Now)
+	for _, w := range warnings {
+		deps.Warnf("sms.sender.%s", w)
 	}
+	errs = append(errs, dialects.Under("sms.sender.", err)...)
 	legacy, legacyErrs := cfg.Legacy.Open(name, deps)
 	errs = append(errs, legacyErrs...)
 	if err := errors.Join(errs...); err != nil {
@@ -255,35 +237,6 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 		d.users = deps.Users
 	}
 	return d, nil
-}
-
-func newSender(c SenderConfig, deps dialects.Deps, log *slog.Logger) (sms.Sender, error) {
-	switch c.Type {
-	case "log":
-		deps.Warnf("sms.sender.type: SMS LOG SENDER ON: login codes are written to the log; anyone who reads it can log in as anyone. Development only.")
-		return sms.Log{Logger: log}, nil
-	case "webhook":
-		var errs []error
-		if c.URL == "" {
-			errs = append(errs, errors.New("sms.sender.url: required for the webhook sender"))
-		}
-		secret, err := secrets.Resolve("sms.sender.secret", secrets.Source{Inline: c.Secret, Env: c.SecretEnv, File: c.SecretFile}, deps.LookupEnv, deps.ConfigDir, 16)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if c.Timeout <= 0 || c.MaxAttempts < 1 {
-			errs = append(errs, errors.New("sms.sender.timeout must be positive and sms.sender.max_attempts at least 1"))
-		}
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		return &sms.Webhook{
-			URL: c.URL, Secret: secret, SignatureHeader: c.SignatureHeader, Timeout: c.Timeout,
-			MaxAttempts: c.MaxAttempts, Backoff: c.Backoff, Now: deps.Now,
-		}, nil
-	default:
-		return nil, fmt.Errorf("sms.sender.type: %q is not one of webhook, log", c.Type)
-	}
 }
 
 // Endpoints implements dialects.Dialect.
