@@ -16,7 +16,6 @@ package dialects
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -271,29 +270,3 @@ func ClientIP(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
-
-// AppAdmin is implemented by dialects whose clients are registered apps an
-// operator can switch off (appkey); the admin API lists and switches them.
-type AppAdmin interface {
-	// Apps lists the registered apps and whether each may log in.
-	Apps() []AppStatus
-	// SetAppEnabled switches an app on or off for every replica (an
-	// override in the store, over the apps source's own flag); switching
-	// it off ends its sessions, and their number comes back. An unknown
-	// app is ErrUnknownApp.
-	SetAppEnabled(ctx context.Context, appID string, enabled bool) (revoked int, err error)
-}
-
-// AppStatus is an app as the admin API shows it (never a secret).
-type AppStatus struct {
-	AppID string `json:"app_id"`
-	// Enabled: the app may log in now.
-	Enabled bool `json:"enabled"`
-	// EnabledInSource is the apps file's (or table's) own flag.
-	EnabledInSource bool `json:"enabled_in_source"`
-	// DisabledByAdmin: an operator switched it off through the admin API.
-	DisabledByAdmin bool `json:"disabled_by_admin"`
-}
-
-// ErrUnknownApp is an app id no app of the dialect has.
-var ErrUnknownApp = errors.New("no such app")

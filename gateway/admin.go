@@ -27,8 +27,9 @@ import (
 // published to the other replicas' session caches, so a change made here
 // holds on every replica.
 
-// adminActions are the admin API's actions, for the metric's label.
-var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device", "list_apps", "disable_app", "enable_app"}
+// adminActions are the admin API's own actions, for the metric's label;
+// the dialects' calls (dialects.AdminRouter) add theirs when mounted.
+var adminActions = []string{"list_sessions", "revoke_session", "revoke_subject", "kick_device"}
 
 // newAdminCalls registers the admin API's counter, every action's ok and
 // the refusals from the start.
@@ -52,11 +53,12 @@ type adminAPI struct {
 	verify   func(hash, secret string) (bool, error)
 	store    tokenstore.Store
 	dialects map[string]bool
-	// apps are the dialect instances whose apps can be switched off.
-	apps  map[string]dialects.AppAdmin
-	now   func() time.Time
-	log   *slog.Logger
-	calls *prometheus.CounterVec
+	// calls are the dialects' own admin calls, by method and path (under
+	// /dialects/{dialect}), then by instance name.
+	dialectCalls map[string]map[string]dialects.AdminRoute
+	now          func() time.Time
+	log          *slog.Logger
+	calls        *prometheus.CounterVec
 	// failureLimit failed authentications per client address per
 	// failureWindow; then 429.
 	failureLimit  int64
@@ -73,9 +75,10 @@ func (a *adminAPI) mount(r chi.Router) {
 		r.Delete("/dialects/{dialect}/subjects/{subject}/sessions", a.revokeSubject)
 		r.Delete("/dialects/{dialect}/subjects/{subject}/devices/{device}", a.kickDevice)
 		r.Delete("/dialects/{dialect}/sessions/{id}", a.revokeSession)
-		r.Get("/dialects/{dialect}/apps", a.listApps)
-		r.Post("/dialects/{dialect}/apps/{app}/disable", a.switchApp(false))
-		r.Post("/dialects/{dialect}/apps/{app}/enable", a.switchApp(true))
+		for key := range a.dialectCalls {
+			method, path, _ := strings.Cut(key, " ")
+			r.Method(method, "/dialects/{dialect}"+path, a.dialectCall(key))
+		}
 	})
 }
 
@@ -289,51 +292,41 @@ func (a *adminAPI) revokeSession(w http.ResponseWriter, r *http.Request) {
 	writePlainJSON(w, http.StatusOK, map[string]int{"revoked": 1})
 }
 
-// appDialect is the path's dialect when its apps can be switched; else
-// 404 is written.
-func (a *adminAPI) appDialect(w http.ResponseWriter, r *http.Request, action string) (string, dialects.AppAdmin, bool) {
-	dialect := chi.URLParam(r, "dialect")
-	d, ok := a.apps[dialect]
-	if !ok {
-		a.done(r, action, "not_found", dialect, "")
-		writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no dialect instance with apps named " + dialect})
+// addDialectCalls takes the admin calls of instance name (a
+// dialects.AdminRouter) and makes their series exist from the start.
+func (a *adminAPI) addDialectCalls(name string, routes []dialects.AdminRoute) {
+	for _, rt := range routes {
+		key := rt.Method + " " + rt.Path
+		if a.dialectCalls[key] == nil {
+			a.dialectCalls[key] = map[string]dialects.AdminRoute{}
+		}
+		a.dialectCalls[key][name] = rt
+		a.calls.WithLabelValues(rt.Action, "ok")
 	}
-	return dialect, d, ok
 }
 
-// listApps is GET .../apps.
-func (a *adminAPI) listApps(w http.ResponseWriter, r *http.Request) {
-	dialect, d, ok := a.appDialect(w, r, "list_apps")
-	if !ok {
-		return
-	}
-	a.done(r, "list_apps", "ok", dialect, "")
-	writePlainJSON(w, http.StatusOK, map[string]any{"dialect": dialect, "apps": d.Apps()})
-}
-
-// switchApp is POST .../apps/{app}/disable or /enable.
-func (a *adminAPI) switchApp(enabled bool) http.HandlerFunc {
-	action := "disable_app"
-	if enabled {
-		action = "enable_app"
-	}
+// dialectCall serves a dialect's own admin call (method and path in key)
+// for the path's dialect instance: 404 for an instance without it; the
+// dialect's answer, audited and counted, otherwise.
+func (a *adminAPI) dialectCall(key string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		dialect, d, ok := a.appDialect(w, r, action)
+		dialect := chi.URLParam(r, "dialect")
+		rt, ok := a.dialectCalls[key][dialect]
 		if !ok {
+			action := ""
+			for _, other := range a.dialectCalls[key] {
+				action = other.Action
+			}
+			a.done(r, action, "not_found", dialect, "")
+			writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no dialect instance named " + dialect + " serves this call"})
 			return
 		}
-		app := chi.URLParam(r, "app")
-		n, err := d.SetAppEnabled(r.Context(), app, enabled)
-		if errors.Is(err, dialects.ErrUnknownApp) {
-			a.done(r, action, "not_found", dialect, app)
-			writePlainJSON(w, http.StatusNotFound, map[string]string{"error": "no app " + app + " in dialect " + dialect})
+		ans := rt.Serve(r)
+		if ans.Err != nil {
+			a.failed(w, r, rt.Action, dialect, ans.Target, ans.Err)
 			return
 		}
-		if err != nil {
-			a.failed(w, r, action, dialect, app, err)
-			return
-		}
-		a.done(r, action, "ok", dialect, app, slog.Int("revoked", n))
-		writePlainJSON(w, http.StatusOK, map[string]any{"app_id": app, "enabled": enabled, "revoked": n})
+		a.done(r, rt.Action, ans.Result, dialect, ans.Target, ans.Attrs...)
+		writePlainJSON(w, ans.Status, ans.Body)
 	}
 }

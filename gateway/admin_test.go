@@ -150,7 +150,8 @@ func TestAdminAPIOff(t *testing.T) {
 }
 
 // TestAdminOpenAPIMatchesHandlers: deploy/admin-openapi.yaml documents
-// exactly the routes the admin API serves, method by method.
+// exactly the routes the admin API serves, method by method, the calls
+// dialects serve through it (appkey's apps) among them.
 func TestAdminOpenAPIMatchesHandlers(t *testing.T) {
 	raw, err := os.ReadFile("../deploy/admin-openapi.yaml")
 	if err != nil {
@@ -177,7 +178,8 @@ func TestAdminOpenAPIMatchesHandlers(t *testing.T) {
 			}
 		}
 	}
-	tg := gatewaytest.Start(t, gatewaytest.Options{Extra: adminBlock(t)})
+	// With an appkey instance, whose apps calls the admin API serves for it.
+	tg := gatewaytest.StartAppkeyRoutes(t, "memory", "", gatewaytest.DefaultRoutes+"  - path_prefix: /api/\n    dialects: [appkey]\n    upstream: echo\n"+adminBlock(t)).Gateway
 	var served []string
 	err = chi.Walk(tg.GW.AdminHandler().(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/admin/") {

@@ -208,11 +208,11 @@ func (g *Gateway) buildAdmin(cfg *config.Config, instances map[string]dialects.D
 		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
 			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls,
 			failureLimit: cfg.Admin.FailureLimit, failureWindow: cfg.Admin.FailureWindow}
-		api.apps = map[string]dialects.AppAdmin{}
+		api.dialectCalls = map[string]map[string]dialects.AdminRoute{}
 		for name, d := range instances {
 			api.dialects[name] = true
-			if aa, ok := d.(dialects.AppAdmin); ok {
-				api.apps[name] = aa
+			if ar, ok := d.(dialects.AdminRouter); ok {
+				api.addDialectCalls(name, ar.AdminRoutes())
 			}
 		}
 		api.mount(r)
