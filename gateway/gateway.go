@@ -1,26 +1,22 @@
-// Package gateway is one generation of authgate and its request
-// pipeline: from a loaded configuration (package config) it builds the
-// user directory and the dialect instances on the token store it is
-// handed (package backend opens both), and serves the route table
-// (dialect auth endpoints, then authenticated reverse-proxy routes) with
-// the admin listener beside it; a reload builds the next generation and
-// swaps it in.
+// Package gateway is the authgate process around the running generation:
+// it holds what outlives a config — the token store it is handed, the
+// metrics registry, the reload metrics, the listeners — builds the first
+// generation (package pipeline) from a loaded configuration (package
+// config), serves it on the public and admin listeners behind the framing
+// guard, swaps in the next one on Reload (refusing the keys that need a
+// restart) or when the config watch sees a change, retires the replaced
+// one once no request is left on it, and drains on shutdown.
 //
 // The concrete stores are opened outside (backend.OpenStore, called by
 // cmd/gateway), so this package depends on the tokenstore interface only
 // and tests can hand it a store that fails on purpose.
 //
-// Files: gateway.go (New, the admin router), generation.go (what one
-// config builds), serve.go (the listeners, Serve and drain),
-// handler.go (the router and dialect endpoints), routes.go (the route
-// table), authenticate.go (which of a route's dialects decides),
-// forward.go (what reaches the upstream), shadow.go (shadow routes),
-// admin.go (the admin API), reload.go (reloads and the config watch),
-// upstream_errors.go, middleware.go and metrics.go.
+// Files: gateway.go (New, Options, the handlers that follow the running
+// generation), serve.go (the listeners, Serve and drain), reload.go
+// (reloads, the config watch, retiring a generation).
 package gateway
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -30,10 +26,10 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/pipeline"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
@@ -59,7 +55,8 @@ type Options struct {
 	Store tokenstore.Store
 }
 
-// Gateway is a built gateway, ready to serve.
+// Gateway is a built gateway, ready to serve: the process around the
+// running generation (package pipeline).
 type Gateway struct {
 	// cfg is the config the gateway started with: the listeners, the
 	// store and the server's timeouts come from it and cannot change live
@@ -69,16 +66,13 @@ type Gateway struct {
 	log   *slog.Logger
 	store tokenstore.Store
 	reg   *prometheus.Registry
-	// What lives as long as the process, across reloads: the metrics,
+	// b builds generations and holds what outlives them: the metrics,
 	// shadow mode's bound and series, the admin API's counter.
-	m          *metrics
-	shared     *dialects.Metrics
-	shadow     *shadow
-	adminCalls *prometheus.CounterVec
-	reloads    *reloadMetrics
+	b       *pipeline.Builder
+	reloads *reloadMetrics
 	// current is what serves: the routes, dialect instances, directory
 	// and admin API of the config last loaded; Reload swaps it.
-	current  atomic.Pointer[generation]
+	current  atomic.Pointer[pipeline.Generation]
 	reloadMu sync.Mutex
 	handler  http.Handler
 	admin    http.Handler
@@ -93,7 +87,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	gen, err := g.build(cfg)
+	gen, err := g.b.Build(cfg)
 	if err != nil {
 		_ = g.store.Close()
 		return nil, err
@@ -117,7 +111,7 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	o.Logger = slog.New(requestIDHandler{o.Logger.Handler()})
+	o.Logger = pipeline.WithRequestIDs(o.Logger)
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
@@ -125,21 +119,14 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 		o.VerifySecret = identity.VerifySecret
 	}
 	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store}
-	g.m = newMetrics(g.reg, cfg.LongestRouteTimeout())
-	g.shadow = newShadow(g.reg, o.Logger)
-	g.shared = dialects.NewMetrics(g.reg)
-	g.adminCalls = newAdminCalls(g.reg)
+	g.b = pipeline.NewBuilder(cfg, g.store, g.reg, pipeline.Deps{
+		Registry: o.Registry, Now: o.Now, Logger: o.Logger, LookupEnv: o.LookupEnv, VerifySecret: o.VerifySecret,
+	}, &g.draining)
 	g.reloads = newReloadMetrics(g.reg, o.Now())
-	if obs, ok := g.store.(tokenstore.Observable); ok {
-		obs.SetObserver(g.m.observeStore(cfg.Store.Driver))
-	}
-	if cr, ok := g.store.(tokenstore.CacheReporter); ok {
-		registerCache(g.reg, cr)
-	}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gen := g.acquire()
-		defer gen.inflight.Add(-1)
-		gen.handler.ServeHTTP(w, r)
+		defer gen.Leave()
+		gen.Handler().ServeHTTP(w, r)
 	})
 	g.admin = adminHandler{g}
 	return g, nil
@@ -154,16 +141,13 @@ func CheckDialects(cfg *config.Config, o Options) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	gen := &generation{cfg: cfg}
-	_, problems := g.assemble(cfg, gen)
-	_ = gen.close()
-	return problems
+	return g.b.Check(cfg)
 }
 
 // Warnings are the running config's values that work but are likely
 // mistakes, each starting with its key path; check-config prints them,
 // serve logs them.
-func (g *Gateway) Warnings() []string { return g.current.Load().warnings }
+func (g *Gateway) Warnings() []string { return g.current.Load().Warnings() }
 
 // Handler is the public HTTP handler: the running config's routes.
 func (g *Gateway) Handler() http.Handler { return g.handler }
@@ -174,7 +158,7 @@ func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 // Close stops the dialects' background work and releases the store.
 func (g *Gateway) Close() error {
-	return errors.Join(g.current.Load().close(), g.store.Close())
+	return errors.Join(g.current.Load().Close(), g.store.Close())
 }
 
 // adminHandler serves the admin listener from the running config; it is a
@@ -182,7 +166,7 @@ func (g *Gateway) Close() error {
 // OpenAPI document is checked against them.
 type adminHandler struct{ g *Gateway }
 
-func (a adminHandler) router() chi.Router { return a.g.current.Load().admin }
+func (a adminHandler) router() chi.Router { return a.g.current.Load().Admin() }
 
 func (a adminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router().ServeHTTP(w, r) }
 
@@ -200,44 +184,4 @@ func (a adminHandler) Match(rctx *chi.Context, method, path string) bool {
 // Find implements chi.Routes.
 func (a adminHandler) Find(rctx *chi.Context, method, path string) string {
 	return a.router().Find(rctx, method, path)
-}
-
-func (g *Gateway) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
-	r := chi.NewRouter()
-	if len(cfg.Admin.Tokens) > 0 {
-		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
-			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls,
-			failureLimit: cfg.Admin.FailureLimit, failureWindow: cfg.Admin.FailureWindow}
-		api.dialectCalls = map[string]map[string]dialects.AdminRoute{}
-		for name, d := range instances {
-			api.dialects[name] = true
-			if ar, ok := d.(dialects.AdminRouter); ok {
-				api.addDialectCalls(name, ar.AdminRoutes())
-			}
-		}
-		api.mount(r)
-	}
-	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
-	getOrHead := func(path string, h http.HandlerFunc) {
-		r.Get(path, h)
-		r.Head(path, h)
-	}
-	getOrHead("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	getOrHead("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if g.draining.Load() {
-			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "store": g.cfg.Store.Driver})
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := g.store.Ping(ctx); err != nil {
-			g.log.Warn("readiness: store unreachable", "err", err)
-			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": g.cfg.Store.Driver})
-			return
-		}
-		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": g.cfg.Store.Driver})
-	})
-	return r
 }

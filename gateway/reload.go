@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/pipeline"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -55,9 +56,9 @@ func (g *Gateway) Reload(path string, environ []string) error {
 			err = &config.ConfigError{Problems: problems}
 		}
 	}
-	var gen *generation
+	var gen *pipeline.Generation
 	if err == nil {
-		gen, err = g.build(cfg)
+		gen, err = g.b.Build(cfg)
 	}
 	if err != nil {
 		g.reloads.successful.Set(0)
@@ -67,7 +68,7 @@ func (g *Gateway) Reload(path string, environ []string) error {
 	old := g.current.Swap(gen)
 	g.reloads.successful.Set(1)
 	g.reloads.successTime.Set(float64(g.o.Now().Unix()))
-	for _, w := range gen.warnings {
+	for _, w := range gen.Warnings() {
 		g.log.Warn("config warning", "warning", w)
 	}
 	g.log.Info("config reloaded", "config", path, "routes", len(cfg.Routes), "dialects", len(cfg.Dialects))
@@ -75,39 +76,23 @@ func (g *Gateway) Reload(path string, environ []string) error {
 	return nil
 }
 
-// retired is added to a generation's in-flight count when it is retired:
-// from then on the count is negative, and a request that loaded the
-// generation just before the swap sees that and takes the new one.
-const retired = -1 << 40
-
-// acquire is the running generation, counted in: a request serves from
-// one generation from start to end. Its counterpart is inflight.Add(-1).
-func (g *Gateway) acquire() *generation {
+// acquire is the running generation, counted in (Generation.Enter): a
+// request serves from one generation from start to end, and Leaves it.
+func (g *Gateway) acquire() *pipeline.Generation {
 	for {
-		gen := g.current.Load()
-		if gen.inflight.Add(1) > 0 {
+		if gen := g.current.Load(); gen.Enter() {
 			return gen
 		}
 		// Retired between the load and the count: the swap has happened,
 		// so the next load is the new generation.
-		gen.inflight.Add(-1)
 	}
 }
 
 // retire releases a replaced generation's resources once the requests
-// that started on it have finished (at most server.shutdown_timeout). It
-// marks the generation retired only at a moment none is in flight, so no
-// request can count itself in after the check and use closed resources.
-func (g *Gateway) retire(old *generation) {
-	deadline := time.Now().Add(g.cfg.Server.ShutdownTimeout)
-	for !old.inflight.CompareAndSwap(0, retired) {
-		if time.Now().After(deadline) {
-			old.inflight.Add(retired)
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := old.close(); err != nil {
+// that started on it have finished (at most server.shutdown_timeout).
+func (g *Gateway) retire(old *pipeline.Generation) {
+	old.Retire(time.Now().Add(g.cfg.Server.ShutdownTimeout))
+	if err := old.Close(); err != nil {
 		g.log.Warn("closing the replaced config's resources", "err", err)
 	}
 }
@@ -118,7 +103,7 @@ func (g *Gateway) retire(old *generation) {
 // Kubernetes ConfigMap's symlink swap counts and a touch does not. The
 // appkey apps files are left out: their dialect re-reads them itself.
 func (g *Gateway) WatchConfig(ctx context.Context, path string, environ []string, interval time.Duration) {
-	last := watchedDigest(path, g.current.Load().cfg)
+	last := watchedDigest(path, g.current.Load().Config())
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -127,7 +112,7 @@ func (g *Gateway) WatchConfig(ctx context.Context, path string, environ []string
 			return
 		case <-t.C:
 		}
-		digest := watchedDigest(path, g.current.Load().cfg)
+		digest := watchedDigest(path, g.current.Load().Config())
 		if digest == last {
 			continue
 		}

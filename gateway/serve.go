@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/internal/framing"
+	"github.com/authgate/authgate/pipeline"
 )
 
 // Run listens on server.listen and server.admin_listen and serves until
@@ -31,15 +32,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return g.Serve(ctx, ln, adminLn)
 }
 
-// framingRefused counts and logs a request refused for its framing on
-// listener (public or admin); never its bytes.
-func (g *Gateway) framingRefused(listener string) func(reason string) {
-	return func(reason string) {
-		g.m.framingRefused.WithLabelValues(listener, reason).Inc()
-		g.log.Warn("malformed HTTP/1.1 request refused; connection closed", "listener", listener, "reason", reason)
-	}
-}
-
 // Serve is Run on listeners the caller opened.
 func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	s := g.cfg.Server
@@ -55,18 +47,18 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	// TLS itself and reads HTTP/1.1 on the plaintext (HTTP/2 connections
 	// go to the server untouched), and the request still knows its TLS
 	// state (tlsState).
-	adminLn = framing.Listener(adminLn, s.MaxHeaderBytes+4096, g.framingRefused("admin"))
+	adminLn = framing.Listener(adminLn, s.MaxHeaderBytes+4096, g.b.FramingRefused("admin"))
 	if s.TLSCertFile != "" {
 		// The running config's certificate: a reload brings a renewed one.
 		public.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return g.current.Load().cert, nil
+				return g.current.Load().Certificate(), nil
 			}}
-		public.ConnContext = withTLSState
-		ln = framing.TLSListener(ln, public.TLSConfig, s.ReadHeaderTimeout, s.MaxHeaderBytes+4096, g.framingRefused("public"))
+		public.ConnContext = pipeline.WithTLSState
+		ln = framing.TLSListener(ln, public.TLSConfig, s.ReadHeaderTimeout, s.MaxHeaderBytes+4096, g.b.FramingRefused("public"))
 		go func() { errc <- public.Serve(ln) }()
 	} else {
-		ln = framing.Listener(ln, s.MaxHeaderBytes+4096, g.framingRefused("public"))
+		ln = framing.Listener(ln, s.MaxHeaderBytes+4096, g.b.FramingRefused("public"))
 		go func() { errc <- public.Serve(ln) }()
 	}
 	go func() { errc <- admin.Serve(adminLn) }()

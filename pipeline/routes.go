@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -117,7 +117,7 @@ func (rt *route) isEndpoint(path string) bool {
 	return false
 }
 
-func (g *Gateway) compileRoute(rc config.Route, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
+func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
 		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == config.ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
@@ -196,7 +196,7 @@ func (g *Gateway) compileRoute(rc config.Route, instances map[string]dialects.Di
 }
 
 // routeTable serves everything that is not a dialect endpoint.
-func (g *Gateway) routeTable(table []*route, m *metrics) http.HandlerFunc {
+func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var rt *route
 		for _, cand := range table {

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity"
@@ -329,4 +330,44 @@ func (a *adminAPI) dialectCall(key string) http.HandlerFunc {
 		a.done(r, rt.Action, ans.Result, dialect, ans.Target, ans.Attrs...)
 		writePlainJSON(w, ans.Status, ans.Body)
 	}
+}
+
+func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
+	r := chi.NewRouter()
+	if len(cfg.Admin.Tokens) > 0 {
+		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
+			now: g.o.Now, log: g.log.With("component", "admin"), calls: g.adminCalls,
+			failureLimit: cfg.Admin.FailureLimit, failureWindow: cfg.Admin.FailureWindow}
+		api.dialectCalls = map[string]map[string]dialects.AdminRoute{}
+		for name, d := range instances {
+			api.dialects[name] = true
+			if ar, ok := d.(dialects.AdminRouter); ok {
+				api.addDialectCalls(name, ar.AdminRoutes())
+			}
+		}
+		api.mount(r)
+	}
+	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	getOrHead := func(path string, h http.HandlerFunc) {
+		r.Get(path, h)
+		r.Head(path, h)
+	}
+	getOrHead("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	getOrHead("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if g.draining.Load() {
+			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "store": g.storeDriver})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := g.store.Ping(ctx); err != nil {
+			g.log.Warn("readiness: store unreachable", "err", err)
+			writePlainJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": g.storeDriver})
+			return
+		}
+		writePlainJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": g.storeDriver})
+	})
+	return r
 }

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -185,10 +185,10 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 
 type tlsStateKey struct{}
 
-// withTLSState keeps the TLS state of a connection that the framing guard
+// WithTLSState keeps the TLS state of a connection that the framing guard
 // wraps (the server sees no *tls.Conn there), for withRequestInfo to give
 // the request back its r.TLS.
-func withTLSState(ctx context.Context, c net.Conn) context.Context {
+func WithTLSState(ctx context.Context, c net.Conn) context.Context {
 	if s, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		if _, isTLS := c.(*tls.Conn); !isTLS {
 			st := s.ConnectionState()

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"errors"
@@ -48,7 +48,7 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-func (g *Gateway) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect) (http.Handler, error) {
+func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect) (http.Handler, error) {
 	m := g.m
 	trusted := make([]*net.IPNet, 0, len(cfg.Server.TrustedProxies))
 	for _, c := range cfg.Server.TrustedProxies {
@@ -125,7 +125,7 @@ func (g *Gateway) buildHandler(cfg *config.Config, instances map[string]dialects
 // methods in the dialect's envelope. An endpoint with a Kind is audited:
 // its outcome (noted by the dialect) is counted for logins and written as
 // one audit line.
-func (g *Gateway) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics, readTimeout time.Duration) http.HandlerFunc {
+func (g *Builder) endpointHandler(name string, d dialects.Dialect, eps []dialects.Endpoint, m *metrics, readTimeout time.Duration) http.HandlerFunc {
 	log := g.log.With("dialect", name)
 	allow := make([]string, 0, len(eps))
 	serve := make([]http.HandlerFunc, len(eps))

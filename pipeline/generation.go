@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"crypto/tls"
@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/config"
@@ -22,21 +23,21 @@ import (
 	"github.com/authgate/authgate/tokenstore"
 )
 
-// generation is everything one config builds: requests that started on
+// Generation is everything one config builds: requests that started on
 // it finish on it, and it is closed once they have after a reload.
-type generation struct {
+type Generation struct {
 	cfg      *config.Config
 	handler  http.Handler
 	admin    chi.Router
 	cert     *tls.Certificate
 	closers  []io.Closer
 	warnings []string
-	// inflight counts the requests serving from this generation (acquire);
-	// it turns negative (retired) once the generation is replaced and
+	// inflight counts the requests serving from this Generation (acquire);
+	// it turns negative (retired) once the Generation is replaced and
 	// drained.
 	inflight atomic.Int64
 	// legacyWindows are the dialect instances that may take a legacy
-	// service's tokens; set once built, before the generation serves.
+	// service's tokens; set once built, before the Generation serves.
 	legacyWindows []dialects.LegacyWindowed
 	// verify checks secrets against slow hashes, at most
 	// identity.max_concurrent_checks at once: logins, app secrets and
@@ -52,7 +53,7 @@ func (f closerFunc) Close() error { return f() }
 // legacyOpen reports whether a dialect instance of gen still takes a
 // legacy service's tokens: a rollback to it is possible, so the user
 // directory holds its password-hash upgrades.
-func (gen *generation) legacyOpen() bool {
+func (gen *Generation) legacyOpen() bool {
 	for _, l := range gen.legacyWindows {
 		if l.LegacyOpen() {
 			return true
@@ -61,7 +62,9 @@ func (gen *generation) legacyOpen() bool {
 	return false
 }
 
-func (gen *generation) close() error {
+// Close releases what the generation opened (a database pool, the
+// dialects' background work).
+func (gen *Generation) Close() error {
 	var errs []error
 	for _, c := range gen.closers {
 		errs = append(errs, c.Close())
@@ -69,10 +72,10 @@ func (gen *generation) close() error {
 	return errors.Join(errs...)
 }
 
-// build makes a generation of cfg: the directory, the dialect instances,
+// Build makes a Generation of cfg: the directory, the dialect instances,
 // the route table and the admin API, every problem listed.
-func (g *Gateway) build(cfg *config.Config) (*generation, error) {
-	gen := &generation{cfg: cfg}
+func (g *Builder) Build(cfg *config.Config) (*Generation, error) {
+	gen := &Generation{cfg: cfg}
 	instances, problems := g.assemble(cfg, gen)
 	if cfg.Server.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.Resolve(cfg.Server.TLSCertFile), cfg.Resolve(cfg.Server.TLSKeyFile))
@@ -82,12 +85,12 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 		gen.cert = &cert
 	}
 	if len(problems) > 0 {
-		_ = gen.close()
+		_ = gen.Close()
 		return nil, &config.ConfigError{Problems: problems}
 	}
 	h, err := g.buildHandler(cfg, instances)
 	if err != nil {
-		_ = gen.close()
+		_ = gen.Close()
 		return nil, err
 	}
 	gen.handler = h
@@ -111,7 +114,7 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 // assemble opens cfg's user directory and dialect instances (their
 // resources go to gen's closers, their warnings to gen's), listing every
 // problem rather than the first.
-func (g *Gateway) assemble(cfg *config.Config, gen *generation) (map[string]dialects.Dialect, []string) {
+func (g *Builder) assemble(cfg *config.Config, gen *Generation) (map[string]dialects.Dialect, []string) {
 	o := g.o
 	slots := cfg.Identity.MaxConcurrentChecks
 	if slots == 0 {
@@ -176,3 +179,53 @@ func storeKind(driver string) string {
 	}
 	return "local"
 }
+
+// retired is added to a generation's in-flight count when it is retired:
+// from then on the count is negative, and a request that loaded the
+// generation just before the swap sees that and takes the new one.
+const retired = -1 << 40
+
+// Enter counts a request in, and reports false when the generation has
+// been retired meanwhile (the caller takes the running one instead). A
+// request that entered serves from the generation to its end, then Leaves.
+func (gen *Generation) Enter() bool {
+	if gen.inflight.Add(1) > 0 {
+		return true
+	}
+	gen.inflight.Add(-1)
+	return false
+}
+
+// Leave counts a request out.
+func (gen *Generation) Leave() { gen.inflight.Add(-1) }
+
+// Retire waits until no request is in flight and marks the generation
+// retired at that very moment, so none can enter after the check and use
+// what Close releases; past deadline it is retired anyway. The caller has
+// swapped the generation out before.
+func (gen *Generation) Retire(deadline time.Time) {
+	for !gen.inflight.CompareAndSwap(0, retired) {
+		if time.Now().After(deadline) {
+			gen.inflight.Add(retired)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Config is the config the generation was built from.
+func (gen *Generation) Config() *config.Config { return gen.cfg }
+
+// Handler serves the generation's routes.
+func (gen *Generation) Handler() http.Handler { return gen.handler }
+
+// Admin is the generation's admin router.
+func (gen *Generation) Admin() chi.Router { return gen.admin }
+
+// Certificate is the public listener's certificate of the generation's
+// config (nil without TLS).
+func (gen *Generation) Certificate() *tls.Certificate { return gen.cert }
+
+// Warnings are the generation's config values that work but are likely
+// mistakes, each starting with its key path.
+func (gen *Generation) Warnings() []string { return gen.warnings }
