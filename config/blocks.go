@@ -6,6 +6,7 @@ import (
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
+	"github.com/authgate/authgate/idtoken"
 )
 
 // Server is the `server` block.
@@ -190,6 +191,10 @@ type Route struct {
 	// LegacyAnswers, on a shadow route, is how the legacy service answers
 	// allowed, refused and expired when its codes are not the dialect's.
 	LegacyAnswers *dialects.LegacyAnswers `koanf:"legacy_answers"`
+	// IdentityToken, set, sends the upstream a signed identity token
+	// (keys: the top-level identity_token block) beside or instead of the
+	// X-Auth-* headers.
+	IdentityToken *idtoken.RouteConfig `koanf:"identity_token"`
 }
 
 // DefaultRouteTimeout bounds an upstream's wait for response headers when

@@ -112,6 +112,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			yaml: strings.Replace(minimalConfig, "path_prefix: /v1/", "path_prefix: /v1/../admin", 1),
 			want: []string{"routes[0].path_prefix"},
 		},
+		"identity token without keys, too long, on a public route": {
+			yaml: strings.Replace(minimalConfig, "upstream: echo", "upstream: echo\n    identity_token: {header: \"X Token\", ttl: 10m}\n  - path_prefix: /pub/\n    public: true\n    upstream: echo\n    identity_token: {header: X-Auth-Token}", 1),
+			want: []string{`routes[0].identity_token.header: "X Token" is not a header name`, "routes[0].identity_token.ttl: 10m0s; between 1s and 5m0s",
+				"routes[0].identity_token: no keys to sign with: add identity_token.keys (one with signs: true)",
+				"routes[1].identity_token: only an enforce route with dialects has an identity to sign"},
+		},
 		"missing users file": {
 			yaml: strings.Replace(minimalConfig, "users.yaml", "nope.yaml", 1),
 			want: []string{"identity.users_file"},

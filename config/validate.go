@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/idtoken"
 	"github.com/authgate/authgate/upstream"
 )
 
@@ -221,6 +224,7 @@ func (c *Config) validateRoute(p *problems, at string, r Route) {
 			p.add("%s.methods: %q is not one of %s", at, m, strings.Join(methods, ", "))
 		}
 	}
+	c.validateRouteToken(p, at, r)
 	if len(r.Dialects) == 0 && !r.Public {
 		p.add("%s.dialects: required; a route without authentication must say `public: true`", at)
 	}
@@ -366,4 +370,28 @@ func sameUpstream(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)
 	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+}
+
+// validateRouteToken checks a route's identity_token block: a header no
+// client can also send as an identity header, a life of at most
+// idtoken.MaxTTL, on a route that has an identity to sign, and keys to
+// sign it with.
+func (c *Config) validateRouteToken(p *problems, at string, r Route) {
+	t := r.IdentityToken
+	if t == nil {
+		return
+	}
+	at += ".identity_token"
+	if !httpguts.ValidHeaderFieldName(t.Header) {
+		p.add("%s.header: %q is not a header name (X-Auth-Token, say)", at, t.Header)
+	}
+	if t.TTL < 0 || t.TTL > idtoken.MaxTTL {
+		p.add("%s.ttl: %v; between 1s and %v (unset: 60s)", at, t.TTL, idtoken.MaxTTL)
+	}
+	if r.Public || r.Mode == ModeShadow {
+		p.add("%s: only an enforce route with dialects has an identity to sign", at)
+	}
+	if len(c.IdentityToken.Keys) == 0 {
+		p.add("%s: no keys to sign with: add identity_token.keys (one with signs: true)", at)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/idtoken"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -332,7 +333,7 @@ func (a *adminAPI) dialectCall(key string) http.HandlerFunc {
 	}
 }
 
-func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error)) chi.Router {
+func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error), signer *idtoken.Signer) chi.Router {
 	r := chi.NewRouter()
 	if len(cfg.Admin.Tokens) > 0 {
 		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
@@ -348,6 +349,9 @@ func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.D
 		api.mount(r)
 	}
 	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	if signer.Enabled() {
+		r.Handle(jwksPath, signer.JWKS())
+	}
 	getOrHead := func(path string, h http.HandlerFunc) {
 		r.Get(path, h)
 		r.Head(path, h)

@@ -42,6 +42,13 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 	if !ok {
 		return
 	}
+	if rt.token != nil {
+		tok, _ := pr.In.Context().Value(identityTokenKey).(string)
+		pr.Out.Header[rt.token.header] = []string{tok}
+		if rt.token.only {
+			return
+		}
+	}
 	set := func(field, value string) {
 		if value != "" {
 			pr.Out.Header[rt.headers[field]] = []string{value}

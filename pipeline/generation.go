@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/idtoken"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,11 +85,15 @@ func (g *Builder) Build(cfg *config.Config) (*Generation, error) {
 		}
 		gen.cert = &cert
 	}
+	signer, err := idtoken.Open(cfg.IdentityToken, cfg.Dir(), g.o.LookupEnv, g.o.Now)
+	for _, e := range dialects.Under("identity_token.", err) {
+		problems = append(problems, e.Error())
+	}
 	if len(problems) > 0 {
 		_ = gen.Close()
 		return nil, &config.ConfigError{Problems: problems}
 	}
-	h, err := g.buildHandler(cfg, instances)
+	h, err := g.buildHandler(cfg, instances, signer)
 	if err != nil {
 		_ = gen.Close()
 		return nil, err
@@ -107,7 +112,7 @@ func (g *Builder) Build(cfg *config.Config) (*Generation, error) {
 			"): a rollback to the legacy service must find every user's digest where it was, so no login rewrites one until legacy.until has passed "+
 			"(counted as authgate_password_hash_upgrades_total{result=\"held\"}); to upgrade meanwhile, write the argon2id hash to a column of its own and set upgrade_beside: true")
 	}
-	gen.admin = g.buildAdmin(cfg, instances, gen.verify)
+	gen.admin = g.buildAdmin(cfg, instances, gen.verify, signer)
 	return gen, nil
 }
 

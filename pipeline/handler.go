@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/idtoken"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +22,16 @@ import (
 	"github.com/authgate/authgate/dialects"
 )
 
+// jwksPath serves the identity tokens' public keys (a JWKS).
+const jwksPath = "/.well-known/jwks.json"
+
 type ctxKey int
 
 const (
 	identityKey ctxKey = iota
 	infoKey
+	// identityTokenKey holds the request's signed identity token.
+	identityTokenKey
 )
 
 // requestInfo collects what the access log and metrics report; handlers
@@ -48,7 +54,7 @@ func info(r *http.Request) *requestInfo {
 	return &requestInfo{}
 }
 
-func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect) (http.Handler, error) {
+func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect, signer *idtoken.Signer) (http.Handler, error) {
 	m := g.m
 	trusted := make([]*net.IPNet, 0, len(cfg.Server.TrustedProxies))
 	for _, c := range cfg.Server.TrustedProxies {
@@ -58,7 +64,7 @@ func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects
 
 	table := make([]*route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
-		rt, err := g.compileRoute(rc, instances, m)
+		rt, err := g.compileRoute(rc, instances, m, signer)
 		if err != nil {
 			return nil, &config.ConfigError{Problems: []string{fmt.Sprintf("routes[%d]: %v", i, err)}}
 		}
@@ -76,6 +82,12 @@ func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects
 	r := chi.NewRouter()
 	r.Use(recoverer(g.log), withRequestInfo(trusted), accessLog(g.log, m), canonicalPath)
 	mounted := map[string]string{}
+	if signer.Enabled() {
+		// The identity tokens' public keys, for the upstreams (and the
+		// admin listener); no route can take the path.
+		r.Handle(jwksPath, signer.JWKS())
+		mounted[jwksPath] = "identity_token"
+	}
 	names := make([]string, 0, len(instances))
 	for name := range instances {
 		// The endpoints of a dialect on shadow routes are the legacy

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/idtoken"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
@@ -58,6 +60,18 @@ type route struct {
 	// refusals.
 	maxBody  int64
 	tooLarge prometheus.Counter
+	// token, when set, is the route's signed identity token.
+	token *routeToken
+}
+
+// routeToken is how a route sends its upstream a signed identity token.
+type routeToken struct {
+	header   string
+	audience string
+	ttl      time.Duration
+	// only: the token instead of the X-Auth-* identity headers.
+	only   bool
+	signer *idtoken.Signer
 }
 
 // forward sends r upstream, its body bounded by the route's
@@ -117,7 +131,7 @@ func (rt *route) isEndpoint(path string) bool {
 	return false
 }
 
-func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Dialect, m *metrics) (*route, error) {
+func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Dialect, m *metrics, signer *idtoken.Signer) (*route, error) {
 	rt := &route{
 		name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, methods: rc.Methods,
 		names: rc.Dialects, public: rc.Public, shadow: rc.Mode == config.ModeShadow, legacyAnswers: rc.LegacyAnswers, maxBody: rc.MaxBodyBytes,
@@ -140,6 +154,16 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 	}
 	for _, h := range rt.headers {
 		rt.strip[headerKey(h)] = true
+	}
+	if t := rc.IdentityToken; t != nil && signer.Enabled() {
+		rt.token = &routeToken{header: http.CanonicalHeaderKey(t.Header), audience: t.Audience, ttl: t.TTL, only: t.Only, signer: signer}
+		if rt.token.audience == "" {
+			rt.token.audience = rt.name
+		}
+		if rt.token.ttl == 0 {
+			rt.token.ttl = defaultTokenTTL
+		}
+		rt.strip[headerKey(t.Header)] = true
 	}
 	if rt.shadow {
 		rt.endpoints = map[string]bool{}
@@ -245,9 +269,22 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			rt.refuse(w, r, i, fmt.Errorf("route %s: identity field %s is not a valid header value", rt.name, field))
 			return
 		}
-		rt.forward(w, r.WithContext(context.WithValue(r.Context(), identityKey, id)))
+		ctx := context.WithValue(r.Context(), identityKey, id)
+		if rt.token != nil {
+			tok, err := rt.token.signer.Token(idtoken.Identity{Subject: id.Subject, Dialect: id.Dialect, SessionID: id.SessionID, Company: id.Company, Attrs: id.Attrs},
+				rt.token.audience, rt.token.ttl)
+			if err != nil {
+				rt.refuse(w, r, i, fmt.Errorf("route %s: identity token: %w", rt.name, err))
+				return
+			}
+			ctx = context.WithValue(ctx, identityTokenKey, tok)
+		}
+		rt.forward(w, r.WithContext(ctx))
 	}
 }
+
+// defaultTokenTTL is a route's identity token life when it sets none.
+const defaultTokenTTL = 60 * time.Second
 
 // sendable reports whether every identity value can be sent as a header
 // value (RFC 9110 field-value: no CR, LF or NUL), and else which field
