@@ -8,11 +8,16 @@
 // the gateway's resident memory fresh and with idle keep-alive
 // connections.
 //
-//	go run ./bench/loadbench [-rounds 3] [-duration 8s] [-modes one,many,refresh]
+//	go run ./bench/loadbench [-rounds 3] [-duration 8s] [-modes one,many,refresh,idtoken]
 package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +39,7 @@ var (
 	rounds      = flag.Int("rounds", 3, "interleaved rounds per mode")
 	duration    = flag.Duration("duration", 8*time.Second, "wrk run length")
 	connections = flag.Int("connections", 64, "wrk connections")
-	modes       = flag.String("modes", "one,many,refresh", "one (one token), many (more tokens than the verified-token cache holds), refresh (a refresh storm)")
+	modes       = flag.String("modes", "one,many,refresh", "one (one token), many (more tokens than the verified-token cache holds), refresh (a refresh storm), idtoken (one token on a route that sends a signed identity token upstream)")
 	manyTokens  = flag.Int("many", 12000, "tokens of the many mode")
 	lagTrials   = flag.Int("lag-trials", 100, "revocation-lag trials across three replicas (0 skips)")
 	idleConns   = flag.Int("idle-conns", 1000, "idle keep-alive connections for the memory figure")
@@ -222,6 +227,11 @@ func writeFiles(work string) {
 	users := fmt.Sprintf("users:\n  - id: 10\n    account: %s\n    password_hash: %q\n    companies: [1]\n    default_company: 1\n", benchUser, h)
 	must(os.WriteFile(filepath.Join(work, "users.yaml"), []byte(users), 0o600))
 	must(os.WriteFile(filepath.Join(work, "mmm.secret"), []byte("loadbench-mmm-signing-key-0123456789abcdef"), 0o600))
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	must(err)
+	must(os.WriteFile(filepath.Join(work, "idtoken.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
 }
 
 func must(err error) {
@@ -249,9 +259,11 @@ identity: { users_file: users.yaml }
 log: { level: error }
 dialects:
   mmm: { type: mmm, secret_file: mmm.secret, login_limit: 1000000000 }
+identity_token: { keys: [ { kid: lb, private_key_file: idtoken.pem, signs: true } ] }
 routes:
   - { path_prefix: /v1/, dialects: [mmm], upstream: "http://%s" }
-`, addr, adminAddr(&proc{addr: addr}), storeBlock, upstreamAddr)
+  - { path_prefix: /t/, dialects: [mmm], upstream: "http://%s", identity_token: { header: X-Auth-Token } }
+`, addr, adminAddr(&proc{addr: addr}), storeBlock, upstreamAddr, upstreamAddr)
 	path := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", n))
 	must(os.WriteFile(path, []byte(cfg), 0o600))
 	return start("gateway "+name, addr, filepath.Join(work, "gateway"), "-config", path)

@@ -73,6 +73,9 @@ func prepare(work, mode string, gw *proc) string {
 	case "one":
 		p := logins(gw.addr, 1)
 		return writeScript(work, mode, gw, fmt.Sprintf("wrk.headers[\"x-mmm-accesstoken\"] = %q\n", p[0].Access))
+	case "idtoken":
+		p := logins(gw.addr, 1)
+		return writeScript(work, mode, gw, fmt.Sprintf("wrk.headers[\"x-mmm-accesstoken\"] = %q\n", p[0].Access))
 	case "many":
 		for _, p := range logins(gw.addr, *manyTokens) {
 			tokens = append(tokens, p.Access)
@@ -127,8 +130,11 @@ func writeScript(work, mode string, gw *proc, lua string) string {
 // run runs wrk against target and takes the CPU target and Redis spent.
 func run(target *proc, script string, redisProc *proc) result {
 	path := "/v1/x"
-	if strings.HasPrefix(filepath.Base(script), "refresh") {
+	switch base := filepath.Base(script); {
+	case strings.HasPrefix(base, "refresh"):
 		path = "/v1/auth/refresh_token"
+	case strings.HasPrefix(base, "idtoken"):
+		path = "/t/x"
 	}
 	cpu0, redis0 := target.cpu(), redisProc.cpu()
 	out, err := exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", *connections), fmt.Sprintf("-d%s", *duration),
