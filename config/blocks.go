@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	"github.com/authgate/authgate/authz"
+
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
@@ -195,6 +197,10 @@ type Route struct {
 	// (keys: the top-level identity_token block) beside or instead of the
 	// X-Auth-* headers.
 	IdentityToken *idtoken.RouteConfig `koanf:"identity_token"`
+	// Authorize are rules who may pass, every one must hold: CEL
+	// expressions over the identity and the request (docs/authorization.md);
+	// a refusal is the deciding dialect's forbidden answer.
+	Authorize []authz.Rule `koanf:"authorize"`
 }
 
 // DefaultRouteTimeout bounds an upstream's wait for response headers when

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/authz"
+
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/authgate/authgate/identity"
@@ -225,6 +227,15 @@ func (c *Config) validateRoute(p *problems, at string, r Route) {
 		}
 	}
 	c.validateRouteToken(p, at, r)
+	if len(r.Authorize) > 0 {
+		if r.Public {
+			p.add("%s.authorize: a public route has no identity to authorize", at)
+		}
+		_, problems := authz.Compile(r.Authorize)
+		for _, pr := range problems {
+			p.add("%s.%s", at, pr)
+		}
+	}
 	if len(r.Dialects) == 0 && !r.Public {
 		p.add("%s.dialects: required; a route without authentication must say `public: true`", at)
 	}

@@ -15,6 +15,9 @@ import (
 var (
 	ErrUpstreamUnavailable = errors.New("upstream unavailable")
 	ErrUpstreamTimeout     = errors.New("upstream timed out")
+	// ErrForbidden is an identity a route's authorization rules do not
+	// let pass (Forbidden).
+	ErrForbidden = errors.New("forbidden by the route's rules")
 	// ErrStoreUnavailable is the token store's own outage error, so every
 	// store failure the dialects pass on fails closed as 503 without
 	// being looked at.
@@ -73,7 +76,17 @@ const (
 	// window is open: perhaps the legacy service's, so the client is told
 	// its token expired, and its refresh is exchanged.
 	ReasonLegacy = "legacy"
+	// ReasonForbidden is a genuine credential whose identity a route's
+	// authorization rules refuse.
+	ReasonForbidden = "forbidden"
 )
+
+// Forbidden is the refusal of a request that rule did not let pass: the
+// reason forbidden in the metrics, ClassForbidden in every dialect's
+// envelope.
+func Forbidden(rule string) error {
+	return &AuthError{Reason: ReasonForbidden, Err: fmt.Errorf("rule %s: %w", rule, ErrForbidden)}
+}
 
 func (e *AuthError) Error() string {
 	if e.Err == nil {
@@ -116,6 +129,9 @@ const (
 	ClassStoreDown
 	ClassUpstreamTimeout
 	ClassUpstreamDown
+	// ClassForbidden is a request whose identity a route's authorization
+	// rules do not let pass (ErrForbidden): 403 in every dialect.
+	ClassForbidden
 	// ClassClientGone is a request its client abandoned (its context was
 	// canceled): nobody reads the answer, so it is neither logged as an
 	// error nor counted as a store failure; the access log shows 499.
@@ -145,6 +161,8 @@ func (c Class) String() string {
 		return "upstream_down"
 	case ClassClientGone:
 		return "client_gone"
+	case ClassForbidden:
+		return "forbidden"
 	default:
 		return "internal"
 	}
@@ -153,7 +171,7 @@ func (c Class) String() string {
 // Classes lists every Class, for tests that check a dialect's table is
 // complete.
 var Classes = []Class{ClassInternal, ClassBadRequest, ClassBodyTooLarge, ClassMethodNotAllowed,
-	ClassRateLimited, ClassStoreDown, ClassUpstreamTimeout, ClassUpstreamDown, ClassClientGone}
+	ClassRateLimited, ClassStoreDown, ClassUpstreamTimeout, ClassUpstreamDown, ClassClientGone, ClassForbidden}
 
 // Classify tells which Class err is; anything unknown is ClassInternal.
 // The order matters: a body over the limit is also malformed.
@@ -175,6 +193,8 @@ func Classify(err error) Class {
 		return ClassUpstreamTimeout
 	case errors.Is(err, ErrUpstreamUnavailable):
 		return ClassUpstreamDown
+	case errors.Is(err, ErrForbidden):
+		return ClassForbidden
 	default:
 		return ClassInternal
 	}
@@ -199,6 +219,8 @@ func (c Class) Status() int {
 		return http.StatusBadGateway
 	case ClassClientGone:
 		return StatusClientClosed
+	case ClassForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

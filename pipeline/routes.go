@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/authz"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/idtoken"
 
@@ -62,6 +64,8 @@ type route struct {
 	tooLarge prometheus.Counter
 	// token, when set, is the route's signed identity token.
 	token *routeToken
+	// rules, when set, decide who may pass (authorize).
+	rules *authz.Rules
 }
 
 // routeToken is how a route sends its upstream a signed identity token.
@@ -140,6 +144,11 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 	if rt.name == "" {
 		rt.name = rc.PathPrefix
 	}
+	rules, problems := authz.Compile(rc.Authorize)
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	rt.rules = rules
 	rt.upstreamErrors = m.upstreamErrors.MustCurryWith(prometheus.Labels{"route": rt.name})
 	rt.tooLarge = m.limits.WithLabelValues("route_body_too_large")
 	// Both kinds exist from the start, so an alert on their rate sees the
@@ -251,6 +260,9 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		i, id, err := rt.authenticate(r)
+		if err == nil {
+			err = rt.authorize(r, id)
+		}
 		in.dialect = rt.names[i]
 		m.authDecisions.WithLabelValues(rt.names[i], dialects.Reason(err)).Inc()
 		if dialects.Reason(err) == dialects.ReasonRefreshed {
@@ -302,4 +314,19 @@ func sendable(id dialects.Identity) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// authorize applies the route's rules to a request its dialect let pass:
+// a refusal names the rule, in the log and (ReasonForbidden) in the
+// decision metrics.
+func (rt *route) authorize(r *http.Request, id dialects.Identity) error {
+	if rt.rules == nil {
+		return nil
+	}
+	ok, rule := rt.rules.Allow(authz.Input{Subject: id.Subject, Dialect: id.Dialect, Company: id.Company, Attrs: id.Attrs, Method: r.Method, Path: r.URL.Path})
+	if ok {
+		return nil
+	}
+	rt.log.InfoContext(r.Context(), "request refused by an authorization rule", "route", rt.name, "rule", rule, "dialect", id.Dialect)
+	return dialects.Forbidden(rule)
 }

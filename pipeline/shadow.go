@@ -160,7 +160,10 @@ func (s *shadow) check(r *http.Request, rt *route) <-chan verdict {
 	go func() {
 		defer func() { <-s.slots }()
 		defer cancel()
-		i, _, err := rt.decide(cr, dialects.Dialect.Check)
+		i, id, err := rt.decide(cr, dialects.Dialect.Check)
+		if err == nil {
+			err = rt.authorize(cr, id)
+		}
 		out <- verdict{dialect: i, reason: dialects.Reason(err)}
 	}()
 	return out

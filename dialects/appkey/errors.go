@@ -57,6 +57,7 @@ var classMessages = map[dialects.Class]string{
 	dialects.ClassUpstreamTimeout:  "Upstream timed out",
 	dialects.ClassUpstreamDown:     "Upstream unavailable",
 	dialects.ClassClientGone:       "Client closed request",
+	dialects.ClassForbidden:        "Access is denied",
 }
 
 // toWire maps any error to a status and message; the one place they are

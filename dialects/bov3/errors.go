@@ -31,6 +31,7 @@ var (
 	codeRefreshInvalid  = wireCode{40104, "REFRESH_TOKEN_INVALID", http.StatusUnauthorized}
 	codeLoginFailed     = wireCode{40105, "LOGIN_FAILED", http.StatusUnauthorized}
 	codeOwnerMismatch   = wireCode{40300, "OWNER_MISMATCH", http.StatusForbidden}
+	codeForbidden       = wireCode{40301, "FORBIDDEN", http.StatusForbidden}
 	codeMethod          = wireCode{40500, "METHOD_NOT_ALLOWED", http.StatusMethodNotAllowed}
 	codeTooLarge        = wireCode{41300, "BODY_TOO_LARGE", http.StatusRequestEntityTooLarge}
 	codeRateLimited     = wireCode{42900, "RATE_LIMITED", http.StatusTooManyRequests}
@@ -92,6 +93,7 @@ var classRows = map[dialects.Class]struct {
 	dialects.ClassUpstreamTimeout:  {codeUpstreamTimeout, "upstream timed out"},
 	dialects.ClassUpstreamDown:     {codeUpstreamDown, "upstream unavailable"},
 	dialects.ClassClientGone:       {codeClientGone, "client closed the request"},
+	dialects.ClassForbidden:        {codeForbidden, "the caller may not use this route"},
 }
 
 // toWire maps any error to its row; the one place codes are chosen.

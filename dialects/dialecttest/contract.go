@@ -270,6 +270,8 @@ func classError(c dialects.Class) error {
 		return fmt.Errorf("route x: %w", dialects.ErrUpstreamUnavailable)
 	case dialects.ClassClientGone:
 		return fmt.Errorf("check session: %w", context.Canceled)
+	case dialects.ClassForbidden:
+		return dialects.Forbidden("admins-only")
 	default:
 		return errors.New("something broke")
 	}

@@ -31,10 +31,13 @@ const (
 	CodeRefreshExpired   = "10024"
 	CodeRefreshed        = "10026"
 	CodeRateLimited      = "10029"
-	CodeInternal         = "50000"
-	CodeUpstreamDown     = "50200"
-	CodeStoreDown        = "50300"
-	CodeUpstreamTimeout  = "50400"
+	// CodeForbidden: a route's authorization rules refuse the caller
+	// (HTTP 403).
+	CodeForbidden       = "40300"
+	CodeInternal        = "50000"
+	CodeUpstreamDown    = "50200"
+	CodeStoreDown       = "50300"
+	CodeUpstreamTimeout = "50400"
 	// CodeClientGone answers a request its client abandoned; nobody reads it.
 	CodeClientGone = "49900"
 )
@@ -84,6 +87,7 @@ var classCodes = map[dialects.Class]wireError{
 	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
 	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
 	dialects.ClassClientGone:       {code: CodeClientGone, msg: "客户端已断开"},
+	dialects.ClassForbidden:        {code: CodeForbidden, msg: "无权访问"},
 }
 
 // toWire maps any error to its wire form; the one place codes are chosen.

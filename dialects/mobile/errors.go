@@ -31,10 +31,13 @@ const (
 	CodeKicked           = 1204
 	CodeRefreshInvalid   = 1205
 	CodeLoginExpired     = 1206
-	CodeInternal         = 5000
-	CodeUpstreamDown     = 5002
-	CodeStoreDown        = 5003
-	CodeUpstreamTimeout  = 5004
+	// CodeForbidden: a route's authorization rules refuse the caller
+	// (HTTP 403).
+	CodeForbidden       = 4030
+	CodeInternal        = 5000
+	CodeUpstreamDown    = 5002
+	CodeStoreDown       = 5003
+	CodeUpstreamTimeout = 5004
 	// CodeClientGone answers a request its client abandoned; nobody reads it.
 	CodeClientGone = 4990
 )
@@ -83,6 +86,7 @@ var classCodes = map[dialects.Class]wireError{
 	dialects.ClassUpstreamTimeout:  {code: CodeUpstreamTimeout, msg: "上游服务超时"},
 	dialects.ClassUpstreamDown:     {code: CodeUpstreamDown, msg: "上游服务不可用"},
 	dialects.ClassClientGone:       {code: CodeClientGone, msg: "客户端已断开"},
+	dialects.ClassForbidden:        {code: CodeForbidden, msg: "无权访问"},
 }
 
 // toWire maps any error to its wire form; the one place codes are chosen.
