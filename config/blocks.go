@@ -201,8 +201,26 @@ type Route struct {
 	// expressions over the identity and the request (docs/authorization.md);
 	// a refusal is the deciding dialect's forbidden answer.
 	Authorize []authz.Rule `koanf:"authorize"`
+	// RateLimit, set, limits how often each key (subject, app, client
+	// address or a header's value) may call the route.
+	RateLimit *RateLimit `koanf:"rate_limit"`
 }
 
 // DefaultRouteTimeout bounds an upstream's wait for response headers when
 // a route sets no timeout.
 const DefaultRouteTimeout = 30 * time.Second
+
+// RateLimit is a route's rate_limit block: each key may make Burst
+// requests, replenished at Rate per second — counted in a window of
+// Burst/Rate seconds from the key's first request, shared by every
+// replica through the store (docs/rate-limits.md).
+type RateLimit struct {
+	// Rate is the sustained requests per second of one key.
+	Rate float64 `koanf:"rate"`
+	// Burst is the requests one key may make at once; default Rate
+	// (rounded up).
+	Burst int64 `koanf:"burst"`
+	// Key is what is limited: subject (default: the caller's identity),
+	// app_id, client_ip, or header:<Name> (that header's value).
+	Key string `koanf:"key"`
+}

@@ -118,6 +118,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				"routes[0].identity_token: no keys to sign with: add identity_token.keys (one with signs: true)",
 				"routes[1].identity_token: only an enforce route with dialects has an identity to sign"},
 		},
+		"rate limits": {
+			yaml: strings.Replace(minimalConfig, "upstream: echo", "upstream: echo\n    rate_limit: {rate: 0, burst: -1, key: \"cookie:x\"}\n  - path_prefix: /pub/\n    public: true\n    upstream: echo\n    rate_limit: {rate: 1}", 1),
+			want: []string{"routes[0].rate_limit.rate: must be positive", "routes[0].rate_limit.burst: must not be negative",
+				`routes[0].rate_limit.key: "cookie:x" is not one of subject, app_id, client_ip, header:<Name>`,
+				"routes[1].rate_limit.key: a public route has no identity; limit it by client_ip or header:<Name>"},
+		},
 		"missing users file": {
 			yaml: strings.Replace(minimalConfig, "users.yaml", "nope.yaml", 1),
 			want: []string{"identity.users_file"},

@@ -227,6 +227,7 @@ func (c *Config) validateRoute(p *problems, at string, r Route) {
 		}
 	}
 	c.validateRouteToken(p, at, r)
+	validateRateLimit(p, at, r)
 	if len(r.Authorize) > 0 {
 		if r.Public {
 			p.add("%s.authorize: a public route has no identity to authorize", at)
@@ -404,5 +405,35 @@ func (c *Config) validateRouteToken(p *problems, at string, r Route) {
 	}
 	if len(c.IdentityToken.Keys) == 0 {
 		p.add("%s: no keys to sign with: add identity_token.keys (one with signs: true)", at)
+	}
+}
+
+// validateRateLimit checks a route's rate_limit block: a positive rate, a
+// burst of at least one, a key the route knows (an identity's on a route
+// with dialects only).
+func validateRateLimit(p *problems, at string, r Route) {
+	l := r.RateLimit
+	if l == nil {
+		return
+	}
+	at += ".rate_limit"
+	if l.Rate <= 0 {
+		p.add("%s.rate: must be positive (requests per second of one key)", at)
+	}
+	if l.Burst < 0 {
+		p.add("%s.burst: must not be negative (unset: the rate)", at)
+	}
+	switch key := l.Key; {
+	case key == "" || key == "subject" || key == "app_id":
+		if r.Public {
+			p.add("%s.key: a public route has no identity; limit it by client_ip or header:<Name>", at)
+		}
+	case key == "client_ip":
+	case strings.HasPrefix(key, "header:") && httpguts.ValidHeaderFieldName(strings.TrimPrefix(key, "header:")):
+	default:
+		p.add("%s.key: %q is not one of subject, app_id, client_ip, header:<Name>", at, key)
+	}
+	if r.Mode == ModeShadow {
+		p.add("%s: a shadow route forwards as received; limit the enforce route instead", at)
 	}
 }

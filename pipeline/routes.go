@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/authgate/authgate/authz"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/idtoken"
+	"github.com/authgate/authgate/tokenstore"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
@@ -66,6 +68,19 @@ type route struct {
 	token *routeToken
 	// rules, when set, decide who may pass (authorize).
 	rules *authz.Rules
+	// limit, when set, is the route's rate limit.
+	limit *routeLimit
+}
+
+// routeLimit is a route's rate limit: burst requests per window, per key.
+type routeLimit struct {
+	window time.Duration
+	burst  int64
+	// key is subject, app_id, client_ip, or a header's canonical name.
+	key, header string
+	store       tokenstore.Counters
+	now         func() time.Time
+	refused     prometheus.Counter
 }
 
 // routeToken is how a route sends its upstream a signed identity token.
@@ -149,6 +164,20 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	rt.rules = rules
+	if l := rc.RateLimit; l != nil {
+		burst := l.Burst
+		if burst == 0 {
+			burst = int64(math.Ceil(l.Rate))
+		}
+		rt.limit = &routeLimit{window: time.Duration(float64(burst) / l.Rate * float64(time.Second)), burst: burst,
+			key: l.Key, store: g.store, now: g.o.Now, refused: m.limits.WithLabelValues("route_rate_limit")}
+		if rt.limit.key == "" {
+			rt.limit.key = "subject"
+		}
+		if h, ok := strings.CutPrefix(l.Key, "header:"); ok {
+			rt.limit.key, rt.limit.header = "header", http.CanonicalHeaderKey(h)
+		}
+	}
 	rt.upstreamErrors = m.upstreamErrors.MustCurryWith(prometheus.Labels{"route": rt.name})
 	rt.tooLarge = m.limits.WithLabelValues("route_body_too_large")
 	// Both kinds exist from the start, so an alert on their rate sees the
@@ -256,6 +285,13 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		if rt.public {
+			if err := rt.limited(r, dialects.Identity{}); err != nil {
+				if !rt.answer(w, r, err) {
+					dialects.SetRetryAfter(w, err)
+					writePlainJSON(w, dialects.Classify(err).Status(), map[string]string{"error": "too many requests"})
+				}
+				return
+			}
 			rt.forward(w, r)
 			return
 		}
@@ -274,6 +310,10 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			return
 		}
 		in.subject = id.Subject
+		if err := rt.limited(r, id); err != nil {
+			rt.refuse(w, r, i, err)
+			return
+		}
 		if field, ok := sendable(id); !ok {
 			// A directory value no header can carry (a line break in a
 			// role): refused, never cut into a header of its own upstream.
@@ -329,4 +369,37 @@ func (rt *route) authorize(r *http.Request, id dialects.Identity) error {
 	}
 	rt.log.InfoContext(r.Context(), "request refused by an authorization rule", "route", rt.name, "rule", rule, "dialect", id.Dialect)
 	return dialects.Forbidden(rule)
+}
+
+// limited counts the request against the route's rate limit (nil when it
+// has none, or the key is empty): a *dialects.RateLimited when the key is
+// over it, answered 429 with Retry-After in the deciding dialect's
+// envelope; a store that does not answer fails closed. A refused request
+// is taken back, so a client hammering a limit does not stretch it.
+func (rt *route) limited(r *http.Request, id dialects.Identity) error {
+	l := rt.limit
+	if l == nil {
+		return nil
+	}
+	var key string
+	switch l.key {
+	case "subject":
+		key = id.Dialect + ":" + id.Subject
+	case "app_id":
+		key = id.Attrs["app_id"]
+	case "client_ip":
+		key = dialects.ClientIP(r)
+	case "header":
+		key = r.Header.Get(l.header)
+	}
+	if key == "" {
+		return nil
+	}
+	_, err := dialects.CountAttempt(r.Context(), l.store, rt.log, l.now(), dialects.Limit{
+		Key: "route:" + rt.name + ":" + key, Window: l.window, Max: l.burst})
+	var over *dialects.RateLimited
+	if errors.As(err, &over) {
+		l.refused.Inc()
+	}
+	return err
 }
