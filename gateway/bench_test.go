@@ -124,11 +124,13 @@ func BenchmarkShadowProxy(b *testing.B) {
 	}
 }
 
-// BenchmarkIdentityToken measures what a signed identity token adds to a
-// forwarded request: the same mmm request on a route without one and on
-// a route that sends one (signed once per session and route, reused
-// until a quarter of its life is left: the steady state measured here).
-// idtoken's BenchmarkSign is the cost of a signature itself.
+// BenchmarkIdentityToken measures what each of issue 24's route features
+// adds to a forwarded request, beside the same mmm request on a plain
+// route (/v1/): a signed identity token (/tok/: signed once per session
+// and route, reused until a quarter of its life is left, the steady
+// state measured here; idtoken's BenchmarkSign is a signature itself),
+// three authorization rules (/rules/), a rate limit (/limited/: one
+// memory-store counter per request).
 //
 //	go test -run '^$' -bench IdentityToken -benchmem ./gateway
 func BenchmarkIdentityToken(b *testing.B) {
@@ -150,9 +152,20 @@ func BenchmarkIdentityToken(b *testing.B) {
     dialects: [mmm]
     upstream: echo
     identity_token: {header: X-Auth-Token}
+  - path_prefix: /rules/
+    dialects: [mmm]
+    upstream: echo
+    authorize:
+      - {name: member, allow: 'company in ["1", "2"]'}
+      - {name: reads, allow: 'method == "GET" && path.startsWith("/rules/")'}
+      - {name: dialect, allow: 'dialect == "mmm"'}
+  - path_prefix: /limited/
+    dialects: [mmm]
+    upstream: echo
+    rate_limit: {rate: 1000000000, burst: 1000000000}
 `, Extra: "identity_token:\n  keys:\n    - {kid: k, private_key_file: " + keyFile + ", signs: true}\n"})
 	h := g.Handler()
-	for _, path := range []string{"/v1/orders", "/tok/orders"} {
+	for _, path := range []string{"/v1/orders", "/tok/orders", "/rules/orders", "/limited/orders"} {
 		b.Run(path, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
