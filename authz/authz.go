@@ -12,6 +12,7 @@ package authz
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -125,7 +126,17 @@ func (rs *Rules) Allow(in Input) (ok bool, refusedBy string) {
 	if rs == nil {
 		return true, ""
 	}
-	vars := &activation{in: &in}
+	vars := activations.Get().(*activation)
+	vars.in = in
+	ok, refusedBy = rs.eval(vars)
+	vars.in = Input{} // keep no request's attributes alive in the pool
+	activations.Put(vars)
+	return ok, refusedBy
+}
+
+// eval runs the rules on vars: all at once, and one by one only to name
+// a refusal.
+func (rs *Rules) eval(vars *activation) (bool, string) {
 	if v, _, err := rs.all.Eval(vars); err == nil && v.Value() == true {
 		return true, ""
 	}
@@ -143,11 +154,15 @@ func (rs *Rules) Allow(in Input) (ok bool, refusedBy string) {
 // under a microsecond): the well-known attributes under their own names
 // (empty when the dialect has none), roles split from the comma-separated
 // attribute.
-type activation struct{ in *Input }
+type activation struct{ in Input }
+
+// activations are reused: a request's variables cost no allocation of
+// their own.
+var activations = sync.Pool{New: func() any { return new(activation) }}
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
-	in := a.in
+	in := &a.in
 	switch name {
 	case "subject":
 		return types.String(in.Subject), true
