@@ -2,6 +2,7 @@ package dialects
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -15,6 +16,11 @@ type RateLimited struct {
 	Msg  string
 	Wait time.Duration
 }
+
+// ErrRouteRateLimited marks a refusal by a route's rate limit (not a
+// dialect's own login or code limit), for dialects whose message tells
+// the two apart.
+var ErrRouteRateLimited = errors.New("the route's rate limit")
 
 func (e *RateLimited) Error() string        { return "rate limited: " + e.Msg }
 func (e *RateLimited) Is(target error) bool { return target == ErrRateLimited }

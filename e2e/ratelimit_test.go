@@ -91,3 +91,22 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitByApp: an appkey route limited per app answers Spring's
+// 429 with a message of its own (not the failed-login one) and
+// Retry-After.
+func TestRateLimitByApp(t *testing.T) {
+	e := gatewaytest.StartAppkeyRoutes(t, "memory", "", gatewaytest.DefaultRoutes+`  - path_prefix: /api/
+    dialects: [appkey]
+    upstream: echo
+    rate_limit: {rate: 1, burst: 1, key: app_id}
+`)
+	access, _ := e.Login(t, "app-1")
+	if r, _ := e.Echo(t, "/api/x", gatewaytest.Bearer(access)); r.Status != 200 {
+		t.Fatalf("first call: %d %s", r.Status, r.Raw)
+	}
+	r, _ := e.Echo(t, "/api/x", gatewaytest.Bearer(access))
+	if r.Status != 429 || r.Body["error"] != "Too Many Requests" || r.Body["message"] != "Too many requests; try again later" || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("second call: %d %v %s", r.Status, r.Header, r.Raw)
+	}
+}

@@ -400,6 +400,7 @@ func (rt *route) limited(r *http.Request, id dialects.Identity) error {
 	var over *dialects.RateLimited
 	if errors.As(err, &over) {
 		l.refused.Inc()
+		return fmt.Errorf("route %s: %w: %w", rt.name, dialects.ErrRouteRateLimited, err)
 	}
 	return err
 }

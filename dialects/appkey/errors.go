@@ -71,6 +71,9 @@ func toWire(err error) (int, string) {
 	if detail := dialects.Detail(err); detail != "" {
 		return class.Status(), detail
 	}
+	if errors.Is(err, dialects.ErrRouteRateLimited) {
+		return class.Status(), "Too many requests; try again later"
+	}
 	return class.Status(), classMessages[class]
 }
 
