@@ -243,9 +243,13 @@ func (s *Signer) Token(id Identity, audience string, ttl time.Duration) (string,
 // cacheKey tells identities apart by every field the token carries.
 func cacheKey(id Identity, audience string, ttl time.Duration) string {
 	var b strings.Builder
+	b.Grow(len(audience) + len(id.Dialect) + len(id.SessionID) + len(id.Subject) + len(id.Company) + 32)
 	for _, s := range []string{audience, strconv.FormatInt(int64(ttl), 10), id.Dialect, id.SessionID, id.Subject, id.Company} {
 		b.WriteString(s)
 		b.WriteByte(0)
+	}
+	if len(id.Attrs) == 0 {
+		return b.String()
 	}
 	keys := make([]string, 0, len(id.Attrs))
 	for k := range id.Attrs {

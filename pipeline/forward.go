@@ -43,8 +43,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		return
 	}
 	if rt.token != nil {
-		tok, _ := pr.In.Context().Value(identityTokenKey).(string)
-		pr.Out.Header[rt.token.header] = []string{tok}
+		pr.Out.Header[rt.token.header] = []string{info(pr.In).idToken}
 		if rt.token.only {
 			return
 		}

@@ -30,8 +30,6 @@ type ctxKey int
 const (
 	identityKey ctxKey = iota
 	infoKey
-	// identityTokenKey holds the request's signed identity token.
-	identityTokenKey
 )
 
 // requestInfo collects what the access log and metrics report; handlers
@@ -45,6 +43,8 @@ type requestInfo struct {
 	// trustedPeer: the direct peer is a trusted proxy, so its
 	// X-Forwarded-For / -Proto are carried on.
 	trustedPeer bool
+	// idToken is the signed identity token the route sends upstream.
+	idToken string
 }
 
 func info(r *http.Request) *requestInfo {

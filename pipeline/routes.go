@@ -329,7 +329,7 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 				rt.refuse(w, r, i, fmt.Errorf("route %s: identity token: %w", rt.name, err))
 				return
 			}
-			ctx = context.WithValue(ctx, identityTokenKey, tok)
+			in.idToken = tok
 		}
 		rt.forward(w, r.WithContext(ctx))
 	}
