@@ -19,6 +19,7 @@ import (
 	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/idtoken"
 	"github.com/authgate/authgate/internal/confdecode"
+	"github.com/authgate/authgate/tracing"
 )
 
 // EnvPrefix starts every environment override: AUTHGATE_CFG__SERVER__LISTEN
@@ -48,7 +49,10 @@ type Config struct {
 	// IdentityToken holds the keys that sign the identity tokens routes
 	// send their upstreams (routes[].identity_token); off without keys.
 	IdentityToken idtoken.Config `koanf:"identity_token"`
-	Routes        []Route        `koanf:"routes"`
+	// Tracing exports OpenTelemetry traces to a collector; off without an
+	// endpoint. Read at start.
+	Tracing tracing.Config `koanf:"tracing" reload:"restart"`
+	Routes  []Route        `koanf:"routes"`
 
 	// dir is the config file's folder; relative paths resolve against it.
 	dir string
@@ -158,13 +162,14 @@ func decode(k *koanf.Koanf) (Config, []string) {
 	var cfg Config
 	cfg.Identity.SQL, cfg.Identity.HTTP = sqldir.Defaults(), httpdir.Defaults()
 	cfg.IdentityToken = idtoken.Defaults()
+	cfg.Tracing = tracing.Defaults()
 	dc := confdecode.Config(&cfg, mapstructure.StringToSliceHookFunc(","))
 	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
 	return cfg, confdecode.Problems(err, "config.Config")
 }
 
 // blocks are the top-level config keys, the first part of every path.
-var blocks = map[string]bool{"server": true, "store": true, "identity": true, "log": true, "admin": true, "dialects": true, "routes": true, "identity_token": true}
+var blocks = map[string]bool{"server": true, "store": true, "identity": true, "log": true, "admin": true, "dialects": true, "routes": true, "identity_token": true, "tracing": true}
 
 // envOverrides turns AUTHGATE_CFG__A__B_C=v into {"a.b_c": v}, and refuses
 // overrides still under the old prefix.

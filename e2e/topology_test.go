@@ -104,7 +104,7 @@ func underLoad(t *testing.T, gws []*gatewaytest.Gateway, clients int, during fun
 	waitUpTo(10*time.Second, func() bool { return calls.Load() > 0 && refreshes.Load() > 0 })
 	during()
 	after := refreshes.Load()
-	if !waitUpTo(15*time.Second, func() bool { return refreshes.Load() > after }) {
+	if !waitUpTo(30*time.Second, func() bool { return refreshes.Load() > after }) {
 		t.Error("no refresh went through after the event")
 	}
 	close(stop)

@@ -17,16 +17,19 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/pipeline"
+	"github.com/authgate/authgate/tracing"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +81,17 @@ type Gateway struct {
 	admin    http.Handler
 	// draining is set from SIGTERM on: /readyz answers 503.
 	draining atomic.Bool
+	// tracing exports the spans (no-op when off); closed with the gateway.
+	tracing *tracing.Tracing
+}
+
+// prefixed is each line of err under prefix, as config problems.
+func prefixed(prefix string, err error) []string {
+	var out []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		out = append(out, prefix+line)
+	}
+	return out
 }
 
 // New builds a gateway from a loaded config. Problems with dialect blocks
@@ -118,9 +132,13 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 	if o.VerifySecret == nil {
 		o.VerifySecret = identity.VerifySecret
 	}
-	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store}
+	tr, err := tracing.Open(cfg.Tracing)
+	if err != nil {
+		return nil, &config.ConfigError{Problems: prefixed("tracing.", err)}
+	}
+	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store, tracing: tr}
 	g.b = pipeline.NewBuilder(cfg, g.store, g.reg, pipeline.Deps{
-		Registry: o.Registry, Now: o.Now, Logger: o.Logger, LookupEnv: o.LookupEnv, VerifySecret: o.VerifySecret,
+		Registry: o.Registry, Now: o.Now, Logger: o.Logger, LookupEnv: o.LookupEnv, VerifySecret: o.VerifySecret, Tracing: tr,
 	}, &g.draining)
 	g.reloads = newReloadMetrics(g.reg, o.Now())
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +176,9 @@ func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 // Close stops the dialects' background work and releases the store.
 func (g *Gateway) Close() error {
-	return errors.Join(g.current.Load().Close(), g.store.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(g.current.Load().Close(), g.store.Close(), g.tracing.Close(ctx))
 }
 
 // adminHandler serves the admin listener from the running config; it is a

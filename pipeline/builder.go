@@ -25,6 +25,7 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/tokenstore"
+	"github.com/authgate/authgate/tracing"
 )
 
 // Deps are what building a generation needs that does not come from
@@ -40,6 +41,8 @@ type Deps struct {
 	LookupEnv func(string) (string, bool)
 	// VerifySecret checks passwords and app secrets against their hashes.
 	VerifySecret func(hash, secret string) (bool, error)
+	// Tracing records and exports spans (a no-op one when off).
+	Tracing *tracing.Tracing
 }
 
 // Builder builds generations and holds what they share and outlive: the

@@ -1,12 +1,18 @@
 package pipeline
 
 import (
+	"context"
 	"net/http"
 	"net/http/httputil"
 	"strings"
 	"time"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Default identity header names; a route's identity_headers renames them.
@@ -38,6 +44,11 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	forwarded(pr)
+	if rt.traced {
+		for _, h := range traceHeaders {
+			delete(pr.Out.Header, h)
+		}
+	}
 	id, ok := pr.In.Context().Value(identityKey).(dialects.Identity)
 	if !ok {
 		return
@@ -67,6 +78,10 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 }
+
+// traceHeaders are the W3C trace context headers; with tracing on, the
+// upstream receives the gateway's, set by the transport, never a client's.
+var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
 
 // setByGateway are the forwarding headers httputil's SetXForwarded sets
 // on every forward (from the peer, or the trusted chain).
@@ -102,15 +117,38 @@ func forwarded(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set("X-Request-Id", in.id)
 }
 
-// timedTransport observes the time to the upstream's response headers.
+// timedTransport observes the time to the upstream's response headers
+// and, with tracing on, is the upstream round trip's client span, whose
+// trace context the upstream receives (traceparent), so a backend's spans
+// join the gateway's.
 type timedTransport struct {
-	next http.RoundTripper
-	hist interface{ Observe(float64) }
+	next    http.RoundTripper
+	hist    interface{ Observe(float64) }
+	tracing *tracing.Tracing
 }
 
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
+	var span trace.Span
+	if t.tracing.Enabled() {
+		var ctx context.Context
+		ctx, span = t.tracing.Tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host)))
+		// Only the gateway's trace context reaches the upstream: a
+		// client's own was dropped in rewrite, a trusted proxy's is this
+		// span's parent.
+		t.tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+		r = r.WithContext(ctx)
+	}
 	resp, err := t.next.RoundTrip(r)
 	t.hist.Observe(time.Since(start).Seconds())
+	if span != nil {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		} else {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		}
+		span.End()
+	}
 	return resp, err
 }

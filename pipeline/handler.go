@@ -80,7 +80,7 @@ func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects
 	})
 
 	r := chi.NewRouter()
-	r.Use(recoverer(g.log), withRequestInfo(trusted), accessLog(g.log, m), canonicalPath)
+	r.Use(recoverer(g.log), withRequestInfo(trusted), accessLog(g.log, m, g.o.Tracing), canonicalPath)
 	mounted := map[string]string{}
 	if signer.Enabled() {
 		// The identity tokens' public keys, for the upstreams (and the

@@ -11,8 +11,13 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authgate/authgate/dialects"
+	"github.com/authgate/authgate/tracing"
 	"github.com/authgate/authgate/upstream"
 )
 
@@ -108,10 +113,14 @@ func plainID(s string) bool {
 
 // accessLog writes one JSON line per request and counts it. It logs the
 // path without its query (a query may carry a token) and never a header.
-func accessLog(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
+func accessLog(log *slog.Logger, m *metrics, tr *tracing.Tracing) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			var span trace.Span
+			if tr.Enabled() {
+				r, span = startRequestSpan(tr, r)
+			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
 			status := ww.Status()
@@ -119,6 +128,11 @@ func accessLog(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			in := info(r)
+			traceID := ""
+			if span != nil {
+				endRequestSpan(span, in, status)
+				traceID = span.SpanContext().TraceID().String()
+			}
 			d := time.Since(start)
 			route := in.route
 			if route == "" {
@@ -137,6 +151,7 @@ func accessLog(log *slog.Logger, m *metrics) func(http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.String("trace_id", traceID),
 			)
 		})
 	}
@@ -196,4 +211,28 @@ func WithTLSState(ctx context.Context, c net.Conn) context.Context {
 		}
 	}
 	return ctx
+}
+
+// startRequestSpan starts the request's server span: the child of a
+// trusted proxy's trace context (the same trust rule as X-Forwarded-*),
+// else a new trace's root; a client's own traceparent is never believed.
+func startRequestSpan(tr *tracing.Tracing, r *http.Request) (*http.Request, trace.Span) {
+	ctx := r.Context()
+	if info(r).trustedPeer {
+		ctx = tr.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	ctx, span := tr.Tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	return r.WithContext(ctx), span
+}
+
+// endRequestSpan records what the request came to: its route, deciding
+// dialect and status (never a credential or a subject).
+func endRequestSpan(span trace.Span, in *requestInfo, status int) {
+	span.SetAttributes(attribute.String("http.route", in.route), attribute.String("authgate.dialect", in.dialect),
+		attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/idtoken"
 	"github.com/authgate/authgate/tokenstore"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
@@ -70,6 +72,8 @@ type route struct {
 	rules *authz.Rules
 	// limit, when set, is the route's rate limit.
 	limit *routeLimit
+	// traced: tracing is on, the trace context headers are the gateway's.
+	traced bool
 }
 
 // routeLimit is a route's rate limit: burst requests per window, per key.
@@ -164,6 +168,7 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	rt.rules = rules
+	rt.traced = g.o.Tracing.Enabled()
 	if l := rc.RateLimit; l != nil {
 		burst := l.Burst
 		if burst == 0 {
@@ -245,7 +250,7 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 		StripPrefix:  rc.StripPrefix,
 		Rewrite:      rewrite,
 		ErrorHandler: rt.upstreamError,
-		Transport:    timedTransport{next: transport, hist: m.upstreamDuration.WithLabelValues(rt.name)},
+		Transport:    timedTransport{next: transport, hist: m.upstreamDuration.WithLabelValues(rt.name), tracing: g.o.Tracing},
 	})
 	if err != nil {
 		return nil, err
@@ -295,9 +300,23 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			rt.forward(w, r)
 			return
 		}
-		i, id, err := rt.authenticate(r)
+		// The decision is a span of its own beside the upstream's, both
+		// children of the request's.
+		ar := r
+		var span trace.Span
+		if g.o.Tracing.Enabled() {
+			var ctx context.Context
+			ctx, span = g.o.Tracing.Tracer.Start(r.Context(), "authgate.authenticate")
+			ar = r.WithContext(ctx)
+		}
+		i, id, err := rt.authenticate(ar)
 		if err == nil {
-			err = rt.authorize(r, id)
+			err = rt.authorize(ar, id)
+		}
+		if span != nil {
+			// The decision, never a token.
+			span.SetAttributes(attribute.String("authgate.dialect", rt.names[i]), attribute.String("authgate.result", dialects.Reason(err)))
+			span.End()
 		}
 		in.dialect = rt.names[i]
 		m.authDecisions.WithLabelValues(rt.names[i], dialects.Reason(err)).Inc()
