@@ -138,6 +138,18 @@ func TestTracesReachACollector(t *testing.T) {
 	if !strings.Contains(tg.Logs.String(), `"trace_id":"`+traceID+`"`) {
 		t.Error("the access log line does not carry the trace id")
 	}
+	// The latency histogram carries the trace as an exemplar (OpenMetrics).
+	mr, _ := http.NewRequest("GET", tg.Admin.URL+"/metrics", nil)
+	mr.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(mr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(om), `# {trace_id="`+traceID+`"}`) {
+		t.Errorf("no exemplar of trace %s in the OpenMetrics scrape:\n%s", traceID, gatewaytest.GrepLines(string(om), "request_duration"))
+	}
 
 	// From a trusted proxy (the peer here is 127.0.0.1), its trace
 	// context is the parent.

@@ -348,7 +348,9 @@ func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.D
 		}
 		api.mount(r)
 	}
-	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	// OpenMetrics when the scraper asks for it: the latency histograms'
+	// exemplars (trace ids) travel only there.
+	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	if signer.Enabled() {
 		r.Handle(jwksPath, signer.JWKS())
 	}

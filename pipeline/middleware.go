@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -139,7 +140,14 @@ func accessLog(log *slog.Logger, m *metrics, tr *tracing.Tracing) func(http.Hand
 				route = "none"
 			}
 			m.requests.WithLabelValues(route, in.dialect, statusLabel(status)).Inc()
-			m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
+			obs := m.requestDuration.WithLabelValues(route)
+			if eo, ok := obs.(prometheus.ExemplarObserver); ok && span != nil && span.SpanContext().IsSampled() {
+				// The trace of a slow request, one click from the
+				// histogram's bucket (OpenMetrics exemplars).
+				eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
+			} else {
+				obs.Observe(d.Seconds())
+			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", in.id),
 				slog.String("method", r.Method),

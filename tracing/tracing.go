@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -98,6 +99,10 @@ func Open(c Config) (*Tracing, error) {
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.SamplingRatio))),
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
 	)
+	// Leaf packages that hold a request's context (the legacy service's
+	// introspection, the sql directory) start their spans from the global
+	// provider: a no-op one unless tracing is on.
+	otel.SetTracerProvider(tp)
 	var prop propagation.TextMapPropagator = propagation.TraceContext{}
 	if c.Baggage {
 		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})

@@ -26,6 +26,9 @@ import (
 
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/internal/jsonhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrNotGenuine is the legacy service's no: the token is unknown, expired
@@ -180,7 +183,15 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (*Clien
 // ErrNotGenuine, or an error wrapping identity.ErrUnavailable (the
 // service did not answer, or not in a way that says yes or no), on which
 // the dialect fails closed. It never retries.
-func (c *Client) Introspect(ctx context.Context, token string) (Answer, error) {
+func (c *Client) Introspect(ctx context.Context, token string) (_ Answer, err error) {
+	ctx, span := otel.Tracer("github.com/authgate/authgate/dialects/introspect").Start(ctx, "legacy.introspect",
+		trace.WithSpanKind(trace.SpanKindClient))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "not exchanged")
+		}
+		span.End()
+	}()
 	req, err := c.request(ctx, token)
 	if err != nil {
 		return Answer{}, unavailable(err)

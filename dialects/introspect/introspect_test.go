@@ -14,6 +14,12 @@ import (
 
 	"github.com/authgate/authgate/dialects/introspect"
 	"github.com/authgate/authgate/identity"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // legacy answers as a legacy service's introspection endpoint: the token
@@ -134,5 +140,41 @@ func TestIntrospectConfigProblems(t *testing.T) {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("no problem names %s in:\n%v", key, err)
 		}
+	}
+}
+
+// TestIntrospectionIsTraced: with a tracer provider set (tracing on), each
+// call is a client span of the request's trace, marked an error when the
+// token is not exchanged, and carrying no token.
+func TestIntrospectionIsTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	s := legacy(t, func(r *http.Request) string { return r.PostFormValue("token") })
+	c := client(t, func(cfg *introspect.Config) { cfg.URL = s.URL })
+	ctx, parent := otel.Tracer("test").Start(context.Background(), "request")
+	if _, err := c.Introspect(ctx, "good"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Introspect(ctx, "inactive"); err == nil {
+		t.Fatal("an inactive token was exchanged")
+	}
+	parent.End()
+	var calls []sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "legacy.introspect" {
+			calls = append(calls, sp)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d introspection spans, want 2", len(calls))
+	}
+	for i, sp := range calls {
+		if sp.Parent().SpanID() != parent.SpanContext().SpanID() || sp.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span %d: parent %v kind %v", i, sp.Parent().SpanID(), sp.SpanKind())
+		}
+	}
+	if calls[0].Status().Code == codes.Error || calls[1].Status().Code != codes.Error {
+		t.Errorf("statuses %v, %v: want ok, then error", calls[0].Status(), calls[1].Status())
 	}
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/authgate/authgate/identity/directorytest"
 	"github.com/authgate/authgate/identity/sqldir"
 	"github.com/authgate/authgate/identity/sqldir/sqldirtest"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 func open(t *testing.T, cfg sqldir.Config, dsn string) identity.Directory {
@@ -328,4 +333,45 @@ func openWith(t *testing.T, cfg sqldir.Config, o sqldir.Options) identity.Direct
 	}
 	t.Cleanup(func() { _ = closeDB() })
 	return d
+}
+
+// TestQueriesAreTraced: with a tracer provider set (tracing on), each
+// user lookup is a client span of the request's trace naming its query
+// (never a value); a user not found is no error.
+func TestQueriesAreTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	users, _ := sqldirtest.Schema(t, "postgres")
+	d := open(t, sqldirtest.Config("postgres", users), sqldirtest.DSN("postgres"))
+	ctx, parent := otel.Tracer("test").Start(context.Background(), "request")
+	if _, err := d.ByAccount(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ByAccount(ctx, "nobody"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("nobody: %v", err)
+	}
+	parent.End()
+	var queries []sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "directory.query" {
+			queries = append(queries, sp)
+		}
+	}
+	if len(queries) != 2 {
+		t.Fatalf("%d query spans, want 2", len(queries))
+	}
+	for _, sp := range queries {
+		if sp.Parent().SpanID() != parent.SpanContext().SpanID() || sp.Status().Code == codes.Error {
+			t.Errorf("span: parent %v status %v", sp.Parent().SpanID(), sp.Status())
+		}
+		for _, a := range sp.Attributes() {
+			if a.Key == "authgate.query" && a.Value.AsString() != "by_account" {
+				t.Errorf("query attribute %v", a.Value.AsString())
+			}
+			if strings.Contains(a.Value.Emit(), "demo") {
+				t.Errorf("a value in the span: %v", a)
+			}
+		}
+	}
 }

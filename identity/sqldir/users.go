@@ -11,6 +11,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authgate/authgate/identity"
 )
@@ -78,7 +82,15 @@ func scanRow(rows *sql.Rows, cols []string) (map[string]string, error) {
 }
 
 // user runs a user query and reads its one row (ErrNotFound for none).
-func (d *Dir) user(ctx context.Context, key string, values map[string]any) (identity.User, string, error) {
+func (d *Dir) user(ctx context.Context, key string, values map[string]any) (_ identity.User, _ string, err error) {
+	ctx, span := otel.Tracer("github.com/authgate/authgate/identity/sqldir").Start(ctx, "directory.query",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("authgate.query", key)))
+	defer func() {
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
+			span.SetStatus(codes.Error, "query failed")
+		}
+		span.End()
+	}()
 	if err := d.ready(key); err != nil {
 		return identity.User{}, "", err
 	}
