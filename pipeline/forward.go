@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -131,14 +130,16 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	var span trace.Span
 	if t.tracing.Enabled() {
-		var ctx context.Context
-		ctx, span = t.tracing.Tracer.Start(r.Context(), "upstream", trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host)))
-		// Only the gateway's trace context reaches the upstream: a
-		// client's own was dropped in rewrite, a trusted proxy's is this
-		// span's parent.
+		ctx := r.Context()
+		if trace.SpanFromContext(ctx).IsRecording() {
+			ctx, span = t.tracing.Tracer.Start(ctx, "upstream", trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host)))
+			r = r.WithContext(ctx)
+		}
+		// Only the gateway's trace context reaches the upstream (the
+		// upstream span's, or an unsampled request's own): a client's own
+		// was dropped in rewrite, a trusted proxy's is its parent.
 		t.tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
-		r = r.WithContext(ctx)
 	}
 	resp, err := t.next.RoundTrip(r)
 	t.hist.Observe(time.Since(start).Seconds())

@@ -304,7 +304,9 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 		// children of the request's.
 		ar := r
 		var span trace.Span
-		if g.o.Tracing.Enabled() {
+		if g.o.Tracing.Enabled() && trace.SpanFromContext(r.Context()).IsRecording() {
+			// Only within a sampled trace: an unsampled request costs
+			// its one non-recording span and nothing more.
 			var ctx context.Context
 			ctx, span = g.o.Tracing.Tracer.Start(r.Context(), "authgate.authenticate")
 			ar = r.WithContext(ctx)

@@ -43,6 +43,7 @@ var (
 	manyTokens  = flag.Int("many", 12000, "tokens of the many mode")
 	lagTrials   = flag.Int("lag-trials", 100, "revocation-lag trials across three replicas (0 skips)")
 	idleConns   = flag.Int("idle-conns", 1000, "idle keep-alive connections for the memory figure")
+	tracingOn   = flag.Float64("tracing", 0, "with a sampling ratio above 0, the gateways trace at that ratio and export to an OTLP/HTTP sink in this process")
 )
 
 const (
@@ -143,6 +144,9 @@ func main() {
 		fail("wrk not found (Debian: apt-get install wrk)")
 	}
 	writeFiles(work)
+	if *tracingOn > 0 {
+		startOTLPSink()
+	}
 
 	redisProc := start("redis", "127.0.0.1:"+redisPort, redisServer, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	start("upstream", upstreamAddr, filepath.Join(work, "upstream"), "-listen", upstreamAddr)
@@ -260,10 +264,11 @@ log: { level: error }
 dialects:
   mmm: { type: mmm, secret_file: mmm.secret, login_limit: 1000000000 }
 identity_token: { keys: [ { kid: lb, private_key_file: idtoken.pem, signs: true } ] }
+%s
 routes:
   - { path_prefix: /v1/, dialects: [mmm], upstream: "http://%s" }
   - { path_prefix: /t/, dialects: [mmm], upstream: "http://%s", identity_token: { header: X-Auth-Token } }
-`, addr, adminAddr(&proc{addr: addr}), storeBlock, upstreamAddr, upstreamAddr)
+`, addr, adminAddr(&proc{addr: addr}), storeBlock, tracingBlock(), upstreamAddr, upstreamAddr)
 	path := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", n))
 	must(os.WriteFile(path, []byte(cfg), 0o600))
 	return start("gateway "+name, addr, filepath.Join(work, "gateway"), "-config", path)
@@ -284,3 +289,25 @@ var (
 	totalRe = regexp.MustCompile(`(\d+) requests in`)
 	p99Re   = regexp.MustCompile(`(?m)^\s+99%\s+(\S+)`)
 )
+
+// otlpSinkAddr takes the gateways' exported spans when -tracing is set.
+const otlpSinkAddr = "127.0.0.1:18079"
+
+// startOTLPSink accepts OTLP/HTTP exports and drops them: the bench
+// measures what tracing costs the gateway, not a collector.
+func startOTLPSink() {
+	go func() {
+		_ = http.ListenAndServe(otlpSinkAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-protobuf")
+		}))
+	}()
+}
+
+// tracingBlock is the gateways' tracing block: on at -tracing's ratio.
+func tracingBlock() string {
+	if *tracingOn <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("tracing: { endpoint: \"http://%s\", sampling_ratio: %v }", otlpSinkAddr, *tracingOn)
+}
