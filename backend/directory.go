@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/authgate/authgate/config"
@@ -12,6 +11,7 @@ import (
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/identity/httpdir"
 	"github.com/authgate/authgate/identity/sqldir"
+	"github.com/authgate/authgate/internal/confdecode"
 	"github.com/authgate/authgate/internal/secrets"
 )
 
@@ -77,11 +77,7 @@ func openDirectory(cfg *config.Config, o DirectoryOptions, d *Directory) (identi
 			State:           o.State,
 		})
 		if err != nil {
-			var problems []string
-			for line := range strings.SplitSeq(err.Error(), "\n") {
-				problems = append(problems, "identity.sql."+line)
-			}
-			return nil, problems
+			return nil, confdecode.Under("identity.sql.", err)
 		}
 		d.Close = closeDB
 		if p, ok := dir.(interface{ Pending() error }); ok && p.Pending() != nil {
@@ -95,11 +91,7 @@ func openDirectory(cfg *config.Config, o DirectoryOptions, d *Directory) (identi
 		}
 		dir, err := httpdir.Open(c.HTTP, cfg.Dir(), o.LookupEnv)
 		if err != nil {
-			var problems []string
-			for line := range strings.SplitSeq(err.Error(), "\n") {
-				problems = append(problems, "identity.http."+line)
-			}
-			return nil, problems
+			return nil, confdecode.Under("identity.http.", err)
 		}
 		return dir, nil
 	default:

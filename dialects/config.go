@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/authgate/authgate/internal/confdecode"
@@ -95,12 +94,9 @@ func PositiveDurations(named map[string]time.Duration) []error {
 // backend's opener names keys relative to its own block) prefixed with
 // prefix ("legacy.introspect.", "sms.sender.").
 func Under(prefix string, err error) []error {
-	if err == nil {
-		return nil
-	}
 	var errs []error
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		errs = append(errs, errors.New(prefix+line))
+	for _, p := range confdecode.Under(prefix, err) {
+		errs = append(errs, errors.New(p))
 	}
 	return errs
 }

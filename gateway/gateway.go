@@ -22,12 +22,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/internal/confdecode"
 	"github.com/authgate/authgate/pipeline"
 	"github.com/authgate/authgate/tracing"
 
@@ -85,15 +85,6 @@ type Gateway struct {
 	tracing *tracing.Tracing
 }
 
-// prefixed is each line of err under prefix, as config problems.
-func prefixed(prefix string, err error) []string {
-	var out []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
-		out = append(out, prefix+line)
-	}
-	return out
-}
-
 // New builds a gateway from a loaded config. Problems with dialect blocks
 // (a missing secret, a bad TTL) come back together in a *ConfigError.
 func New(cfg *config.Config, o Options) (*Gateway, error) {
@@ -134,7 +125,7 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 	}
 	tr, err := tracing.Open(cfg.Tracing)
 	if err != nil {
-		return nil, &config.ConfigError{Problems: prefixed("tracing.", err)}
+		return nil, &config.ConfigError{Problems: confdecode.Under("tracing.", err)}
 	}
 	g := &Gateway{cfg: cfg, o: o, log: o.Logger, reg: prometheus.NewRegistry(), store: o.Store, tracing: tr}
 	g.b = pipeline.NewBuilder(cfg, g.store, g.reg, pipeline.Deps{

@@ -43,11 +43,6 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	forwarded(pr)
-	if rt.traced {
-		for _, h := range traceHeaders {
-			delete(pr.Out.Header, h)
-		}
-	}
 	id, ok := pr.In.Context().Value(identityKey).(dialects.Identity)
 	if !ok {
 		return
@@ -79,7 +74,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // traceHeaders are the W3C trace context headers; with tracing on, the
-// upstream receives the gateway's, set by the transport, never a client's.
+// upstream receives the gateway's, never a client's.
 var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
 
 // setByGateway are the forwarding headers httputil's SetXForwarded sets
@@ -138,7 +133,10 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		// Only the gateway's trace context reaches the upstream (the
 		// upstream span's, or an unsampled request's own): a client's own
-		// was dropped in rewrite, a trusted proxy's is its parent.
+		// is dropped, a trusted proxy's is its parent.
+		for _, h := range traceHeaders {
+			delete(r.Header, h)
+		}
 		t.tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	}
 	resp, err := t.next.RoundTrip(r)

@@ -15,6 +15,7 @@ import (
 	"github.com/authgate/authgate/backend"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/idtoken"
+	"github.com/authgate/authgate/internal/confdecode"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,9 +87,7 @@ func (g *Builder) Build(cfg *config.Config) (*Generation, error) {
 		gen.cert = &cert
 	}
 	signer, err := idtoken.Open(cfg.IdentityToken, cfg.Dir(), g.o.LookupEnv, g.o.Now)
-	for _, e := range dialects.Under("identity_token.", err) {
-		problems = append(problems, e.Error())
-	}
+	problems = append(problems, confdecode.Under("identity_token.", err)...)
 	if len(problems) > 0 {
 		_ = gen.Close()
 		return nil, &config.ConfigError{Problems: problems}
@@ -161,9 +160,7 @@ func (g *Builder) assemble(cfg *config.Config, gen *Generation) (map[string]dial
 			Warn:         func(msg string) { gen.warnings = append(gen.warnings, "dialects."+name+"."+msg) },
 		})
 		if err != nil {
-			for line := range strings.SplitSeq(err.Error(), "\n") {
-				problems = append(problems, fmt.Sprintf("dialects.%s.%s", name, line))
-			}
+			problems = append(problems, confdecode.Under("dialects."+name+".", err)...)
 			continue
 		}
 		instances[name] = d

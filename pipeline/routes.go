@@ -72,8 +72,6 @@ type route struct {
 	rules *authz.Rules
 	// limit, when set, is the route's rate limit.
 	limit *routeLimit
-	// traced: tracing is on, the trace context headers are the gateway's.
-	traced bool
 }
 
 // routeLimit is a route's rate limit: burst requests per window, per key.
@@ -168,7 +166,6 @@ func (g *Builder) compileRoute(rc config.Route, instances map[string]dialects.Di
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	rt.rules = rules
-	rt.traced = g.o.Tracing.Enabled()
 	if l := rc.RateLimit; l != nil {
 		burst := l.Burst
 		if burst == 0 {
@@ -291,10 +288,9 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 		}
 		if rt.public {
 			if err := rt.limited(r, dialects.Identity{}); err != nil {
-				if !rt.answer(w, r, err) {
-					dialects.SetRetryAfter(w, err)
-					writePlainJSON(w, dialects.Classify(err).Status(), map[string]string{"error": "too many requests"})
-				}
+				// A public route has no dialect and so no envelope.
+				dialects.SetRetryAfter(w, err)
+				writePlainJSON(w, dialects.Classify(err).Status(), map[string]string{"error": "too many requests"})
 				return
 			}
 			rt.forward(w, r)

@@ -183,3 +183,17 @@ func kind(goType string) string {
 		return "a block of keys"
 	}
 }
+
+// Under puts a block's problems under its key: each line of err (an
+// opener names keys relative to its own block) prefixed with prefix
+// ("identity.sql.", "tracing."); none for a nil err.
+func Under(prefix string, err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		out = append(out, prefix+line)
+	}
+	return out
+}
