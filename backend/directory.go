@@ -20,7 +20,7 @@ import (
 type DirectoryOptions struct {
 	// Verify checks a secret against a stored hash (bounded by
 	// identity.max_concurrent_checks).
-	Verify func(hash, secret string) (bool, error)
+	Verify identity.Verifier
 	// LookupEnv reads the secrets' environment variables.
 	LookupEnv func(string) (string, bool)
 	Logger    *slog.Logger

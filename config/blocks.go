@@ -139,6 +139,12 @@ type Admin struct {
 	// may make within FailureWindow; further calls answer 429.
 	FailureLimit  int64         `koanf:"failure_limit"`
 	FailureWindow time.Duration `koanf:"failure_window"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) at
+	// /debug/pprof/ on the admin listener, for an operator asking where a
+	// replica's CPU or memory goes. Off by default: like /metrics it is
+	// not behind the admin tokens, so the admin listener must be private,
+	// and a CPU profile costs a few percent while it is taken.
+	Pprof bool `koanf:"pprof"`
 }
 
 // AdminToken is one admin caller.

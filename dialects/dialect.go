@@ -185,7 +185,7 @@ type Deps struct {
 	StoreKind string
 	// VerifySecret checks a secret against a stored argon2id/bcrypt hash
 	// (identity.VerifySecret unless a test counts the calls).
-	VerifySecret func(hash, secret string) (bool, error)
+	VerifySecret identity.Verifier
 	// Warn reports a value that works but is likely a mistake, as
 	// "key: why" relative to the block; check-config prints it and serve
 	// logs it. Nil drops warnings.

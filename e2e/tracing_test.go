@@ -47,19 +47,9 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // span waits for the span of name in the trace.
 func (o *otlpReceiver) span(t *testing.T, name, traceID string) *tracepb.Span {
 	t.Helper()
-	var found *tracepb.Span
-	dialecttest.WaitFor(t, "span "+name, func() bool {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		for _, s := range o.spans {
-			if s.Name == name && hex.EncodeToString(s.TraceId) == traceID {
-				found = s
-				return true
-			}
-		}
-		return false
+	return o.where(t, "span "+name, func(s *tracepb.Span) bool {
+		return s.Name == name && hex.EncodeToString(s.TraceId) == traceID
 	})
-	return found
 }
 
 // attr is a span attribute as text.
@@ -173,16 +163,57 @@ func TestTracesReachACollector(t *testing.T) {
 		t.Errorf("the request span's parent is %x, want the trusted proxy's span", child.ParentSpanId)
 	}
 
-	// A login is traced too.
-	tg.Login(t)
-	dialecttest.WaitFor(t, "a login span", func() bool {
-		rcv.mu.Lock()
-		defer rcv.mu.Unlock()
-		for _, s := range rcv.spans {
-			if s.Name == "HTTP POST" && attr(s, "http.route") == "auth:mmm" {
+	// The session check is a store span under the decision.
+	check := rcv.span(t, "store.check_session", traceID)
+	if string(check.ParentSpanId) != string(auth.SpanId) || attr(check, "authgate.store.op") != "check_session" || check.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("store span: parent %x (the decision is %x), %v %v", check.ParentSpanId, auth.SpanId, check.Attributes, check.Status)
+	}
+
+	// A login and a refresh are traced too, each with its store write
+	// and the login with its password check under the request span.
+	lp := tg.Login(t)
+	login := rcv.where(t, "a login span", func(s *tracepb.Span) bool {
+		return s.Name == "HTTP POST" && attr(s, "http.route") == "auth:mmm" && attr(s, "http.response.status_code") == "200"
+	})
+	for _, name := range []string{"store.create_session", "password.verify"} {
+		child := rcv.span(t, name, hex.EncodeToString(login.TraceId))
+		if string(child.ParentSpanId) != string(login.SpanId) {
+			t.Errorf("%s is not a child of the login's request span", name)
+		}
+	}
+	if r := tg.Do(t, "GET", "/v1/auth/refresh_token", map[string]string{"x-mmm-refreshtoken": lp.Refresh}, ""); r.Code(t) != "00000" {
+		t.Fatalf("refresh: %s", r.Raw)
+	}
+	refresh := rcv.where(t, "a refresh span", func(s *tracepb.Span) bool {
+		return s.Name == "HTTP GET" && attr(s, "http.route") == "auth:mmm"
+	})
+	rotate := rcv.span(t, "store.rotate_refresh", hex.EncodeToString(refresh.TraceId))
+	if string(rotate.ParentSpanId) != string(refresh.SpanId) {
+		t.Errorf("store.rotate_refresh is not a child of the refresh's request span")
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, s := range rcv.spans {
+		if text := s.String(); strings.Contains(text, lp.Access) || strings.Contains(text, lp.Refresh) || strings.Contains(text, "demo123") {
+			t.Fatalf("a secret in span %s", s.Name)
+		}
+	}
+}
+
+// where waits for a span that match accepts.
+func (o *otlpReceiver) where(t *testing.T, what string, match func(*tracepb.Span) bool) *tracepb.Span {
+	t.Helper()
+	var found *tracepb.Span
+	dialecttest.WaitFor(t, what, func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, s := range o.spans {
+			if match(s) {
+				found = s
 				return true
 			}
 		}
 		return false
 	})
+	return found
 }

@@ -339,3 +339,22 @@ func TestAdminFailuresAreLimited(t *testing.T) {
 		t.Fatalf("after the window: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestAdminPprof: Go's runtime profiles are on the admin listener only
+// when admin.pprof is set, and never on the public one.
+func TestAdminPprof(t *testing.T) {
+	off := gatewaytest.Start(t, gatewaytest.Options{})
+	if r := off.AdminCall(t, "GET", "/debug/pprof/heap?debug=1", ""); r.Status != 404 {
+		t.Fatalf("pprof without admin.pprof: %d", r.Status)
+	}
+	on := gatewaytest.Start(t, gatewaytest.Options{Extra: "admin:\n  pprof: true\n"})
+	if r := on.AdminCall(t, "GET", "/debug/pprof/heap?debug=1", ""); r.Status != 200 || !strings.Contains(string(r.Raw), "heap profile:") {
+		t.Fatalf("pprof heap profile: %d %.200s", r.Status, r.Raw)
+	}
+	if r := on.AdminCall(t, "GET", "/debug/pprof/profile?seconds=1", ""); r.Status != 200 || r.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("pprof CPU profile: %d %v", r.Status, r.Header)
+	}
+	if r := on.Do(t, "GET", "/debug/pprof/heap?debug=1", nil, ""); r.Status == 200 {
+		t.Fatalf("pprof on the public listener: %d %.200s", r.Status, r.Raw)
+	}
+}

@@ -1,8 +1,14 @@
 package identity
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrBusy reports a password check refused because the gateway already
@@ -11,17 +17,24 @@ import (
 // memory (an argon2id check holds ~19 MiB while it runs).
 var ErrBusy = errors.New("identity: too many password checks at once; retry shortly")
 
-// Bounded lets at most slots checks of v run at once. A check that finds
-// them all taken waits up to wait for one, then fails with ErrBusy
-// without running: concurrent logins, and the dummy checks of unknown
-// accounts, can no longer exhaust memory. A channel of tokens rather than
+// Bounded lets at most slots checks run at once. A check that finds them
+// all taken waits up to wait for one, then fails with ErrBusy without
+// running: concurrent logins, and the dummy checks of unknown accounts,
+// can no longer exhaust memory. A channel of tokens rather than
 // x/sync/semaphore: it is the one primitive needed, with a timeout.
-func Bounded(v Verifier, slots int, wait time.Duration) Verifier {
+//
+// Within a sampled trace each check is a span, password.verify, with the
+// hash's scheme, how long it waited for a slot and how it ended (never
+// the secret, nor the hash): a slow login shows whether it queued or
+// hashed.
+func Bounded(check func(hash, secret string) (bool, error), slots int, wait time.Duration) Verifier {
 	if slots < 1 {
 		slots = 1
 	}
 	sem := make(chan struct{}, slots)
-	return func(hash, secret string) (bool, error) {
+	// run reports, in queued, how long the check waited for a slot.
+	run := func(hash, secret string, queued *time.Duration) (bool, error) {
+		start := time.Now()
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -30,10 +43,47 @@ func Bounded(v Verifier, slots int, wait time.Duration) Verifier {
 			case sem <- struct{}{}:
 				t.Stop()
 			case <-t.C:
+				*queued = time.Since(start)
 				return false, ErrBusy
 			}
 		}
+		*queued = time.Since(start)
 		defer func() { <-sem }()
-		return v(hash, secret)
+		return check(hash, secret)
 	}
+	return func(ctx context.Context, hash, secret string) (bool, error) {
+		parent := trace.SpanFromContext(ctx)
+		var queued time.Duration
+		if !parent.IsRecording() {
+			return run(hash, secret, &queued)
+		}
+		_, span := parent.TracerProvider().Tracer("github.com/authgate/authgate/identity").Start(ctx, "password.verify",
+			trace.WithAttributes(attribute.String("authgate.password.scheme", scheme(hash))))
+		defer span.End()
+		ok, err := run(hash, secret, &queued)
+		span.SetAttributes(attribute.Float64("authgate.password.queued_ms", float64(queued.Microseconds())/1000))
+		result := map[bool]string{true: "match", false: "mismatch"}[ok]
+		switch {
+		case errors.Is(err, ErrBusy):
+			result = "busy"
+		case err != nil:
+			result = "error"
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.SetAttributes(attribute.String("authgate.password.result", result))
+		return ok, err
+	}
+}
+
+// scheme names hash's kind for a span: its prefix, never the hash.
+func scheme(hash string) string {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		return "argon2id"
+	case strings.HasPrefix(hash, "$2"):
+		return "bcrypt"
+	case isPBKDF2(hash):
+		return "pbkdf2"
+	}
+	return "unknown"
 }

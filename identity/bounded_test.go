@@ -1,11 +1,14 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/identity"
@@ -23,15 +26,15 @@ func TestBoundedChecksQueueThenRefuse(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = v("h", "slow")
+		_, _ = v(context.Background(), "h", "slow")
 	}()
 	<-entered
-	if _, err := v("h", "right"); !errors.Is(err, identity.ErrBusy) {
+	if _, err := v(context.Background(), "h", "right"); !errors.Is(err, identity.ErrBusy) {
 		t.Fatalf("with every slot taken: err = %v, want ErrBusy", err)
 	}
 	close(release)
 	<-done
-	if ok, err := v("h", "right"); !ok || err != nil {
+	if ok, err := v(context.Background(), "h", "right"); !ok || err != nil {
 		t.Fatalf("with a free slot: %v, %v", ok, err)
 	}
 }
@@ -58,5 +61,64 @@ func TestHashCostCaps(t *testing.T) {
 	}
 	if _, err := identity.Parse([]byte("users:\n  - id: 1\n    account: a\n    password_hash: \"" + huge + "\"\n")); !errors.Is(err, identity.ErrHashTooCostly) {
 		t.Fatalf("a users file with a 4 GiB hash: %v", err)
+	}
+}
+
+// TestBoundedChecksAreTraced: within a sampled trace each check is a
+// password.verify span under the caller's, naming the hash's scheme, the
+// wait for a slot and the result (never the secret or the hash); a check
+// refused for want of a slot says busy.
+func TestBoundedChecksAreTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	hash, err := identity.HashSecret("right-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	v := identity.Bounded(func(h, secret string) (bool, error) {
+		if secret == "slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		return identity.VerifySecret(h, secret)
+	}, 1, 20*time.Millisecond)
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "login")
+	if ok, err := v(ctx, hash, "right-secret"); !ok || err != nil {
+		t.Fatalf("right secret: %v %v", ok, err)
+	}
+	if ok, err := v(ctx, "md5:0123", "wrong-secret"); ok || err == nil {
+		t.Fatalf("a hash of no known scheme: %v %v", ok, err)
+	}
+	go func() { _, _ = v(context.Background(), hash, "slow") }()
+	<-entered
+	if _, err := v(ctx, hash, "wrong-secret"); !errors.Is(err, identity.ErrBusy) {
+		t.Fatalf("busy: %v", err)
+	}
+	close(release)
+	parent.End()
+	var got []string
+	for _, sp := range rec.Ended() {
+		if sp.Name() != "password.verify" {
+			continue
+		}
+		if sp.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Errorf("password.verify is not a child of the caller's span")
+		}
+		attrs := map[string]string{}
+		for _, a := range sp.Attributes() {
+			attrs[string(a.Key)] = a.Value.Emit()
+			if strings.Contains(a.Value.Emit(), "secret") || strings.Contains(a.Value.Emit(), "$") {
+				t.Errorf("a secret or a hash in the span: %v", a)
+			}
+		}
+		if _, ok := attrs["authgate.password.queued_ms"]; !ok {
+			t.Errorf("no queued_ms: %v", attrs)
+		}
+		got = append(got, attrs["authgate.password.scheme"]+" "+attrs["authgate.password.result"]+" "+sp.Status().Code.String())
+	}
+	want := []string{"argon2id match Unset", "unknown error Error", "argon2id busy Unset"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("spans %q, want %q", got, want)
 	}
 }

@@ -63,9 +63,16 @@ type usersFile struct {
 	Users []fileUser `yaml:"users"`
 }
 
-// Verifier checks a secret against a stored hash. Directory uses
-// VerifySecret; tests substitute a counting one.
-type Verifier func(hash, secret string) (bool, error)
+// Verifier checks a secret against a stored hash, within ctx (its trace:
+// the gateway's Bounded verifier draws each check as a span). Directory
+// uses VerifySecret unbounded; tests substitute a counting one.
+type Verifier func(ctx context.Context, hash, secret string) (bool, error)
+
+// Unbounded is check as a Verifier, without a bound or a span: for a
+// directory used outside the gateway, and for tests.
+func Unbounded(check func(hash, secret string) (bool, error)) Verifier {
+	return func(_ context.Context, hash, secret string) (bool, error) { return check(hash, secret) }
+}
 
 // File is the `file` directory: the loaded users file. It is immutable
 // and safe for concurrent use.
@@ -108,7 +115,7 @@ func Parse(raw []byte) (*File, error) {
 		byAccount: map[string]User{},
 		byID:      map[int64]User{},
 		byMobile:  map[string]User{},
-		verify:    VerifySecret,
+		verify:    Unbounded(VerifySecret),
 	}
 	var errs []error
 	for i, fu := range f.Users {
@@ -168,13 +175,13 @@ func (d *File) Len() int { return len(d.byID) }
 // Authenticate implements Directory. An unknown account runs one hash
 // check against a dummy hash, so it takes as long as a wrong password and
 // cannot be told from one.
-func (d *File) Authenticate(_ context.Context, account, password string) (User, error) {
+func (d *File) Authenticate(ctx context.Context, account, password string) (User, error) {
 	u, ok := d.byAccount[account]
 	hash := u.PasswordHash
 	if !ok {
 		hash = d.dummyHash
 	}
-	match, err := d.verify(hash, password)
+	match, err := d.verify(ctx, hash, password)
 	if err != nil {
 		return User{}, fmt.Errorf("identity: account %q: %w", account, err)
 	}

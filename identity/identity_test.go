@@ -75,7 +75,7 @@ func TestUnknownAccountCostsOneHashCheck(t *testing.T) {
 	}
 	var calls atomic.Int64
 	var lastHash atomic.Value
-	d.SetVerifier(func(hash, secret string) (bool, error) {
+	d.SetVerifier(func(_ context.Context, hash, secret string) (bool, error) {
 		calls.Add(1)
 		lastHash.Store(hash)
 		return identity.VerifySecret(hash, secret)

@@ -14,6 +14,7 @@ import (
 	"github.com/authgate/authgate/idtoken"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -52,7 +53,7 @@ func newAdminCalls(reg prometheus.Registerer) *prometheus.CounterVec {
 // adminAPI serves /admin/v1/.
 type adminAPI struct {
 	tokens   []config.AdminToken
-	verify   func(hash, secret string) (bool, error)
+	verify   identity.Verifier
 	store    tokenstore.Store
 	dialects map[string]bool
 	// calls are the dialects' own admin calls, by method and path (under
@@ -111,7 +112,7 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 		token, ok := dialects.BearerToken(r, "Authorization")
 		name := ""
 		if ok && token != "" {
-			name = a.caller(token)
+			name = a.caller(r.Context(), token)
 		}
 		if name == "" {
 			a.done(r, "unauthorized", "", "", "")
@@ -128,7 +129,7 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 // are compared first, every one of them, in constant time; a token of the
 // old hash form costs a slow check, under the shared bound (a busy bound
 // is no match).
-func (a *adminAPI) caller(token string) string {
+func (a *adminAPI) caller(ctx context.Context, token string) string {
 	name, digest := "", []byte(identity.DigestToken(token))
 	for _, t := range a.tokens {
 		if identity.IsTokenDigest(t.Hash) && subtle.ConstantTimeCompare([]byte(t.Hash), digest) == 1 && name == "" {
@@ -142,7 +143,7 @@ func (a *adminAPI) caller(token string) string {
 		if identity.IsTokenDigest(t.Hash) {
 			continue
 		}
-		if match, err := a.verify(t.Hash, token); err == nil && match {
+		if match, err := a.verify(ctx, t.Hash, token); err == nil && match {
 			return t.Name
 		}
 	}
@@ -333,7 +334,7 @@ func (a *adminAPI) dialectCall(key string) http.HandlerFunc {
 	}
 }
 
-func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify func(hash, secret string) (bool, error), signer *idtoken.Signer) chi.Router {
+func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.Dialect, verify identity.Verifier, signer *idtoken.Signer) chi.Router {
 	r := chi.NewRouter()
 	if len(cfg.Admin.Tokens) > 0 {
 		api := &adminAPI{tokens: cfg.Admin.Tokens, verify: verify, store: g.store, dialects: map[string]bool{},
@@ -353,6 +354,9 @@ func (g *Builder) buildAdmin(cfg *config.Config, instances map[string]dialects.D
 	r.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	if signer.Enabled() {
 		r.Handle(jwksPath, signer.JWKS())
+	}
+	if cfg.Admin.Pprof {
+		r.Mount("/debug", middleware.Profiler())
 	}
 	getOrHead := func(path string, h http.HandlerFunc) {
 		r.Get(path, h)

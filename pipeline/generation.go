@@ -44,7 +44,7 @@ type Generation struct {
 	// verify checks secrets against slow hashes, at most
 	// identity.max_concurrent_checks at once: logins, app secrets and
 	// admin tokens of the old hash form share the bound.
-	verify func(hash, secret string) (bool, error)
+	verify identity.Verifier
 }
 
 // closerFunc adapts a close function to io.Closer.

@@ -1,8 +1,14 @@
 package tokenstore
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Observer is told of every store operation: its name (snake_case, the
@@ -16,9 +22,10 @@ type Observable interface {
 }
 
 // Probe is embedded by store implementations to report every operation to
-// an Observer. Each operation starts with
+// an Observer, and as a span of the trace it runs in. Each operation
+// starts with
 //
-//	defer s.Done("create_session", time.Now(), &err)
+//	defer s.Done(ctx, "create_session", time.Now(), &err)
 //
 // so the timing is part of the method itself, not of a wrapper a new
 // method can be forgotten in; the conformance suite checks that each
@@ -37,11 +44,33 @@ func (p *Probe) SetObserver(o Observer) {
 	p.obs.Store(&o)
 }
 
-// Done reports one operation that started at start and ended with *err.
-func (p *Probe) Done(op string, start time.Time, err *error) {
+// Done reports one operation that started at start and ended with *err:
+// to the Observer, and, within a sampled trace, as a span store.<op>
+// drawn after the fact from start to now (the store's operations are
+// leaves: nothing runs inside them that would need the span as parent).
+// Outside a sampled trace it costs one context lookup.
+func (p *Probe) Done(ctx context.Context, op string, start time.Time, err *error) {
 	if o := p.obs.Load(); o != nil {
 		(*o)(op, time.Since(start), *err)
 	}
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return
+	}
+	_, span := parent.TracerProvider().Tracer("github.com/authgate/authgate/tokenstore").Start(ctx, "store."+op,
+		trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("authgate.store.op", op)))
+	switch {
+	case errors.Is(*err, ErrUnavailable):
+		// The store did not answer. Its errors name the operation and the
+		// server's reply, never a token: keys hold only digests.
+		span.SetStatus(codes.Error, (*err).Error())
+	case *err != nil:
+		// A verdict (not found, revoked, reused) is an answer, as in the
+		// store metrics.
+		span.SetAttributes(attribute.String("authgate.store.verdict", (*err).Error()))
+	}
+	span.End()
 }
 
 // CacheStats are a store's per-replica session cache counters.

@@ -8,7 +8,7 @@
 // the gateway's resident memory fresh and with idle keep-alive
 // connections.
 //
-//	go run ./bench/loadbench [-rounds 3] [-duration 8s] [-modes one,many,refresh,idtoken]
+//	go run ./bench/loadbench [-rounds 3] [-duration 8s] [-modes one,many,refresh,idtoken] [-profile DIR]
 package main
 
 import (
@@ -44,6 +44,7 @@ var (
 	lagTrials   = flag.Int("lag-trials", 100, "revocation-lag trials across three replicas (0 skips)")
 	idleConns   = flag.Int("idle-conns", 1000, "idle keep-alive connections for the memory figure")
 	tracingOn   = flag.Float64("tracing", 0, "with a sampling ratio above 0, the gateways trace at that ratio and export to an OTLP/HTTP sink in this process")
+	profileDir  = flag.String("profile", "", "a directory: after each mode's rounds, one more wrk run per gateway, not counted, while its CPU and allocation profiles (admin.pprof) are written there as MODE-STORE.cpu.pprof and MODE-STORE.allocs.pprof")
 )
 
 const (
@@ -190,6 +191,11 @@ func main() {
 		hits, misses := cacheCounters(red)
 		fmt.Printf("  gateway redis session cache: %.0f hits, %.0f misses (%.1f%% of checks read Redis)\n",
 			hits-hits0, misses-misses0, 100*(misses-misses0)/max(1, hits-hits0+misses-misses0))
+		if *profileDir != "" {
+			for _, gw := range []*proc{mem, red} {
+				profile(gw, mode, scripts[gw], redisProc)
+			}
+		}
 	}
 	if *lagTrials > 0 {
 		revocationLag(work)
@@ -261,6 +267,7 @@ func startGateway(work, store string, n int, name string) *proc {
 %s
 identity: { users_file: users.yaml }
 log: { level: error }
+admin: { pprof: %t }
 dialects:
   mmm: { type: mmm, secret_file: mmm.secret, login_limit: 1000000000 }
 identity_token: { keys: [ { kid: lb, private_key_file: idtoken.pem, signs: true } ] }
@@ -268,7 +275,7 @@ identity_token: { keys: [ { kid: lb, private_key_file: idtoken.pem, signs: true 
 routes:
   - { path_prefix: /v1/, dialects: [mmm], upstream: "http://%s" }
   - { path_prefix: /t/, dialects: [mmm], upstream: "http://%s", identity_token: { header: X-Auth-Token } }
-`, addr, adminAddr(&proc{addr: addr}), storeBlock, tracingBlock(), upstreamAddr, upstreamAddr)
+`, addr, adminAddr(&proc{addr: addr}), storeBlock, *profileDir != "", tracingBlock(), upstreamAddr, upstreamAddr)
 	path := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", n))
 	must(os.WriteFile(path, []byte(cfg), 0o600))
 	return start("gateway "+name, addr, filepath.Join(work, "gateway"), "-config", path)

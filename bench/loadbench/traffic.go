@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -150,6 +151,36 @@ func run(target *proc, script string, redisProc *proc) result {
 	}
 	return result{rps: rps, p99: firstMatch(p99Re, out),
 		cpuPerReq: float64(cpu.Microseconds()) / total, redisPerReq: float64(redisCPU.Microseconds()) / total}
+}
+
+// profile runs wrk against gw once more while it takes gw's CPU profile
+// and the allocations of the same span (a delta profile) from its admin
+// listener, and writes both to -profile's directory.
+func profile(gw *proc, mode, script string, redisProc *proc) {
+	seconds := max(1, int(duration.Seconds())-1)
+	store := strings.TrimPrefix(gw.name, "gateway ")
+	var wg sync.WaitGroup
+	for _, kind := range []string{"profile", "allocs"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(500 * time.Millisecond) // wrk's connections up
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", adminAddr(gw), kind, seconds))
+			if err != nil {
+				fail("profile %s: %v", gw.name, err)
+			}
+			defer resp.Body.Close()
+			name := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
+			f, err := os.Create(filepath.Join(*profileDir, fmt.Sprintf("%s-%s.%s.pprof", mode, store, name)))
+			must(err)
+			defer f.Close()
+			_, err = io.Copy(f, resp.Body)
+			must(err)
+		}()
+	}
+	res := run(gw, script, redisProc)
+	wg.Wait()
+	fmt.Printf("  profiled %s: %.0f req/s, %.1f CPU µs/req (written to %s)\n", gw.name, res.rps, res.cpuPerReq, *profileDir)
 }
 
 func firstMatch(re *regexp.Regexp, out []byte) string {

@@ -105,7 +105,7 @@ type Dialect struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *dialects.Metrics
-	verify  func(hash, secret string) (bool, error)
+	verify  identity.Verifier
 	// legacy is the legacy window; nil without a legacy block.
 	legacy *dialects.Legacy
 
@@ -170,7 +170,7 @@ func New(name string, block map[string]any, deps dialects.Deps) (dialects.Dialec
 	deps.WarnGraceOutlivesAccess(cfg.RefreshGrace, cfg.AccessTTL)
 	verify := deps.VerifySecret
 	if verify == nil {
-		verify = identity.VerifySecret
+		verify = identity.Unbounded(identity.VerifySecret)
 	}
 	now := deps.Now
 	if now == nil {

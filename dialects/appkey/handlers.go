@@ -95,7 +95,7 @@ func (d *Dialect) login(w http.ResponseWriter, r *http.Request) error {
 	if !known {
 		hash = apps.dummyHash
 	}
-	secretOK, err := d.verify(hash, *req.AppSecret)
+	secretOK, err := d.verify(ctx, hash, *req.AppSecret)
 	if err != nil {
 		counted.Release(ctx, d.log)
 		return err

@@ -262,9 +262,9 @@ func Build(t testing.TB, f dialects.Factory, name, block string, o Options) (*En
 			users = Users(t)
 		}
 	}
-	verify := o.VerifySecret
-	if verify == nil {
-		verify = identity.VerifySecret
+	verify := identity.Unbounded(identity.VerifySecret)
+	if o.VerifySecret != nil {
+		verify = identity.Unbounded(o.VerifySecret)
 	}
 	kind := o.StoreKind
 	if kind == "" {

@@ -2,6 +2,7 @@ package jwtkit_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/authgate/authgate/dialects/jwtkit"
@@ -243,4 +246,125 @@ func FuzzCanonical(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadsAsJWXDoes: a token of the plain HS256 header is read without
+// jwx's parse; its verdict and claims must be what jwx's parse, issuer
+// check and validation give, for every JSON shape a claim can take, and
+// for the headers that still go through jwx.
+func TestReadsAsJWXDoes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	previous := []byte("the-previous-key-0123456789abcdef-01")
+	k := jwtkit.New(key, "iss-a", clock, 0).AcceptAlso(previous)
+	sign := func(with []byte, header, payload string) string {
+		h := base64.RawURLEncoding.EncodeToString([]byte(header))
+		p := base64.RawURLEncoding.EncodeToString([]byte(payload))
+		m := hmac.New(sha256.New, with)
+		m.Write([]byte(h + "." + p))
+		return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	// signedBy is the key whose HMAC the token carries.
+	signedBy := func(token string) []byte {
+		dot := strings.LastIndexByte(token, '.')
+		for _, with := range [][]byte{key, previous} {
+			m := hmac.New(sha256.New, with)
+			m.Write([]byte(token[:dot]))
+			if base64.RawURLEncoding.EncodeToString(m.Sum(nil)) == token[dot+1:] {
+				return with
+			}
+		}
+		return nil
+	}
+	// reference is the verdict of jwx's parse (this package before it
+	// read plain tokens itself).
+	reference := func(token string) (map[string]any, string) {
+		if !jwtkit.Canonical(token) {
+			return nil, "malformed"
+		}
+		tok, err := jwt.ParseString(token, jwt.WithKey(jwa.HS256, key), jwt.WithValidate(false))
+		if err != nil {
+			switch with := signedBy(token); {
+			case with == nil:
+				return nil, "signature"
+			case bytes.Equal(with, key):
+				return nil, "malformed"
+			}
+			if tok, err = jwt.ParseString(token, jwt.WithKey(jwa.HS256, previous), jwt.WithValidate(false)); err != nil {
+				return nil, "malformed"
+			}
+		}
+		if tok.Issuer() != "iss-a" {
+			return nil, "malformed"
+		}
+		m, _ := tok.AsMap(context.Background())
+		switch err := jwt.Validate(tok, jwt.WithClock(jwt.ClockFunc(clock)), jwt.WithRequiredClaim("exp")); {
+		case err == nil:
+			return m, "ok"
+		case errors.Is(err, jwt.ErrTokenExpired()):
+			return m, "expired"
+		}
+		return nil, "malformed"
+	}
+	verdict := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, jwtkit.ErrExpired):
+			return "expired"
+		case errors.Is(err, jwtkit.ErrSignature):
+			return "signature"
+		case errors.Is(err, jwtkit.ErrMalformed):
+			return "malformed"
+		}
+		return err.Error()
+	}
+	plain := `{"alg":"HS256","typ":"JWT"}`
+	exp := `"exp":1800000060`
+	payloads := []string{
+		`{` + exp + `,"iss":"iss-a","uid":10,"company_id":1,"sid":"s-1"}`,
+		`{` + exp + `,"iss":"iss-a","iat":1799999990,"nbf":1799999990,"sub":"7","jti":"j"}`,
+		`{"exp":1800000060.75,"iss":"iss-a","iat":1.79999999e9}`,
+		`{"exp":-5,"iss":"iss-a"}`,
+		`{"exp":1800000000,"iss":"iss-a"}`,
+		`{"exp":1799999999,"iss":"iss-a"}`,
+		`{"exp":1800000001,"iss":"iss-a","nbf":1800000030}`,
+		`{"exp":1800000001,"iss":"iss-a","iat":1800000030}`,
+		`{"iss":"iss-a","uid":10}`,
+		`{` + exp + `,"iss":"iss-b"}`,
+		`{` + exp + `}`,
+		`{` + exp + `,"iss":"iss-a","aud":"api"}`,
+		`{` + exp + `,"iss":"iss-a","aud":["api","web"]}`,
+		`{` + exp + `,"iss":"iss-a","aud":[1]}`,
+		`{` + exp + `,"iss":"iss-a","aud":[]}`,
+		`{` + exp + `,"iss":"iss-a","name":"a\"b\\c\u00e9\n","emoji":"\ud83d\ude00"}`,
+		`{` + exp + `,"iss":"iss-a","role_id":[1,2.5,"x",null,true],"dev":{"id":"d","n":[{}]}}`,
+		`{` + exp + `,"iss":"iss-a","big":12345678901234567890,"neg":-0.0,"e":1e-7,"t":true,"f":false,"z":null}`,
+		`{` + exp + `,"\u0069ss":"iss-a"}`,
+		` { ` + exp + ` , "iss" : "iss-a" } `,
+		`{` + exp + `,"iss":"iss-a","":"empty name"}`,
+	}
+	headers := []string{plain, `{"alg":"HS256"}`, `{"typ":"JWT","alg":"HS256","kid":"k1"}`,
+		`{"alg":"HS256","kid":7}`, `{"alg":"HS384"}`, `{"alg":"none"}`, `{"alg":"HS256","crit":["exp"],"exp":1}`,
+		`{"alg":"HS256","b64":false,"crit":["b64"]}`, `{"alg":"HS256","jku":"https://evil.example/jwks"}`}
+	for _, with := range [][]byte{key, previous, []byte("a-third-key-nobody-accepts-0123456789")} {
+		for _, header := range headers {
+			for _, payload := range payloads {
+				token := sign(with, header, payload)
+				wantClaims, want := reference(token)
+				tok, err := k.Verify(token)
+				if got := verdict(err); got != want {
+					t.Errorf("%s %s (key %.8s): verdict %q, jwx says %q", header, payload, with, got, want)
+					continue
+				}
+				if want != "ok" && want != "expired" {
+					continue
+				}
+				got, _ := tok.AsMap(context.Background())
+				if !reflect.DeepEqual(got, wantClaims) {
+					t.Errorf("%s %s: claims\n%#v\njwx reads\n%#v", header, payload, got, wantClaims)
+				}
+			}
+		}
+	}
 }

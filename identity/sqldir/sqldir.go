@@ -159,7 +159,7 @@ func Open(ctx context.Context, cfg Config, dsn string, o Options) (identity.Dire
 	d := &Dir{cfg: cfg, q: map[string]query{}, verify: o.Verify, log: o.Logger, upgrade: o.Upgraded, hold: o.HoldUpgrades,
 		onState: o.State, stop: make(chan struct{}), done: make(chan struct{})}
 	if d.verify == nil {
-		d.verify = identity.VerifySecret
+		d.verify = identity.Unbounded(identity.VerifySecret)
 	}
 	if d.log == nil {
 		d.log = slog.Default()

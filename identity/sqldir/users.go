@@ -193,7 +193,7 @@ func (d *Dir) companies(ctx context.Context, u *identity.User) error {
 func (d *Dir) Authenticate(ctx context.Context, account, password string) (identity.User, error) {
 	u, salt, err := d.user(ctx, "by_account", map[string]any{"account": account})
 	if errors.Is(err, identity.ErrNotFound) {
-		_, _ = d.verify(d.dummy, password)
+		_, _ = d.verify(ctx, d.dummy, password)
 		return identity.User{}, identity.ErrBadCredentials
 	}
 	if err != nil {
@@ -202,7 +202,7 @@ func (d *Dir) Authenticate(ctx context.Context, account, password string) (ident
 	stored := u.PasswordHash
 	u.PasswordHash = ""
 	if identity.SelfDescribing(stored) {
-		ok, err := d.verify(stored, password)
+		ok, err := d.verify(ctx, stored, password)
 		if err != nil {
 			return identity.User{}, fmt.Errorf("sqldir: account %q: %w", account, err)
 		}

@@ -201,8 +201,8 @@ func copySession(sess tokenstore.Session) tokenstore.Session {
 }
 
 // CreateSession implements tokenstore.Store.
-func (s *Store) CreateSession(_ context.Context, sess tokenstore.Session, now time.Time) (err error) {
-	defer s.Done("create_session", time.Now(), &err)
+func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now time.Time) (err error) {
+	defer s.Done(ctx, "create_session", time.Now(), &err)
 	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
 		return fmt.Errorf("memstore: create session: %w", tokenstore.ErrInvalid)
 	}
@@ -222,8 +222,8 @@ func (s *Store) createSessionLocked(sess tokenstore.Session) {
 }
 
 // AdoptSession implements tokenstore.Store.
-func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, remember, now time.Time) (_ bool, err error) {
-	defer s.Done("adopt_session", time.Now(), &err)
+func (s *Store) AdoptSession(ctx context.Context, sess tokenstore.Session, remember, now time.Time) (_ bool, err error) {
+	defer s.Done(ctx, "adopt_session", time.Now(), &err)
 	if sess.ID == "" || sess.RefreshHash == "" || !now.Before(sess.ExpiresAt) {
 		return false, fmt.Errorf("memstore: adopt session: %w", tokenstore.ErrInvalid)
 	}
@@ -238,8 +238,8 @@ func (s *Store) AdoptSession(_ context.Context, sess tokenstore.Session, remembe
 }
 
 // Session implements tokenstore.Store.
-func (s *Store) Session(_ context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
-	defer s.Done("session", time.Now(), &err)
+func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
+	defer s.Done(ctx, "session", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.liveSessionLocked(id, now)
@@ -250,8 +250,8 @@ func (s *Store) Session(_ context.Context, id string, now time.Time) (_ tokensto
 }
 
 // CheckSession implements tokenstore.Store.
-func (s *Store) CheckSession(_ context.Context, id string, now time.Time) (err error) {
-	defer s.Done("check_session", time.Now(), &err)
+func (s *Store) CheckSession(ctx context.Context, id string, now time.Time) (err error) {
+	defer s.Done(ctx, "check_session", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.liveSessionLocked(id, now); !ok {
@@ -261,8 +261,8 @@ func (s *Store) CheckSession(_ context.Context, id string, now time.Time) (err e
 }
 
 // RotateRefresh implements tokenstore.Store.
-func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
-	defer s.Done("rotate_refresh", time.Now(), &err)
+func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
+	defer s.Done(ctx, "rotate_refresh", time.Now(), &err)
 	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("memstore: rotate: %w", tokenstore.ErrInvalid)
 	}
@@ -295,8 +295,8 @@ func (s *Store) RotateRefresh(_ context.Context, r tokenstore.Rotation) (_ token
 }
 
 // ReissueRefresh implements tokenstore.Store.
-func (s *Store) ReissueRefresh(_ context.Context, r tokenstore.Reissue) (err error) {
-	defer s.Done("reissue_refresh", time.Now(), &err)
+func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err error) {
+	defer s.Done(ctx, "reissue_refresh", time.Now(), &err)
 	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return fmt.Errorf("memstore: reissue: %w", tokenstore.ErrInvalid)
 	}
@@ -315,8 +315,8 @@ func (s *Store) ReissueRefresh(_ context.Context, r tokenstore.Reissue) (err err
 }
 
 // RevokeSession implements tokenstore.Store.
-func (s *Store) RevokeSession(_ context.Context, id string) (err error) {
-	defer s.Done("revoke_session", time.Now(), &err)
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer s.Done(ctx, "revoke_session", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deleteSessionLocked(id)
@@ -324,8 +324,8 @@ func (s *Store) RevokeSession(_ context.Context, id string) (err error) {
 }
 
 // SubjectSessions implements tokenstore.Store.
-func (s *Store) SubjectSessions(_ context.Context, dialect, subject string, now time.Time) (_ []tokenstore.Session, err error) {
-	defer s.Done("subject_sessions", time.Now(), &err)
+func (s *Store) SubjectSessions(ctx context.Context, dialect, subject string, now time.Time) (_ []tokenstore.Session, err error) {
+	defer s.Done(ctx, "subject_sessions", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []tokenstore.Session
@@ -338,8 +338,8 @@ func (s *Store) SubjectSessions(_ context.Context, dialect, subject string, now 
 }
 
 // RevokeSubject implements tokenstore.Store.
-func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now time.Time) (_ int, err error) {
-	defer s.Done("revoke_subject", time.Now(), &err)
+func (s *Store) RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (_ int, err error) {
+	defer s.Done(ctx, "revoke_subject", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -353,8 +353,8 @@ func (s *Store) RevokeSubject(_ context.Context, dialect, subject string, now ti
 }
 
 // Ping implements tokenstore.Store; memory always answers.
-func (s *Store) Ping(context.Context) (err error) {
-	defer s.Done("ping", time.Now(), &err)
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer s.Done(ctx, "ping", time.Now(), &err)
 	return nil
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // PutCode implements tokenstore.Store.
-func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now time.Time) (err error) {
-	defer s.Done("put_code", time.Now(), &err)
+func (s *Store) PutCode(ctx context.Context, key string, c tokenstore.Code, now time.Time) (err error) {
+	defer s.Done(ctx, "put_code", time.Now(), &err)
 	if key == "" || c.Hash == "" || c.MaxAttempts < 1 || !now.Before(c.ExpiresAt) {
 		return fmt.Errorf("memstore: put code: %w", tokenstore.ErrInvalid)
 	}
@@ -24,8 +24,8 @@ func (s *Store) PutCode(_ context.Context, key string, c tokenstore.Code, now ti
 }
 
 // VerifyCode implements tokenstore.Store.
-func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (_ tokenstore.CodeResult, err error) {
-	defer s.Done("verify_code", time.Now(), &err)
+func (s *Store) VerifyCode(ctx context.Context, key, hash string, now time.Time) (_ tokenstore.CodeResult, err error) {
+	defer s.Done(ctx, "verify_code", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[key]
@@ -47,8 +47,8 @@ func (s *Store) VerifyCode(_ context.Context, key, hash string, now time.Time) (
 }
 
 // UseNonce implements tokenstore.Store.
-func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now time.Time) (_ bool, err error) {
-	defer s.Done("use_nonce", time.Now(), &err)
+func (s *Store) UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (_ bool, err error) {
+	defer s.Done(ctx, "use_nonce", time.Now(), &err)
 	if nonce == "" || ttl <= 0 {
 		return false, fmt.Errorf("memstore: use nonce: %w", tokenstore.ErrInvalid)
 	}
@@ -62,8 +62,8 @@ func (s *Store) UseNonce(_ context.Context, nonce string, ttl time.Duration, now
 }
 
 // Hit implements tokenstore.Store.
-func (s *Store) Hit(_ context.Context, key string, window time.Duration, now time.Time) (_ int64, _ time.Duration, err error) {
-	defer s.Done("hit", time.Now(), &err)
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (_ int64, _ time.Duration, err error) {
+	defer s.Done(ctx, "hit", time.Now(), &err)
 	if key == "" || window <= 0 {
 		return 0, 0, fmt.Errorf("memstore: hit: %w", tokenstore.ErrInvalid)
 	}
@@ -79,8 +79,8 @@ func (s *Store) Hit(_ context.Context, key string, window time.Duration, now tim
 }
 
 // Release implements tokenstore.Store.
-func (s *Store) Release(_ context.Context, key string, now time.Time) (err error) {
-	defer s.Done("release", time.Now(), &err)
+func (s *Store) Release(ctx context.Context, key string, now time.Time) (err error) {
+	defer s.Done(ctx, "release", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.counters[key]; ok && now.Before(c.resetAt) && c.count > 0 {
@@ -91,8 +91,8 @@ func (s *Store) Release(_ context.Context, key string, now time.Time) (err error
 }
 
 // EnsureAccount implements tokenstore.Store.
-func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (_ tokenstore.Account, _ bool, err error) {
-	defer s.Done("ensure_account", time.Now(), &err)
+func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (_ tokenstore.Account, _ bool, err error) {
+	defer s.Done(ctx, "ensure_account", time.Now(), &err)
 	if key == "" {
 		return tokenstore.Account{}, false, fmt.Errorf("memstore: ensure account: %w", tokenstore.ErrInvalid)
 	}
@@ -110,8 +110,8 @@ func (s *Store) EnsureAccount(_ context.Context, key string, attrs map[string]st
 }
 
 // Account implements tokenstore.Store.
-func (s *Store) Account(_ context.Context, key string) (_ tokenstore.Account, err error) {
-	defer s.Done("account", time.Now(), &err)
+func (s *Store) Account(ctx context.Context, key string) (_ tokenstore.Account, err error) {
+	defer s.Done(ctx, "account", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[key]
@@ -123,8 +123,8 @@ func (s *Store) Account(_ context.Context, key string) (_ tokenstore.Account, er
 }
 
 // ClaimSeat implements tokenstore.Store.
-func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (_ tokenstore.Seat, err error) {
-	defer s.Done("claim_seat", time.Now(), &err)
+func (s *Store) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (_ tokenstore.Seat, err error) {
+	defer s.Done(ctx, "claim_seat", time.Now(), &err)
 	if c.Key == "" || c.SessionID == "" || !c.Now.Before(c.ExpiresAt) {
 		return tokenstore.Seat{}, fmt.Errorf("memstore: claim seat: %w", tokenstore.ErrInvalid)
 	}
@@ -146,8 +146,8 @@ func (s *Store) ClaimSeat(_ context.Context, c tokenstore.SeatClaim) (_ tokensto
 }
 
 // SeatState implements tokenstore.Store.
-func (s *Store) SeatState(_ context.Context, key, device string, now time.Time) (_ tokenstore.SeatState, err error) {
-	defer s.Done("seat_state", time.Now(), &err)
+func (s *Store) SeatState(ctx context.Context, key, device string, now time.Time) (_ tokenstore.SeatState, err error) {
+	defer s.Done(ctx, "seat_state", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.seats[key]
@@ -165,8 +165,8 @@ func later(a, b time.Time) time.Time {
 }
 
 // SetOverride implements tokenstore.Store.
-func (s *Store) SetOverride(_ context.Context, key, value string) (err error) {
-	defer s.Done("set_override", time.Now(), &err)
+func (s *Store) SetOverride(ctx context.Context, key, value string) (err error) {
+	defer s.Done(ctx, "set_override", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if value == "" {
@@ -178,8 +178,8 @@ func (s *Store) SetOverride(_ context.Context, key, value string) (err error) {
 }
 
 // Overrides implements tokenstore.Store.
-func (s *Store) Overrides(_ context.Context, prefix string) (_ map[string]string, err error) {
-	defer s.Done("overrides", time.Now(), &err)
+func (s *Store) Overrides(ctx context.Context, prefix string) (_ map[string]string, err error) {
+	defer s.Done(ctx, "overrides", time.Now(), &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]string{}

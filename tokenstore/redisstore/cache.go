@@ -157,7 +157,7 @@ func (s *Store) invalidate(ctx context.Context, ids ...string) {
 		s.cache.forget(ids)
 	}
 	if err := s.c.Publish(context.WithoutCancel(ctx), s.prefix+invalidationChannel, strings.Join(ids, " ")).Err(); err != nil {
-		s.Done("invalidate", time.Now(), &err)
+		s.Done(ctx, "invalidate", time.Now(), &err)
 	}
 }
 

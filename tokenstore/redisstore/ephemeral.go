@@ -13,7 +13,7 @@ import (
 
 // PutCode implements tokenstore.Store.
 func (s *Store) PutCode(ctx context.Context, key string, c tokenstore.Code, now time.Time) (err error) {
-	defer s.Done("put_code", time.Now(), &err)
+	defer s.Done(ctx, "put_code", time.Now(), &err)
 	ttl := c.ExpiresAt.Sub(now)
 	if key == "" || c.Hash == "" || c.MaxAttempts < 1 || ttl <= 0 {
 		return fmt.Errorf("redisstore: put code: %w", tokenstore.ErrInvalid)
@@ -49,7 +49,7 @@ return 0`)
 
 // VerifyCode implements tokenstore.Store.
 func (s *Store) VerifyCode(ctx context.Context, key, hash string, now time.Time) (_ tokenstore.CodeResult, err error) {
-	defer s.Done("verify_code", time.Now(), &err)
+	defer s.Done(ctx, "verify_code", time.Now(), &err)
 	k := s.codeKey(key)
 	res, err := attemptCode.Run(ctx, s.c, []string{k}, ms(now)).Slice()
 	if err != nil {
@@ -83,7 +83,7 @@ return 1`)
 
 // UseNonce implements tokenstore.Store.
 func (s *Store) UseNonce(ctx context.Context, nonce string, ttl time.Duration, now time.Time) (_ bool, err error) {
-	defer s.Done("use_nonce", time.Now(), &err)
+	defer s.Done(ctx, "use_nonce", time.Now(), &err)
 	if nonce == "" || ttl <= 0 {
 		return false, fmt.Errorf("redisstore: use nonce: %w", tokenstore.ErrInvalid)
 	}
@@ -108,7 +108,7 @@ return {redis.call('HINCRBY', KEYS[1], 'c', 1), tonumber(r) - now}`)
 
 // Hit implements tokenstore.Store.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (_ int64, _ time.Duration, err error) {
-	defer s.Done("hit", time.Now(), &err)
+	defer s.Done(ctx, "hit", time.Now(), &err)
 	if key == "" || window <= 0 {
 		return 0, 0, fmt.Errorf("redisstore: hit: %w", tokenstore.ErrInvalid)
 	}
@@ -129,7 +129,7 @@ return 1`)
 
 // Release implements tokenstore.Store.
 func (s *Store) Release(ctx context.Context, key string, now time.Time) (err error) {
-	defer s.Done("release", time.Now(), &err)
+	defer s.Done(ctx, "release", time.Now(), &err)
 	if err := release.Run(ctx, s.c, []string{s.hitKey(key)}, ms(now)).Err(); err != nil {
 		return wrap("release", err)
 	}

@@ -69,7 +69,7 @@ func parseAccount(m map[string]string) (tokenstore.Account, error) {
 // account created only if it still does not exist: concurrent first
 // logins of one number create one account (a drawn id may go unused).
 func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]string, idBase int64, now time.Time) (_ tokenstore.Account, _ bool, err error) {
-	defer s.Done("ensure_account", time.Now(), &err)
+	defer s.Done(ctx, "ensure_account", time.Now(), &err)
 	if key == "" {
 		return tokenstore.Account{}, false, fmt.Errorf("redisstore: ensure account: %w", tokenstore.ErrInvalid)
 	}
@@ -98,7 +98,7 @@ func (s *Store) EnsureAccount(ctx context.Context, key string, attrs map[string]
 
 // Account implements tokenstore.Store.
 func (s *Store) Account(ctx context.Context, key string) (_ tokenstore.Account, err error) {
-	defer s.Done("account", time.Now(), &err)
+	defer s.Done(ctx, "account", time.Now(), &err)
 	return s.account(ctx, key)
 }
 
@@ -143,7 +143,7 @@ return {prev[1], prev[2]}`)
 
 // ClaimSeat implements tokenstore.Store.
 func (s *Store) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (_ tokenstore.Seat, err error) {
-	defer s.Done("claim_seat", time.Now(), &err)
+	defer s.Done(ctx, "claim_seat", time.Now(), &err)
 	if c.Key == "" || c.SessionID == "" || !c.Now.Before(c.ExpiresAt) {
 		return tokenstore.Seat{}, fmt.Errorf("redisstore: claim seat: %w", tokenstore.ErrInvalid)
 	}
@@ -161,7 +161,7 @@ func (s *Store) ClaimSeat(ctx context.Context, c tokenstore.SeatClaim) (_ tokens
 
 // SeatState implements tokenstore.Store.
 func (s *Store) SeatState(ctx context.Context, key, device string, now time.Time) (_ tokenstore.SeatState, err error) {
-	defer s.Done("seat_state", time.Now(), &err)
+	defer s.Done(ctx, "seat_state", time.Now(), &err)
 	v, err := s.c.HMGet(ctx, s.seatKey(key), "s", "d", "ex", "x:"+device).Result()
 	if err != nil {
 		return tokenstore.SeatState{}, wrap("seat state", err)
@@ -183,7 +183,7 @@ func (s *Store) overridesKey() string { return s.prefix + "{ovr}" }
 
 // SetOverride implements tokenstore.Store.
 func (s *Store) SetOverride(ctx context.Context, key, value string) (err error) {
-	defer s.Done("set_override", time.Now(), &err)
+	defer s.Done(ctx, "set_override", time.Now(), &err)
 	k := s.overridesKey()
 	err = s.durably(ctx, k, func(c redis.Cmdable) (bool, error) {
 		if value == "" {
@@ -199,7 +199,7 @@ func (s *Store) SetOverride(ctx context.Context, key, value string) (err error) 
 
 // Overrides implements tokenstore.Store.
 func (s *Store) Overrides(ctx context.Context, prefix string) (_ map[string]string, err error) {
-	defer s.Done("overrides", time.Now(), &err)
+	defer s.Done(ctx, "overrides", time.Now(), &err)
 	all, err := s.c.HGetAll(ctx, s.overridesKey()).Result()
 	if err != nil {
 		return nil, wrap("overrides", err)

@@ -246,7 +246,7 @@ func (s *Store) durably(ctx context.Context, key string, fn func(redis.Cmdable) 
 		// master whose replica acknowledges takes it.
 		werr = fmt.Errorf("redisstore: %d of %d replicas acknowledged: %w: %w", n, s.waitReplicas, tokenstore.ErrUnavailable, tokenstore.ErrNotReplicated)
 	}
-	s.Done("replicate", start, &werr)
+	s.Done(ctx, "replicate", start, &werr)
 	return werr
 }
 
@@ -300,7 +300,7 @@ func wrap(op string, err error) error {
 
 // Ping implements tokenstore.Store.
 func (s *Store) Ping(ctx context.Context) (err error) {
-	defer s.Done("ping", time.Now(), &err)
+	defer s.Done(ctx, "ping", time.Now(), &err)
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return wrap("ping", err)
 	}

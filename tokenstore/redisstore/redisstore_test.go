@@ -466,3 +466,58 @@ func TestRevocationThatDidNotStick(t *testing.T) {
 		t.Fatalf("the replica whose deletions are never replicated gave up: pending %d", waiting.Pending())
 	}
 }
+
+// TestRotationRoundTrips: a rotation is one round trip while the subject
+// index is known to outlive the new expiry; when it is not, the index is
+// stretched first (to the new expiry and a life beyond), so the session
+// never outlives its place in the index (logout-everywhere would miss it).
+func TestRotationRoundTrips(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	const life = 10 * time.Minute
+	for _, id := range []string{"warm-up", "rt"} {
+		if err := s.CreateSession(ctx, tokenstore.Session{ID: id, Dialect: "mmm", Subject: "10", RefreshHash: "h0", ExpiresAt: now.Add(time.Minute)}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The scripts loaded: each is then one EVALSHA.
+	if _, err := s.RotateRefresh(ctx, tokenstore.Rotation{SessionID: "warm-up", Presented: "h0", Next: "h1", NextExpiresAt: now.Add(life), Successor: []byte("x"), Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	counter := &commandCounter{}
+	s.Client().AddHook(counter)
+	rotate := func(from, to string, at time.Time) []string {
+		t.Helper()
+		counter.mu.Lock()
+		counter.cmds = nil
+		counter.mu.Unlock()
+		if _, err := s.RotateRefresh(ctx, tokenstore.Rotation{SessionID: "rt", Presented: from, Next: to, NextExpiresAt: at.Add(life), Successor: []byte("x"), Now: at}); err != nil {
+			t.Fatalf("rotate %s: %v", from, err)
+		}
+		counter.mu.Lock()
+		sent := counter.cmds
+		counter.mu.Unlock()
+		sess := s.Client().PTTL(ctx, s.Prefix()+"{rt}:s").Val()
+		index := s.Client().PTTL(ctx, s.Prefix()+"{u:mmm:10}").Val()
+		if index < sess {
+			t.Fatalf("after rotating %s: the subject index lives %v, the session %v", from, index, sess)
+		}
+		return sent
+	}
+	// The index lives a minute, the rotation asks for ten: stretched.
+	if sent := rotate("h0", "h1", now); strings.Join(sent, " ") != "evalsha evalsha evalsha" {
+		t.Errorf("a rotation past the index: %v, want the rotation, the index, the rotation", sent)
+	}
+	// Now it lives twenty: one round trip, as long as that holds.
+	if sent := rotate("h1", "h2", now.Add(5*time.Minute)); len(sent) != 1 {
+		t.Errorf("a rotation within the index's life: %v, want one command", sent)
+	}
+	if sent := rotate("h2", "h3", now.Add(12*time.Minute)); len(sent) != 3 {
+		t.Errorf("a rotation past the index's twenty minutes: %v, want three commands", sent)
+	}
+	got, err := s.SubjectSessions(ctx, "mmm", "10", now.Add(12*time.Minute))
+	if err != nil || len(got) != 1 || got[0].ID != "rt" {
+		t.Fatalf("the subject's sessions after the rotations: %v %v", got, err)
+	}
+}

@@ -12,7 +12,7 @@ import (
 
 // RotateRefresh implements tokenstore.Store.
 func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tokenstore.RotateResult, err error) {
-	defer s.Done("rotate_refresh", time.Now(), &err)
+	defer s.Done(ctx, "rotate_refresh", time.Now(), &err)
 	if r.SessionID == "" || r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate: %w", tokenstore.ErrInvalid)
 	}
@@ -20,12 +20,6 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		return tokenstore.RotateResult{}, err
 	}
 	key := s.sessionKey(r.SessionID)
-	// The subject index is stretched before the session, so the session
-	// never outlives its place in the index (the index lives in another
-	// Cluster slot, out of the script's reach).
-	if err := s.stretchSubject(ctx, key, r.SessionID, r.NextExpiresAt.Sub(r.Now)); err != nil {
-		return tokenstore.RotateResult{}, err
-	}
 	keys := []string{key, s.rotatedKey(r.SessionID, r.Presented)}
 	// With replicas to wait for, a rotation whose write fails its WAIT
 	// answers 503 though it stands: it stays pending (every presentation
@@ -35,18 +29,35 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		pending = "1"
 	}
 	var res []any
-	err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
-		var err error
-		res, err = rotate.Run(ctx, c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
-			string(r.Successor), ms(r.Now), r.Grace.Milliseconds(), pending).Slice()
-		if err != nil {
-			return false, err
+	indexUntil := int64(0)
+	for {
+		err = s.durably(ctx, key, func(c redis.Cmdable) (bool, error) {
+			var err error
+			res, err = rotate.Run(ctx, c, keys, r.Presented, r.Next, ms(r.NextExpiresAt),
+				string(r.Successor), ms(r.Now), r.Grace.Milliseconds(), pending, indexUntil).Slice()
+			if err != nil {
+				return false, err
+			}
+			// A rotation must survive a failover (a lost one logs its
+			// client out: its new refresh token would be unknown), a
+			// reuse's revocation even more (a stolen token would work
+			// again). Status 4 wrote nothing.
+			return res[0] != int64(4), nil
+		})
+		if err != nil || res[0] != int64(4) || indexUntil != 0 {
+			break
 		}
-		// A rotation must survive a failover (a lost one logs its client
-		// out: its new refresh token would be unknown), a reuse's
-		// revocation even more (a stolen token would work again).
-		return true, nil
-	})
+		// The subject index is stretched before the session, to the next
+		// expiry and another life beyond it, so the next rotations find it
+		// long enough; the script then records how long it lives.
+		d, _ := res[1].(string)
+		u, _ := res[2].(string)
+		life := r.NextExpiresAt.Sub(r.Now)
+		if err = s.indexSubject(ctx, tokenstore.Session{ID: r.SessionID, Dialect: d, Subject: u}, 2*life); err != nil {
+			return tokenstore.RotateResult{}, err
+		}
+		indexUntil = ms(r.Now.Add(2 * life))
+	}
 	if err != nil {
 		if len(res) > 0 && res[0] == int64(3) {
 			// The reuse's deletion stands but did not stick.
@@ -67,7 +78,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 		if aerr != nil {
 			aerr = wrap("acknowledge rotation", aerr)
 		}
-		s.Done("acknowledge_rotation", start, &aerr)
+		s.Done(ctx, "acknowledge_rotation", start, &aerr)
 	}
 	switch status {
 	case 1:
@@ -75,6 +86,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r tokenstore.Rotation) (_ tok
 	case 2:
 		succ, _ := res[1].(string)
 		return tokenstore.RotateResult{Replayed: true, Successor: []byte(succ)}, nil
+	case 4:
+		return tokenstore.RotateResult{}, fmt.Errorf("redisstore: rotate session %s: the subject index was stretched and the rotation still asks for it: %w", r.SessionID, tokenstore.ErrUnavailable)
 	case 3:
 		// The reuse ended the session. (A rotation only moves the expiry
 		// forward, which a cached entry may safely lag behind.)
@@ -104,7 +117,7 @@ func (s *Store) stretchSubject(ctx context.Context, key, id string, ttl time.Dur
 
 // ReissueRefresh implements tokenstore.Store.
 func (s *Store) ReissueRefresh(ctx context.Context, r tokenstore.Reissue) (err error) {
-	defer s.Done("reissue_refresh", time.Now(), &err)
+	defer s.Done(ctx, "reissue_refresh", time.Now(), &err)
 	if r.Next == "" || !r.Now.Before(r.NextExpiresAt) {
 		return fmt.Errorf("redisstore: reissue: %w", tokenstore.ErrInvalid)
 	}

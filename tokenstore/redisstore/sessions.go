@@ -48,7 +48,7 @@ return 1`)
 
 // CreateSession implements tokenstore.Store.
 func (s *Store) CreateSession(ctx context.Context, sess tokenstore.Session, now time.Time) (err error) {
-	defer s.Done("create_session", time.Now(), &err)
+	defer s.Done(ctx, "create_session", time.Now(), &err)
 	ttl := sess.ExpiresAt.Sub(now)
 	if sess.ID == "" || sess.RefreshHash == "" || ttl <= 0 {
 		return fmt.Errorf("redisstore: create session: %w", tokenstore.ErrInvalid)
@@ -93,7 +93,7 @@ return 1`)
 
 // AdoptSession implements tokenstore.Store.
 func (s *Store) AdoptSession(ctx context.Context, sess tokenstore.Session, remember, now time.Time) (created bool, err error) {
-	defer s.Done("adopt_session", time.Now(), &err)
+	defer s.Done(ctx, "adopt_session", time.Now(), &err)
 	ttl := sess.ExpiresAt.Sub(now)
 	if sess.ID == "" || sess.RefreshHash == "" || ttl <= 0 {
 		return false, fmt.Errorf("redisstore: adopt session: %w", tokenstore.ErrInvalid)
@@ -133,7 +133,7 @@ func (s *Store) indexSubject(ctx context.Context, sess tokenstore.Session, ttl t
 
 // Session implements tokenstore.Store.
 func (s *Store) Session(ctx context.Context, id string, now time.Time) (_ tokenstore.Session, err error) {
-	defer s.Done("session", time.Now(), &err)
+	defer s.Done(ctx, "session", time.Now(), &err)
 	if err := s.unsettled("session", id); err != nil {
 		return tokenstore.Session{}, err
 	}
@@ -166,7 +166,7 @@ func (s *Store) CheckSession(ctx context.Context, id string, now time.Time) (err
 	if c != nil && c.live(id, now) {
 		return nil
 	}
-	defer s.Done("check_session", time.Now(), &err)
+	defer s.Done(ctx, "check_session", time.Now(), &err)
 	var g uint64
 	if c != nil {
 		g = c.gen.Load()
@@ -194,25 +194,38 @@ func (s *Store) live(ctx context.Context, id string, now time.Time, op string) (
 // rotate: KEYS session, rotated-record-of-presented.
 // ARGV presented, next, next expiry ms, successor, now ms, grace ms,
 // pending ("1": the rotation's answer is not delivered until its write is
-// replicated, see acknowledge). Returns {1} rotated, {2, successor}
-// replay, {3} reused (session deleted), {0} not found. Running it twice
-// with the same arguments (a client retry after a lost reply) is a
-// replay, never a reuse: the record of the rotation keeps the successor's
-// hash it was made for. A pending rotation (field p) is a replay for
-// every presentation, whatever the grace: its client never got an answer,
-// so presenting the token again is a retry, not a reuse; the grace counts
-// from the moment an answer was delivered (acknowledge sets at then).
+// replicated, see acknowledge), index-until ms (how long the caller has
+// just made the subject index live, or 0). Returns {1} rotated, {2,
+// successor} replay, {3} reused (session deleted), {0} not found, {4,
+// dialect, subject} nothing done: the subject index must first be made to
+// live until the next expiry. Running it twice with the same arguments (a
+// client retry after a lost reply) is a replay, never a reuse: the record
+// of the rotation keeps the successor's hash it was made for. A pending
+// rotation (field p) is a replay for every presentation, whatever the
+// grace: its client never got an answer, so presenting the token again is
+// a retry, not a reuse; the grace counts from the moment an answer was
+// delivered (acknowledge sets at then).
+//
+// The session's field ix is how long its subject index is known to live:
+// the session's expiry is never moved past it, so the session never
+// outlives its place in the index (which lives in another Cluster slot,
+// out of the script's reach). The caller stretches the index with a
+// session's life to spare, so most rotations are this one round trip.
 var rotate = redis.NewScript(`
 local now = tonumber(ARGV[5])
-local ex = redis.call('HGET', KEYS[1], 'ex')
+local s = redis.call('HMGET', KEYS[1], 'ex', 'rh', 'u', 'd', 'ix')
+local ex = s[1]
 if not ex or tonumber(ex) <= now then return {0} end
-if redis.call('HGET', KEYS[1], 'rh') == ARGV[1] then
+if s[2] == ARGV[1] then
+  local nextEx = tonumber(ARGV[3])
+  local ix = math.max(tonumber(s[5] or '0'), tonumber(ARGV[8]))
+  if s[3] and s[3] ~= '' and ix < nextEx then return {4, s[4] or '', s[3]} end
   local keep = tonumber(ex) - now
   redis.call('HSET', KEYS[2], 'at', now, 'succ', ARGV[4], 'ex', ex, 'nx', ARGV[2])
   if ARGV[7] == '1' then redis.call('HSET', KEYS[2], 'p', 1) end
   redis.call('PEXPIRE', KEYS[2], keep)
-  redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'ex', ARGV[3], 'ls', now)
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) - now)
+  redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'ex', ARGV[3], 'ls', now, 'ix', ix)
+  redis.call('PEXPIRE', KEYS[1], nextEx - now)
   return {1}
 end
 local rec = redis.call('HMGET', KEYS[2], 'at', 'succ', 'ex', 'nx', 'p')
@@ -245,7 +258,7 @@ return 1`)
 // RevokeSession implements tokenstore.Store. The subject index keeps the
 // id until RevokeSubject prunes it; a missing session there is harmless.
 func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
-	defer s.Done("revoke_session", time.Now(), &err)
+	defer s.Done(ctx, "revoke_session", time.Now(), &err)
 	defer s.invalidate(ctx, id)
 	if err := s.revoke(ctx, id); err != nil {
 		return wrap("revoke session", err)
@@ -275,7 +288,7 @@ func (s *Store) deleteSession(ctx context.Context, id string) error {
 // SubjectSessions implements tokenstore.Store: the subject's index, then
 // each session (one pipeline; in a Cluster go-redis splits it by slot).
 func (s *Store) SubjectSessions(ctx context.Context, dialect, subject string, now time.Time) (_ []tokenstore.Session, err error) {
-	defer s.Done("subject_sessions", time.Now(), &err)
+	defer s.Done(ctx, "subject_sessions", time.Now(), &err)
 	ids, err := s.c.SMembers(ctx, s.subjectKey(dialect, subject)).Result()
 	if err != nil {
 		return nil, wrap("subject sessions", err)
@@ -313,7 +326,7 @@ func (s *Store) SubjectSessions(ctx context.Context, dialect, subject string, no
 // index one by one, never by deleting the index, so a session created
 // meanwhile stays revocable.
 func (s *Store) RevokeSubject(ctx context.Context, dialect, subject string, now time.Time) (_ int, err error) {
-	defer s.Done("revoke_subject", time.Now(), &err)
+	defer s.Done(ctx, "revoke_subject", time.Now(), &err)
 	idx := s.subjectKey(dialect, subject)
 	ids, err := s.c.SMembers(ctx, idx).Result()
 	if err != nil {
