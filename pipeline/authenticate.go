@@ -11,9 +11,9 @@ import (
 // authentication (a method not allowed, an upstream error): the one that
 // decided the request, else the route's first.
 func (rt *route) dialectFor(r *http.Request) dialects.Dialect {
-	if id, ok := r.Context().Value(identityKey).(dialects.Identity); ok {
+	if in := info(r); in.authenticated {
 		for i, n := range rt.names {
-			if n == id.Dialect {
+			if n == in.identity.Dialect {
 				return rt.dialects[i]
 			}
 		}

@@ -1,12 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httputil"
 	"strings"
 	"time"
 
-	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -25,14 +25,32 @@ var defaultIdentityHeaders = map[string]string{
 // headerKey normalises a header name the way permissive backends do
 // (CGI maps X_Auth_User and X-Auth-User to one variable), so spoofing by
 // spelling is stripped too.
-func headerKey(h string) string { return strings.ToLower(strings.ReplaceAll(h, "_", "-")) }
+func headerKey(h string) string { return string(appendHeaderKey(nil, h)) }
+
+// appendHeaderKey appends headerKey(h) to buf: on the hot path into a
+// buffer on the stack, since every header of every request is looked at
+// (header names are ASCII tokens; net/http refuses others).
+func appendHeaderKey(buf []byte, h string) []byte {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
 
 // rewrite prepares the outbound request: identity headers are the
 // gateway's alone, and tokens never reach the backend.
 func (rt *route) rewrite(pr *httputil.ProxyRequest) {
+	var buf [64]byte
 	for k := range pr.Out.Header {
-		hk := headerKey(k)
-		if strings.HasPrefix(hk, "x-auth-") || rt.strip[hk] {
+		hk := appendHeaderKey(buf[:0], k)
+		if bytes.HasPrefix(hk, []byte("x-auth-")) || rt.strip[string(hk)] {
 			delete(pr.Out.Header, k)
 		}
 	}
@@ -43,12 +61,13 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	forwarded(pr)
-	id, ok := pr.In.Context().Value(identityKey).(dialects.Identity)
-	if !ok {
+	in := info(pr.In)
+	if !in.authenticated {
 		return
 	}
+	id := &in.identity
 	if rt.token != nil {
-		pr.Out.Header[rt.token.header] = []string{info(pr.In).idToken}
+		pr.Out.Header[rt.token.header] = []string{in.idToken}
 		if rt.token.only {
 			return
 		}
@@ -93,9 +112,10 @@ func forwarded(pr *httputil.ProxyRequest) {
 	// whoever sent it: a trusted proxy passes on what its own client sent
 	// as often as not (CVE-2026-35051). The trusted chain of
 	// X-Forwarded-For and -Proto is rebuilt below.
+	var buf [64]byte
 	for k := range pr.Out.Header {
-		hk := headerKey(k)
-		if (strings.HasPrefix(hk, "x-forwarded-") || hk == "forwarded" || hk == "x-real-ip") && !setByGateway[k] {
+		hk := appendHeaderKey(buf[:0], k)
+		if (bytes.HasPrefix(hk, []byte("x-forwarded-")) || string(hk) == "forwarded" || string(hk) == "x-real-ip") && !setByGateway[k] {
 			delete(pr.Out.Header, k)
 		}
 	}

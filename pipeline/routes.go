@@ -338,7 +338,7 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			rt.refuse(w, r, i, fmt.Errorf("route %s: identity field %s is not a valid header value", rt.name, field))
 			return
 		}
-		ctx := context.WithValue(r.Context(), identityKey, id)
+		in.identity, in.authenticated = id, true
 		if rt.token != nil {
 			tok, err := rt.token.signer.Token(idtoken.Identity{Subject: id.Subject, Dialect: id.Dialect, SessionID: id.SessionID, Company: id.Company, Attrs: id.Attrs},
 				rt.token.audience, rt.token.ttl)
@@ -348,7 +348,7 @@ func (g *Builder) routeTable(table []*route, m *metrics) http.HandlerFunc {
 			}
 			in.idToken = tok
 		}
-		rt.forward(w, r.WithContext(ctx))
+		rt.forward(w, r)
 	}
 }
 

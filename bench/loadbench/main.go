@@ -191,6 +191,11 @@ func main() {
 		hits, misses := cacheCounters(red)
 		fmt.Printf("  gateway redis session cache: %.0f hits, %.0f misses (%.1f%% of checks read Redis)\n",
 			hits-hits0, misses-misses0, 100*(misses-misses0)/max(1, hits-hits0+misses-misses0))
+		if mode == "refresh" {
+			for _, gw := range []*proc{mem, red} {
+				fmt.Printf("  %s refreshes: %s\n", gw.name, strings.Join(refreshResults(gw), ", "))
+			}
+		}
 		if *profileDir != "" {
 			for _, gw := range []*proc{mem, red} {
 				profile(gw, mode, scripts[gw], redisProc)
@@ -225,6 +230,25 @@ func cacheCounters(gw *proc) (hits, misses float64) {
 		}
 	}
 	return hits, misses
+}
+
+// refreshResults reads a gateway's refresh counters by result (rotated,
+// grace_replay, reused, ...): a storm of refusals would cost less than
+// one of rotations and look faster.
+func refreshResults(gw *proc) []string {
+	resp, err := http.Get("http://" + adminAddr(gw) + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "authgate_token_refreshes_total{") {
+			out = append(out, line[strings.Index(line, "result="):])
+		}
+	}
+	return out
 }
 
 // writeFiles writes the users file (bcrypt at its least cost, so minting
