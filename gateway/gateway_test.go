@@ -270,6 +270,12 @@ func TestTrustedProxyForwarding(t *testing.T) {
 	}{
 		{"[]", "127.0.0.1", false},
 		{"[127.0.0.0/8]", "203.0.113.9, 127.0.0.1", true},
+		// Every spelling that covers the peer 127.0.0.1, IPv4 in IPv6
+		// included, and some that do not.
+		{"[127.0.0.1]", "203.0.113.9, 127.0.0.1", true},
+		{"[\"::ffff:127.0.0.1\"]", "203.0.113.9, 127.0.0.1", true},
+		{"[\"::ffff:127.0.0.0/104\"]", "203.0.113.9, 127.0.0.1", true},
+		{"[\"10.0.0.0/8\", \"::1\", \"fe80::/10\"]", "127.0.0.1", false},
 	} {
 		tg := gatewaytest.Start(t, gatewaytest.Options{Server: "  trusted_proxies: " + c.trusted + "\n", MMM: "    login_limit: 1\n"})
 		p := tg.Login(t) // from 127.0.0.1 itself

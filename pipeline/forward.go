@@ -72,9 +72,17 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 			return
 		}
 	}
+	// One backing array for the identity headers' values, each header a
+	// one-element slice of it (capped, so an Add cannot run into the next).
+	vals := make([]string, 0, 4+len(id.Attrs))
+	one := func(v string) []string {
+		vals = append(vals, v)
+		n := len(vals)
+		return vals[n-1 : n : n]
+	}
 	set := func(field, value string) {
 		if value != "" {
-			pr.Out.Header[rt.headers[field]] = []string{value}
+			pr.Out.Header[rt.headers[field]] = one(value)
 		}
 	}
 	set("user_id", id.Subject)
@@ -87,7 +95,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 			name = http.CanonicalHeaderKey("X-Auth-" + strings.ReplaceAll(k, "_", "-"))
 		}
 		if v != "" {
-			pr.Out.Header[name] = []string{v}
+			pr.Out.Header[name] = one(v)
 		}
 	}
 }

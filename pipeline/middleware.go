@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -45,13 +46,29 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 // X-Request-Id when it is short and plain, else a new one) and its client
 // address, read from X-Forwarded-For only behind a trusted proxy.
 func withRequestInfo(trusted []*net.IPNet) func(http.Handler) http.Handler {
+	// As netip prefixes: a peer's address is then read and matched without
+	// an allocation, once per request. A 4in6 prefix becomes the IPv4 one
+	// it covers and addresses are unmapped, as net.IPNet.Contains matches.
+	prefixes := make([]netip.Prefix, 0, len(trusted))
+	for _, n := range trusted {
+		addr, _ := netip.AddrFromSlice(n.IP)
+		ones, _ := n.Mask.Size()
+		if addr.Is4In6() && len(n.Mask) == net.IPv6len {
+			ones -= 96
+		}
+		if ones < 0 {
+			ones = 0
+		}
+		prefixes = append(prefixes, netip.PrefixFrom(addr.Unmap(), ones).Masked())
+	}
 	isTrusted := func(s string) bool {
-		ip := net.ParseIP(strings.TrimSpace(s))
-		if ip == nil {
+		addr, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
 			return false
 		}
-		for _, n := range trusted {
-			if n.Contains(ip) {
+		addr = addr.Unmap()
+		for _, p := range prefixes {
+			if p.Contains(addr) {
 				return true
 			}
 		}
@@ -83,7 +100,7 @@ func withRequestInfo(trusted []*net.IPNet) func(http.Handler) http.Handler {
 					if hop == "" {
 						continue
 					}
-					if net.ParseIP(hop) == nil {
+					if addr, err := netip.ParseAddr(hop); err != nil || addr.Zone() != "" {
 						break
 					}
 					in.clientIP = hop

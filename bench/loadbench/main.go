@@ -44,7 +44,10 @@ var (
 	lagTrials   = flag.Int("lag-trials", 100, "revocation-lag trials across three replicas (0 skips)")
 	idleConns   = flag.Int("idle-conns", 1000, "idle keep-alive connections for the memory figure")
 	tracingOn   = flag.Float64("tracing", 0, "with a sampling ratio above 0, the gateways trace at that ratio and export to an OTLP/HTTP sink in this process")
-	profileDir  = flag.String("profile", "", "a directory: after each mode's rounds, one more wrk run per gateway, not counted, while its CPU and allocation profiles (admin.pprof) are written there as MODE-STORE.cpu.pprof and MODE-STORE.allocs.pprof")
+	gogc        = flag.String("gogc", "", "GOGC for the gateways (and C), when set: the garbage collector's pace against memory")
+	logLevel    = flag.String("log-level", "error", "the gateways' log.level: info writes an access-log line per request (to the bench's discarded stderr)")
+	cacheMaxAge = flag.Duration("cache-max-age", 0, "the Redis gateway's store.cache.max_age (0: the default, 2s)")
+	profileDir  = flag.String("profile", "", "a directory: after each mode's rounds, one more wrk run per target, not counted, while its CPU and allocation profiles (the gateways' admin.pprof, C's -pprof) are written there as MODE-TARGET.cpu.pprof and MODE-TARGET.allocs.pprof (TARGET c, memory, redis)")
 )
 
 const (
@@ -90,6 +93,9 @@ var started []*proc
 func start(name, addr string, bin string, args ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
+	if *gogc != "" {
+		cmd.Env = append(os.Environ(), "GOGC="+*gogc)
+	}
 	if err := cmd.Start(); err != nil {
 		fail("start %s: %v", name, err)
 	}
@@ -151,7 +157,11 @@ func main() {
 
 	redisProc := start("redis", "127.0.0.1:"+redisPort, redisServer, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	start("upstream", upstreamAddr, filepath.Join(work, "upstream"), "-listen", upstreamAddr)
-	ref := start("C (httputil.ReverseProxy)", refAddr, filepath.Join(work, "refproxy"), "-listen", refAddr, "-upstream", "http://"+upstreamAddr)
+	refArgs := []string{"-listen", refAddr, "-upstream", "http://" + upstreamAddr}
+	if *profileDir != "" {
+		refArgs = append(refArgs, "-pprof", adminAddr(&proc{addr: refAddr}))
+	}
+	ref := start("C (httputil.ReverseProxy)", refAddr, filepath.Join(work, "refproxy"), refArgs...)
 	mem := startGateway(work, "memory", 1, "memory")
 	red := startGateway(work, "redis", 2, "redis")
 	defer stopAll()
@@ -197,8 +207,8 @@ func main() {
 			}
 		}
 		if *profileDir != "" {
-			for _, gw := range []*proc{mem, red} {
-				profile(gw, mode, scripts[gw], redisProc)
+			for label, p := range map[string]*proc{"c": ref, "memory": mem, "redis": red} {
+				profile(p, label, mode, scripts[p], redisProc)
 			}
 		}
 	}
@@ -286,11 +296,14 @@ func startGateway(work, store string, n int, name string) *proc {
 	storeBlock := "store: { driver: memory }"
 	if store == "redis" {
 		storeBlock = `store: { driver: redis, redis: { addrs: ["127.0.0.1:` + redisPort + `"], key_prefix: "lb:" } }`
+		if *cacheMaxAge > 0 {
+			storeBlock = `store: { driver: redis, redis: { addrs: ["127.0.0.1:` + redisPort + `"], key_prefix: "lb:" }, cache: { max_age: ` + cacheMaxAge.String() + ` } }`
+		}
 	}
 	cfg := fmt.Sprintf(`server: { listen: %q, admin_listen: %q, drain_delay: 0s }
 %s
 identity: { users_file: users.yaml }
-log: { level: error }
+log: { level: %s }
 admin: { pprof: %t }
 dialects:
   mmm: { type: mmm, secret_file: mmm.secret, login_limit: 1000000000 }
@@ -299,7 +312,7 @@ identity_token: { keys: [ { kid: lb, private_key_file: idtoken.pem, signs: true 
 routes:
   - { path_prefix: /v1/, dialects: [mmm], upstream: "http://%s" }
   - { path_prefix: /t/, dialects: [mmm], upstream: "http://%s", identity_token: { header: X-Auth-Token } }
-`, addr, adminAddr(&proc{addr: addr}), storeBlock, *profileDir != "", tracingBlock(), upstreamAddr, upstreamAddr)
+`, addr, adminAddr(&proc{addr: addr}), storeBlock, *logLevel, *profileDir != "", tracingBlock(), upstreamAddr, upstreamAddr)
 	path := filepath.Join(work, fmt.Sprintf("gateway-%d.yaml", n))
 	must(os.WriteFile(path, []byte(cfg), 0o600))
 	return start("gateway "+name, addr, filepath.Join(work, "gateway"), "-config", path)

@@ -155,10 +155,9 @@ func run(target *proc, script string, redisProc *proc) result {
 
 // profile runs wrk against gw once more while it takes gw's CPU profile
 // and the allocations of the same span (a delta profile) from its admin
-// listener, and writes both to -profile's directory.
-func profile(gw *proc, mode, script string, redisProc *proc) {
+// listener, and writes both to -profile's directory as MODE-LABEL.
+func profile(gw *proc, label, mode, script string, redisProc *proc) {
 	seconds := max(1, int(duration.Seconds())-1)
-	store := strings.TrimPrefix(gw.name, "gateway ")
 	var wg sync.WaitGroup
 	for _, kind := range []string{"profile", "allocs"} {
 		wg.Add(1)
@@ -171,7 +170,7 @@ func profile(gw *proc, mode, script string, redisProc *proc) {
 			}
 			defer resp.Body.Close()
 			name := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
-			f, err := os.Create(filepath.Join(*profileDir, fmt.Sprintf("%s-%s.%s.pprof", mode, store, name)))
+			f, err := os.Create(filepath.Join(*profileDir, fmt.Sprintf("%s-%s.%s.pprof", mode, label, name)))
 			must(err)
 			defer f.Close()
 			_, err = io.Copy(f, resp.Body)

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
+	_ "net/http/pprof"
 	"net/url"
 	"sync"
 )
@@ -16,7 +17,13 @@ import (
 func main() {
 	addr := flag.String("listen", "127.0.0.1:18070", "address to listen on")
 	target := flag.String("upstream", "http://127.0.0.1:18090", "where to forward")
+	debug := flag.String("pprof", "", "an address to serve net/http/pprof on (loadbench -profile), none when empty")
 	flag.Parse()
+	if *debug != "" {
+		// A listener of its own, as the gateway's admin one: the proxied
+		// path stays the bare proxy.
+		go func() { log.Fatal(http.ListenAndServe(*debug, http.DefaultServeMux)) }()
+	}
 	u, err := url.Parse(*target)
 	if err != nil {
 		log.Fatal(err)

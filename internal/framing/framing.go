@@ -25,6 +25,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,10 +165,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 }
 
-// isTimeout reports a deadline that passed.
+// isTimeout reports a deadline that passed: the server interrupts its
+// background read with one at the end of every request, so this runs once
+// a request (errors.As into a net.Error allocated each time).
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // refuse answers a first request 400 and closes the connection.
