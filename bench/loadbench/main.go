@@ -77,6 +77,16 @@ func (p *proc) cpu() time.Duration {
 	return time.Duration(utime+stime) * (time.Second / 100) // CLK_TCK is 100 on Linux
 }
 
+// running reports whether the process is alive (not exited, not a zombie).
+func (p *proc) running() bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
 func (p *proc) rss() string {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	for _, l := range strings.Split(string(raw), "\n") {
@@ -156,6 +166,12 @@ func main() {
 	}
 
 	redisProc := start("redis", "127.0.0.1:"+redisPort, redisServer, "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	time.Sleep(300 * time.Millisecond)
+	if !redisProc.running() {
+		// Its port taken (a Redis left over from an interrupted run would
+		// be measured in its place).
+		fail("redis-server on port %s exited at once: is the port in use?", redisPort)
+	}
 	start("upstream", upstreamAddr, filepath.Join(work, "upstream"), "-listen", upstreamAddr)
 	refArgs := []string{"-listen", refAddr, "-upstream", "http://" + upstreamAddr}
 	if *profileDir != "" {
@@ -196,7 +212,7 @@ func main() {
 		for _, name := range []string{mem.name, red.name} {
 			rs := results[name]
 			sort.Float64s(rs)
-			fmt.Printf("  %s: CPU per request %.2f–%.2f × C\n", name, rs[0], rs[len(rs)-1])
+			fmt.Printf("  %s: CPU per request %.2f–%.2f × C, median %.2f\n", name, rs[0], rs[len(rs)-1], median(rs))
 		}
 		hits, misses := cacheCounters(red)
 		fmt.Printf("  gateway redis session cache: %.0f hits, %.0f misses (%.1f%% of checks read Redis)\n",
@@ -240,6 +256,14 @@ func cacheCounters(gw *proc) (hits, misses float64) {
 		}
 	}
 	return hits, misses
+}
+
+// median of sorted rs.
+func median(rs []float64) float64 {
+	if n := len(rs); n%2 == 0 {
+		return (rs[n/2-1] + rs[n/2]) / 2
+	}
+	return rs[len(rs)/2]
 }
 
 // refreshResults reads a gateway's refresh counters by result (rotated,
