@@ -19,6 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/internal/jsonhttp"
 )
@@ -140,8 +145,19 @@ func Open(cfg Config, dir string, lookupEnv func(string) (string, bool)) (identi
 }
 
 // call sends one request and decodes a JSON answer; it never retries (a
-// password check is not idempotent to a lockout counter).
-func (d *Dir) call(ctx context.Context, method, u string, body any) (int, map[string]any, error) {
+// password check is not idempotent to a lockout counter). Within a sampled
+// trace it is a client span, directory.query, naming the call (check,
+// by_id, by_account, by_mobile, register), never its values: a lookup's
+// URL carries the account.
+func (d *Dir) call(ctx context.Context, query, method, u string, body any) (_ int, _ map[string]any, err error) {
+	ctx, span := otel.Tracer("github.com/authgate/authgate/identity/httpdir").Start(ctx, "directory.query",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("authgate.query", query)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "directory unavailable")
+		}
+		span.End()
+	}()
 	var rdr io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -236,7 +252,7 @@ func (d *Dir) user(v map[string]any) (identity.User, error) {
 // body code) is an acceptance, 401 and 403 a wrong password, anything
 // else the directory being unavailable.
 func (d *Dir) Authenticate(ctx context.Context, account, password string) (identity.User, error) {
-	status, v, err := d.call(ctx, http.MethodPost, d.cfg.CheckURL, map[string]string{d.cfg.Fields.Account: account, d.cfg.Fields.Password: password})
+	status, v, err := d.call(ctx, "check", http.MethodPost, d.cfg.CheckURL, map[string]string{d.cfg.Fields.Account: account, d.cfg.Fields.Password: password})
 	switch {
 	case err != nil:
 		return identity.User{}, err
@@ -258,7 +274,7 @@ func (d *Dir) lookup(ctx context.Context, key, value string) (identity.User, err
 	q := u.Query()
 	q.Set(key, value)
 	u.RawQuery = q.Encode()
-	status, v, err := d.call(ctx, http.MethodGet, u.String(), nil)
+	status, v, err := d.call(ctx, "by_"+key, http.MethodGet, u.String(), nil)
 	switch {
 	case err != nil:
 		return identity.User{}, err
@@ -288,7 +304,7 @@ func (d *Dir) ByMobile(ctx context.Context, mobile string) (identity.User, error
 // RegisterMobile implements identity.Registrar: 201 created, 200 or 409
 // the number's existing user.
 func (r registering) RegisterMobile(ctx context.Context, reg identity.Registration) (identity.User, bool, error) {
-	status, v, err := r.call(ctx, http.MethodPost, r.cfg.RegisterURL, map[string]string{"mobile": reg.Mobile, "source": reg.Source, "name": reg.Name})
+	status, v, err := r.call(ctx, "register", http.MethodPost, r.cfg.RegisterURL, map[string]string{"mobile": reg.Mobile, "source": reg.Source, "name": reg.Name})
 	if err != nil {
 		return identity.User{}, false, err
 	}

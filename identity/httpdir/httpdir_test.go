@@ -12,6 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/identity/directorytest"
 	"github.com/authgate/authgate/identity/httpdir"
@@ -196,5 +202,58 @@ func TestTokenEnvIsTheOldSpellingOfAuthTokenEnv(t *testing.T) {
 	c.AuthTokenEnv = "OTHER_TOKEN"
 	if _, err := httpdir.Open(c, t.TempDir(), env); err == nil || !strings.HasPrefix(err.Error(), "token_env: the deprecated spelling of auth_token_env") {
 		t.Fatalf("two spellings naming two variables: %v", err)
+	}
+}
+
+// TestCallsAreTraced: with a tracer provider set (tracing on), each call
+// to the legacy service is a client span of the request's trace naming
+// the call, never its values (an account, a password); a service that
+// errs marks its span, a wrong password or an unknown user does not.
+func TestCallsAreTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	svc := newLegacyService(t)
+	d, err := httpdir.Open(config(svc.URL), t.TempDir(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent := otel.Tracer("test").Start(context.Background(), "request")
+	if _, err := d.Authenticate(ctx, "demo", "demo123"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Authenticate(ctx, "demo", "wrong-password"); err == nil {
+		t.Fatal("a wrong password accepted")
+	}
+	if _, err := d.ByAccount(ctx, "nobody-here"); err == nil {
+		t.Fatal("an unknown account found")
+	}
+	svc.Close()
+	if _, err := d.ByMobile(ctx, "13900000011"); err == nil {
+		t.Fatal("a closed service answered")
+	}
+	parent.End()
+	var got []string
+	for _, sp := range rec.Ended() {
+		if sp.Name() != "directory.query" {
+			continue
+		}
+		if sp.Parent().SpanID() != parent.SpanContext().SpanID() || sp.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span: parent %v kind %v", sp.Parent().SpanID(), sp.SpanKind())
+		}
+		query := ""
+		for _, a := range sp.Attributes() {
+			if v := a.Value.Emit(); strings.Contains(v, "demo") || strings.Contains(v, "nobody") || strings.Contains(v, "1390") || strings.Contains(v, "password") {
+				t.Errorf("a value in the span: %v", a)
+			}
+			if a.Key == "authgate.query" {
+				query = a.Value.AsString()
+			}
+		}
+		got = append(got, query+" "+sp.Status().Code.String())
+	}
+	want := "check Unset, check Unset, by_account Unset, by_mobile Error"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("spans %q, want %s", got, want)
 	}
 }
