@@ -241,23 +241,40 @@ func WithTLSState(ctx context.Context, c net.Conn) context.Context {
 // startRequestSpan starts the request's server span: the child of a
 // trusted proxy's trace context (the same trust rule as X-Forwarded-*),
 // else a new trace's root; a client's own traceparent is never believed.
+// Its attributes are set only on a span that records: at 1 % sampling the
+// other 99 % of requests would build them for nothing.
 func startRequestSpan(tr *tracing.Tracing, r *http.Request) (*http.Request, trace.Span) {
 	ctx := r.Context()
 	if info(r).trustedPeer {
 		ctx = tr.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	ctx, span := tr.Tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	ctx, span := tr.Tracer.Start(ctx, spanName(r.Method), trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+	}
 	return r.WithContext(ctx), span
+}
+
+// spanNames are the request spans' names of the common methods, made once.
+var spanNames = map[string]string{"GET": "HTTP GET", "HEAD": "HTTP HEAD", "POST": "HTTP POST", "PUT": "HTTP PUT",
+	"PATCH": "HTTP PATCH", "DELETE": "HTTP DELETE", "OPTIONS": "HTTP OPTIONS"}
+
+func spanName(method string) string {
+	if n, ok := spanNames[method]; ok {
+		return n
+	}
+	return "HTTP " + method
 }
 
 // endRequestSpan records what the request came to: its route, deciding
 // dialect and status (never a credential or a subject).
 func endRequestSpan(span trace.Span, in *requestInfo, status int) {
-	span.SetAttributes(attribute.String("http.route", in.route), attribute.String("authgate.dialect", in.dialect),
-		attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.route", in.route), attribute.String("authgate.dialect", in.dialect),
+			attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
 	}
 	span.End()
 }

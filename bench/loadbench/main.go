@@ -198,6 +198,14 @@ func main() {
 		results := map[string][]float64{}
 		hits0, misses0 := cacheCounters(red)
 		for r := 1; r <= *rounds; r++ {
+			if mode == "refresh" && r > 1 {
+				// Fresh sessions for every run (C forwards the memory
+				// gateway's tokens to the upstream, rotating none).
+				for _, gw := range []*proc{mem, red} {
+					scripts[gw] = prepare(work, mode, gw)
+				}
+				scripts[ref] = scripts[mem]
+			}
 			var base float64
 			for _, target := range []*proc{ref, mem, red} {
 				res := run(target, scripts[target], redisProc)
@@ -223,6 +231,12 @@ func main() {
 			}
 		}
 		if *profileDir != "" {
+			if mode == "refresh" {
+				for _, gw := range []*proc{mem, red} {
+					scripts[gw] = prepare(work, mode, gw)
+				}
+				scripts[ref] = scripts[mem]
+			}
 			for label, p := range map[string]*proc{"c": ref, "memory": mem, "redis": red} {
 				profile(p, label, mode, scripts[p], redisProc)
 			}

@@ -92,21 +92,31 @@ end
 `
 	case "refresh":
 		// Each connection needs a refresh token in flight; every answer
-		// brings the next one. Threads take disjoint halves of the pool.
-		for _, p := range logins(gw.addr, 4*(*connections)) {
+		// brings the next one. Threads take disjoint halves of the pool,
+		// four tokens a connection, the rest in reserve for an answer
+		// that brought none (a connection cut). A token is never sent
+		// twice: each run has sessions of its own (a later run sending an
+		// earlier one's tokens would be a storm of reuses and then of
+		// refusals, cheaper than rotations), and the refresh counters
+		// printed after the mode show what was measured.
+		for _, p := range logins(gw.addr, 6*(*connections)) {
 			tokens = append(tokens, p.Refresh)
 		}
 		script = `
-local pool, queue = {}, {}
+local pool, queue, reserve = {}, {}, {}
 for line in io.lines("TOKENS") do pool[#pool + 1] = line end
 local counter = 0
 function setup(thread) counter = counter + 1; thread:set("id", counter) end
 function init(args)
   local me = id or 1 -- set by setup, a global of this thread's state
-  for k = 1, #pool do if k % 2 == me % 2 then queue[#queue + 1] = pool[k] end end
+  for k = 1, #pool do
+    if k % 2 == me % 2 then
+      if #queue < #pool / 3 then queue[#queue + 1] = pool[k] else reserve[#reserve + 1] = pool[k] end
+    end
+  end
 end
 function request()
-  local t = table.remove(queue, 1) or pool[1]
+  local t = table.remove(queue, 1) or table.remove(reserve, 1) or "exhausted"
   return wrk.format("GET", "/v1/auth/refresh_token", {["x-mmm-refreshtoken"] = t})
 end
 function response(status, headers, body)
