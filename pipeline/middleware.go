@@ -146,10 +146,13 @@ func accessLog(log *slog.Logger, m *metrics, tr *tracing.Tracing) func(http.Hand
 				status = http.StatusOK
 			}
 			in := info(r)
+			logged := log.Enabled(r.Context(), slog.LevelInfo)
 			traceID := ""
 			if span != nil {
 				endRequestSpan(span, in, status)
-				traceID = span.SpanContext().TraceID().String()
+				if logged || span.SpanContext().IsSampled() {
+					traceID = span.SpanContext().TraceID().String()
+				}
 			}
 			d := time.Since(start)
 			route := in.route
@@ -164,6 +167,9 @@ func accessLog(log *slog.Logger, m *metrics, tr *tracing.Tracing) func(http.Hand
 				eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
 			} else {
 				obs.Observe(d.Seconds())
+			}
+			if !logged {
+				return
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", in.id),
@@ -248,12 +254,16 @@ func startRequestSpan(tr *tracing.Tracing, r *http.Request) (*http.Request, trac
 	if info(r).trustedPeer {
 		ctx = tr.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	ctx, span := tr.Tracer.Start(ctx, spanName(r.Method), trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tr.Tracer.Start(ctx, spanName(r.Method), serverSpan)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
 	}
 	return r.WithContext(ctx), span
 }
+
+// serverSpan is the request span's kind as a start option, made once (as
+// an interface value it was an allocation per request).
+var serverSpan trace.SpanStartOption = trace.WithSpanKind(trace.SpanKindServer)
 
 // spanNames are the request spans' names of the common methods, made once.
 var spanNames = map[string]string{"GET": "HTTP GET", "HEAD": "HTTP HEAD", "POST": "HTTP POST", "PUT": "HTTP PUT",
