@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authgate/authgate/dialects/dialecttest"
@@ -216,4 +219,49 @@ func (o *otlpReceiver) where(t *testing.T, what string, match func(*tracepb.Span
 		return false
 	})
 	return found
+}
+
+// grpcReceiver is a collector's OTLP/gRPC trace service.
+type grpcReceiver struct {
+	coltracepb.UnimplementedTraceServiceServer
+	rcv *otlpReceiver
+}
+
+func (g grpcReceiver) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	g.rcv.mu.Lock()
+	defer g.rcv.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			g.rcv.spans = append(g.rcv.spans, ss.Spans...)
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// TestTracesOverGRPC: with protocol grpc, the same spans reach a real
+// OTLP/gRPC trace service, with their parentage.
+func TestTracesOverGRPC(t *testing.T) {
+	rcv := &otlpReceiver{resource: map[string]string{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, grpcReceiver{rcv: rcv})
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	tg := gatewaytest.Start(t, gatewaytest.Options{
+		Extra: "tracing:\n  endpoint: http://" + ln.Addr().String() + "\n  protocol: grpc\n  sampling_ratio: 1\n  batch_timeout: 10ms\n",
+	})
+	p := tg.Login(t)
+	if r := tg.Do(t, "GET", "/v1/orders", map[string]string{"x-mmm-accesstoken": p.Access}, ""); r.Status != 200 {
+		t.Fatalf("proxied: %d %s", r.Status, r.Raw)
+	}
+	req := rcv.where(t, "a proxied request's span over gRPC", func(s *tracepb.Span) bool {
+		return s.Name == "HTTP GET" && attr(s, "http.route") == "mmm-api"
+	})
+	auth := rcv.span(t, "authgate.authenticate", hex.EncodeToString(req.TraceId))
+	if string(auth.ParentSpanId) != string(req.SpanId) {
+		t.Errorf("the decision is not a child of the request span")
+	}
 }

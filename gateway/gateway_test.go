@@ -626,3 +626,19 @@ func serve(t *testing.T, g *gateway.Gateway) (ln, adminLn net.Listener, cancel c
 	go func() { served <- g.Serve(ctx, ln, adminLn) }()
 	return ln, adminLn, cancel, served
 }
+
+// TestTracingBlockProblems: every problem of the tracing block is named
+// by its key and the fix, all at once.
+func TestTracingBlockProblems(t *testing.T) {
+	msg := gatewaytest.BuildError(t, gatewaytest.Options{Extra: "tracing:\n  endpoint: otel-collector:4318\n  protocol: thrift\n  sampling_ratio: 2\n  batch_timeout: 0s\n"})
+	for _, want := range []string{
+		`tracing.endpoint: "otel-collector:4318" is not an http(s) URL`,
+		`tracing.protocol: "thrift" is not one of http/protobuf, grpc`,
+		`tracing.sampling_ratio: 2 is not between 0 and 1`,
+		`tracing.batch_timeout: must be positive`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
