@@ -53,6 +53,13 @@ func BenchmarkAuthenticatedProxy(b *testing.B) {
 // through it: the gateway and an mmm access token.
 func benchGateway(b *testing.B, o gatewaytest.Options) (*gateway.Gateway, string) {
 	b.Helper()
+	return benchGatewayLogging(b, o, slog.LevelInfo)
+}
+
+// benchGatewayLogging is benchGateway with its log at level (JSON, to
+// io.Discard): at info every request writes its access-log line.
+func benchGatewayLogging(b *testing.B, o gatewaytest.Options, level slog.Level) (*gateway.Gateway, string) {
+	b.Helper()
 	if o.Store == "redis" {
 		o.Prefix = gatewaytest.NewPrefix(b)
 	}
@@ -60,7 +67,7 @@ func benchGateway(b *testing.B, o gatewaytest.Options) (*gateway.Gateway, string
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	g, err := gatewaytest.Open(cfg, gateway.Options{Registry: builtin.Registry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -250,6 +257,30 @@ func BenchmarkTracing(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			g, access := benchGateway(b, gatewaytest.Options{Store: "memory", Extra: c.block})
+			h := g.Handler()
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/v1/orders/7?page=2", nil)
+				req.Header.Set("X-Mmm-Accesstoken", access)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAccessLog measures the access-log line of
+// BenchmarkAuthenticatedProxy's request: the log at info (a JSON line a
+// request) beside the log at warn (none).
+//
+//	go test -run '^$' -bench AccessLog -benchmem ./gateway
+func BenchmarkAccessLog(b *testing.B) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+		b.Run(level.String(), func(b *testing.B) {
+			g, access := benchGatewayLogging(b, gatewaytest.Options{Store: "memory"}, level)
 			h := g.Handler()
 			b.ReportAllocs()
 			for b.Loop() {
