@@ -174,18 +174,7 @@ func BenchmarkIdentityToken(b *testing.B) {
 `, Extra: "identity_token:\n  keys:\n    - {kid: k, private_key_file: " + keyFile + ", signs: true}\n"})
 	h := g.Handler()
 	for _, path := range []string{"/v1/orders", "/tok/orders", "/rules/orders", "/limited/orders"} {
-		b.Run(path, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest("GET", path, nil)
-				req.Header.Set("X-Mmm-Accesstoken", access)
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d %s", rec.Code, rec.Body)
-				}
-			}
-		})
+		b.Run(path, func(b *testing.B) { proxyLoop(b, h, path, func(int) string { return access }) })
 	}
 }
 
@@ -220,20 +209,7 @@ func BenchmarkManyTokens(b *testing.B) {
 		"one":   func(int) string { return one },
 		"20000": func(i int) string { return tokens[i%len(tokens)] },
 	} {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				req := httptest.NewRequest("GET", "/v1/orders/7?page=2", nil)
-				req.Header.Set("X-Mmm-Accesstoken", pick(i))
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d %s", rec.Code, rec.Body)
-				}
-				i++
-			}
-		})
+		b.Run(name, func(b *testing.B) { proxyLoop(b, h, "/v1/orders/7?page=2", pick) })
 	}
 }
 
@@ -257,17 +233,7 @@ func BenchmarkTracing(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			g, access := benchGateway(b, gatewaytest.Options{Store: "memory", Extra: c.block})
-			h := g.Handler()
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest("GET", "/v1/orders/7?page=2", nil)
-				req.Header.Set("X-Mmm-Accesstoken", access)
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d %s", rec.Code, rec.Body)
-				}
-			}
+			proxyLoop(b, g.Handler(), "/v1/orders/7?page=2", func(int) string { return access })
 		})
 	}
 }
@@ -281,17 +247,25 @@ func BenchmarkAccessLog(b *testing.B) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		b.Run(level.String(), func(b *testing.B) {
 			g, access := benchGatewayLogging(b, gatewaytest.Options{Store: "memory"}, level)
-			h := g.Handler()
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest("GET", "/v1/orders/7?page=2", nil)
-				req.Header.Set("X-Mmm-Accesstoken", access)
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("%d %s", rec.Code, rec.Body)
-				}
-			}
+			proxyLoop(b, g.Handler(), "/v1/orders/7?page=2", func(int) string { return access })
 		})
+	}
+}
+
+// proxyLoop sends GET path through h for the benchmark's iterations, the
+// i-th with token(i) as its mmm access token, and fails on anything but
+// 200.
+func proxyLoop(b *testing.B, h http.Handler, path string, token func(i int) string) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("X-Mmm-Accesstoken", token(i))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		i++
 	}
 }
