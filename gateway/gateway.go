@@ -146,11 +146,19 @@ func newGateway(cfg *config.Config, o Options) (*Gateway, error) {
 // (Load returns what it could decode with its ConfigError), so one run
 // lists every problem. o.Store is any store (the dialects only hold it).
 func CheckDialects(cfg *config.Config, o Options) []string {
-	g, err := newGateway(cfg, o)
-	if err != nil {
-		return []string{err.Error()}
+	// The tracing block's problems are listed beside the dialects', which
+	// are checked without tracing (nothing of it is started here).
+	var problems []string
+	if err := tracing.Validate(cfg.Tracing); err != nil {
+		problems = confdecode.Under("tracing.", err)
 	}
-	return g.b.Check(cfg)
+	untraced := *cfg
+	untraced.Tracing.Endpoint = ""
+	g, err := newGateway(&untraced, o)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	return append(problems, g.b.Check(&untraced)...)
 }
 
 // Warnings are the running config's values that work but are likely

@@ -68,15 +68,14 @@ type Tracing struct {
 // Enabled reports whether spans are recorded and exported.
 func (t *Tracing) Enabled() bool { return t != nil && t.provider != nil }
 
-// Open checks the block and starts the exporter (it does not dial: the
-// first export does); problems name their key relative to the block.
-func Open(c Config) (*Tracing, error) {
+// Validate lists the block's problems, each naming its key relative to
+// the block, without starting anything.
+func Validate(c Config) error {
 	if c.Endpoint == "" {
-		return &Tracing{Tracer: noop.NewTracerProvider().Tracer("authgate"), Propagator: propagation.TraceContext{}}, nil
+		return nil
 	}
 	var errs []error
-	u, err := url.Parse(c.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint: %q is not an http(s) URL (the collector's OTLP port: 4318 for http/protobuf, 4317 for grpc)", c.Endpoint))
 	}
 	if c.Protocol != "http/protobuf" && c.Protocol != "grpc" {
@@ -88,9 +87,19 @@ func Open(c Config) (*Tracing, error) {
 	if c.BatchTimeout <= 0 {
 		errs = append(errs, errors.New("batch_timeout: must be positive"))
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// Open checks the block and starts the exporter (it does not dial: the
+// first export does); problems name their key relative to the block.
+func Open(c Config) (*Tracing, error) {
+	if c.Endpoint == "" {
+		return &Tracing{Tracer: noop.NewTracerProvider().Tracer("authgate"), Propagator: propagation.TraceContext{}}, nil
+	}
+	if err := Validate(c); err != nil {
 		return nil, err
 	}
+	u, _ := url.Parse(c.Endpoint)
 	exp, err := exporter(c, u)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint: %w", err)

@@ -36,16 +36,21 @@ func TestCheckConfigListsEveryProblem(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(path, []byte("server:\n  listn: x\nstore:\n  driver: etcd\ndialects:\n  bo:\n    type: bov3\n    colour: red\n    access_ttl: 1800\n"+
-		"routes:\n  - path_prefix: /v1/\n    dialects: [ghost]\n    upstream: echo\n"), 0o600)
+		"routes:\n  - path_prefix: /v1/\n    dialects: [ghost]\n    upstream: echo\n"+
+		"tracing:\n  endpoint: http://otel:4317\n  protocol: thrift\n"), 0o600)
 	code, _, errOut := runCmd(t, "", nil, "check-config", "-config", path)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	for _, want := range []string{"server.listn: unknown key", `store.driver: "etcd"`, `routes[0].dialects: no dialect instance named "ghost"`,
-		"dialects.bo.colour: unknown key", "dialects.bo.access_ttl: 1800 is a bare number", "dialects.bo.secret: set exactly one of"} {
+		"dialects.bo.colour: unknown key", "dialects.bo.access_ttl: 1800 is a bare number", "dialects.bo.secret: set exactly one of",
+		`tracing.protocol: "thrift" is not one of`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}
+	}
+	if n := strings.Count(errOut, "invalid configuration"); n != 1 {
+		t.Errorf("%d headers in one list of problems:\n%s", n, errOut)
 	}
 }
 
