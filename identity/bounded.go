@@ -32,8 +32,8 @@ func Bounded(check func(hash, secret string) (bool, error), slots int, wait time
 		slots = 1
 	}
 	sem := make(chan struct{}, slots)
-	// run reports, in queued, how long the check waited for a slot.
-	run := func(hash, secret string, queued *time.Duration) (bool, error) {
+	// run also reports how long the check waited for a slot.
+	run := func(hash, secret string) (bool, time.Duration, error) {
 		start := time.Now()
 		select {
 		case sem <- struct{}{}:
@@ -43,34 +43,36 @@ func Bounded(check func(hash, secret string) (bool, error), slots int, wait time
 			case sem <- struct{}{}:
 				t.Stop()
 			case <-t.C:
-				*queued = time.Since(start)
-				return false, ErrBusy
+				return false, time.Since(start), ErrBusy
 			}
 		}
-		*queued = time.Since(start)
+		queued := time.Since(start)
 		defer func() { <-sem }()
-		return check(hash, secret)
+		ok, err := check(hash, secret)
+		return ok, queued, err
 	}
 	return func(ctx context.Context, hash, secret string) (bool, error) {
 		parent := trace.SpanFromContext(ctx)
-		var queued time.Duration
 		if !parent.IsRecording() {
-			return run(hash, secret, &queued)
+			ok, _, err := run(hash, secret)
+			return ok, err
 		}
 		_, span := parent.TracerProvider().Tracer("github.com/authgate/authgate/identity").Start(ctx, "password.verify",
 			trace.WithAttributes(attribute.String("authgate.password.scheme", scheme(hash))))
 		defer span.End()
-		ok, err := run(hash, secret, &queued)
-		span.SetAttributes(attribute.Float64("authgate.password.queued_ms", float64(queued.Microseconds())/1000))
-		result := map[bool]string{true: "match", false: "mismatch"}[ok]
+		ok, queued, err := run(hash, secret)
+		result := "mismatch"
 		switch {
 		case errors.Is(err, ErrBusy):
 			result = "busy"
 		case err != nil:
 			result = "error"
 			span.SetStatus(codes.Error, err.Error())
+		case ok:
+			result = "match"
 		}
-		span.SetAttributes(attribute.String("authgate.password.result", result))
+		span.SetAttributes(attribute.Float64("authgate.password.queued_ms", float64(queued.Microseconds())/1000),
+			attribute.String("authgate.password.result", result))
 		return ok, err
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -59,11 +58,7 @@ func info(r *http.Request) *requestInfo {
 
 func (g *Builder) buildHandler(cfg *config.Config, instances map[string]dialects.Dialect, signer *idtoken.Signer) (http.Handler, error) {
 	m := g.m
-	trusted := make([]*net.IPNet, 0, len(cfg.Server.TrustedProxies))
-	for _, c := range cfg.Server.TrustedProxies {
-		n, _ := config.ParseCIDR(c)
-		trusted = append(trusted, n)
-	}
+	trusted := trustedPrefixes(cfg.Server.TrustedProxies)
 
 	table := make([]*route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/dialects"
 	"github.com/authgate/authgate/tracing"
 	"github.com/authgate/authgate/upstream"
@@ -42,32 +43,35 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// withRequestInfo starts the request's info: its id (the client's
-// X-Request-Id when it is short and plain, else a new one) and its client
-// address, read from X-Forwarded-For only behind a trusted proxy.
-func withRequestInfo(trusted []*net.IPNet) func(http.Handler) http.Handler {
-	// As netip prefixes: a peer's address is then read and matched without
-	// an allocation, once per request. A 4in6 prefix becomes the IPv4 one
-	// it covers and addresses are unmapped, as net.IPNet.Contains matches.
-	prefixes := make([]netip.Prefix, 0, len(trusted))
-	for _, n := range trusted {
+// trustedPrefixes reads server.trusted_proxies (validated: addresses and
+// CIDRs) as netip prefixes, so a peer's address is read and matched
+// without an allocation, once per request. A 4in6 prefix becomes the IPv4
+// one it covers and addresses are unmapped, as net.IPNet.Contains matched.
+func trustedPrefixes(cidrs []string) []netip.Prefix {
+	prefixes := make([]netip.Prefix, 0, len(cidrs))
+	for _, c := range cidrs {
+		n, _ := config.ParseCIDR(c)
 		addr, _ := netip.AddrFromSlice(n.IP)
 		ones, _ := n.Mask.Size()
 		if addr.Is4In6() && len(n.Mask) == net.IPv6len {
-			ones -= 96
-		}
-		if ones < 0 {
-			ones = 0
+			ones = max(ones-96, 0)
 		}
 		prefixes = append(prefixes, netip.PrefixFrom(addr.Unmap(), ones).Masked())
 	}
+	return prefixes
+}
+
+// withRequestInfo starts the request's info: its id (the client's
+// X-Request-Id when it is short and plain, else a new one) and its client
+// address, read from X-Forwarded-For only behind a trusted proxy.
+func withRequestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	isTrusted := func(s string) bool {
 		addr, err := netip.ParseAddr(strings.TrimSpace(s))
 		if err != nil {
 			return false
 		}
 		addr = addr.Unmap()
-		for _, p := range prefixes {
+		for _, p := range trusted {
 			if p.Contains(addr) {
 				return true
 			}

@@ -190,21 +190,21 @@ func main() {
 
 	for _, mode := range strings.Split(*modes, ",") {
 		scripts := map[*proc]string{}
-		for _, gw := range []*proc{mem, red} {
-			scripts[gw] = prepare(work, mode, gw)
+		// prepareAll mints each gateway's tokens for mode; C forwards
+		// whatever it gets (the memory gateway's), rotating none.
+		prepareAll := func() {
+			for _, gw := range []*proc{mem, red} {
+				scripts[gw] = prepare(work, mode, gw)
+			}
+			scripts[ref] = scripts[mem]
 		}
-		scripts[ref] = scripts[mem] // C forwards whatever it gets
+		prepareAll()
 		fmt.Printf("\nmode %s\n%-28s %5s %10s %9s %11s %8s %12s\n", mode, "target", "round", "req/s", "p99", "CPU µs/req", "× C", "Redis µs/req")
 		results := map[string][]float64{}
 		hits0, misses0 := cacheCounters(red)
 		for r := 1; r <= *rounds; r++ {
 			if mode == "refresh" && r > 1 {
-				// Fresh sessions for every run (C forwards the memory
-				// gateway's tokens to the upstream, rotating none).
-				for _, gw := range []*proc{mem, red} {
-					scripts[gw] = prepare(work, mode, gw)
-				}
-				scripts[ref] = scripts[mem]
+				prepareAll() // fresh sessions for every run
 			}
 			var base float64
 			for _, target := range []*proc{ref, mem, red} {
@@ -232,10 +232,7 @@ func main() {
 		}
 		if *profileDir != "" {
 			if mode == "refresh" {
-				for _, gw := range []*proc{mem, red} {
-					scripts[gw] = prepare(work, mode, gw)
-				}
-				scripts[ref] = scripts[mem]
+				prepareAll()
 			}
 			for label, p := range map[string]*proc{"c": ref, "memory": mem, "redis": red} {
 				profile(p, label, mode, scripts[p], redisProc)
